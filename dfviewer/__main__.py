@@ -1,0 +1,3 @@
+from dfviewer.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The ``dfviewer`` command: sub-commands for the headless jobs, the viewer otherwise.
+
+``dfviewer predict|train|evaluate|phantom ...`` run headless; anything else (no
+arguments, files, ``--demo``) opens the viewer. Each sub-command lives in
+``dfviewer/cli/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from dfviewer import __version__
+from dfviewer.errors import UserError
+
+#: sub-command -> one-line help; the module ``dfviewer.cli.<name>`` implements it.
+COMMANDS: dict[str, str] = {
+    "predict": "generate dark-field and uncertainty maps for radiographs",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfviewer",
+        description="Uncertainty-guided dark-field generation from attenuation chest radiographs.",
+    )
+    parser.add_argument("--version", action="version", version=f"dfviewer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"dfviewer.cli.{name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        return _run_viewer(argv)
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    try:
+        return int(args._module.run(args) or 0)
+    except UserError as exc:
+        print(f"dfviewer {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dfviewer {args.command}: cancelled", file=sys.stderr)
+        return 130
+
+
+def _run_viewer(argv: list[str]) -> int:
+    try:
+        gui = importlib.import_module("dfviewer.gui.app")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("dfviewer.gui"):
+            print("dfviewer: the viewer is not part of this build yet; use a sub-command "
+                  f"({', '.join(COMMANDS)}) or --help", file=sys.stderr)
+            return 2
+        raise
+    return int(gui.main(argv) or 0)
