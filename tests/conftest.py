@@ -1,0 +1,33 @@
+"""Shared fixtures. Qt runs offscreen in every test."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config():
+    """A three-stage cascade small enough to run in milliseconds."""
+    from dfviewer.core.config import ModelConfig
+
+    return ModelConfig(preset="tiny", base_width=4, depth=2, working_size=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
+    """A randomly initialised tiny model saved as a real safetensors checkpoint."""
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.generator import Cascade
+
+    torch.manual_seed(0)
+    model = Cascade(tiny_model_config)
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    return save_checkpoint(path, model, {"note": "random weights for tests"})
