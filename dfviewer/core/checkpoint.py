@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dfviewer.atomic import atomic_path, atomic_write_text
@@ -108,7 +108,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         with safe_open(str(weights), framework="pt") as handle:
             header = handle.metadata() or {}
         state = load_file(str(weights))
-    except (SafetensorsError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights.name} is not a readable safetensors checkpoint ({exc})") from None
     if "config" not in header:
         raise CheckpointError(f"{weights.name} holds weights but no dfviewer config")
