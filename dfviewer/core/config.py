@@ -150,6 +150,9 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     amp: bool = True
+    # The target scale is set to this percentile of the training dark-field (0: keep the
+    # model config's normalisation as given).
+    target_percentile: float = 99.5
 
     def __post_init__(self) -> None:
         if isinstance(self.adam_betas, list):
@@ -177,6 +180,7 @@ class TrainConfig:
         _check(0 <= self.augment_contrast < 1, "augment_contrast must be in [0, 1)")
         _check(self.val_mc_samples >= 0, "val_mc_samples must not be negative")
         _check(self.num_workers >= 0, "num_workers must not be negative")
+        _check(0 <= self.target_percentile <= 100, "target_percentile must be in [0, 100]")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,504 @@
+"""Paired attenuation / dark-field datasets: finding, checking and serving the pairs.
+
+Two layouts are read:
+
+* a ``manifest.csv`` (in the folder given, or given by path) with the columns ``case``,
+  ``attenuation``, ``darkfield`` and ``split`` (``train``/``val``/``test``) and optionally
+  ``lung_mask``, ``healthy``, ``emphysema``, ``consolidation``, ``devices`` and ``ood``;
+  paths are relative to the manifest's folder (the layout ``dfviewer phantom`` writes);
+* a folder with ``attenuation/`` and ``darkfield/`` subfolders (optionally ``lung_mask/``)
+  whose files are paired by name without extension; the split is fixed by a hash of that
+  name (80 % train, 10 % val, 10 % test), so it never changes when files are added.
+
+:func:`check_dataset` reads every file once and lists every problem (missing partners,
+size mismatches, unreadable files) in one :class:`DatasetReport`; training refuses to
+start while any blocking problem remains (:meth:`DatasetReport.raise_if_blocking`).
+
+:class:`PairedDataset` serves the pairs at the working resolution: each image is
+normalised at its own resolution with :func:`dfviewer.core.normalize.normalize_input`
+(as the predictor does), resized with the predictor's resampling so that its longer side
+equals the working size (aspect kept), and padded at the bottom and right, by reflection,
+to a ``working_size x working_size`` square (the predictor pads likewise, to the network's
+multiple). Decoded images are cached in memory. Augmentations (small rotation, left-right
+flip, contrast jitter) are drawn from a generator seeded by (seed, epoch, index), so a run is
+reproducible and resumable whatever the process layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dfviewer.core.config import Normalization
+from dfviewer.core.normalize import normalize_input, normalize_target
+from dfviewer.errors import UserError
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".tif", ".tiff", ".npy", ""}
+MANIFEST_NAME = "manifest.csv"
+REQUIRED_COLUMNS = ("attenuation", "darkfield")
+FLAG_COLUMNS = ("healthy", "emphysema", "consolidation", "devices", "ood")
+MASK_FOLDERS = ("lung_mask", "lung_masks", "lungs")
+
+
+class DatasetError(UserError):
+    """A dataset folder or manifest cannot be used as it is."""
+
+
+# --- reading pixels ------------------------------------------------------------------
+
+
+def read_pixels(path: str | Path) -> np.ndarray:
+    """The pixels of an image file (DICOM, PNG, TIFF, NPY) as a 2-D float32 array."""
+    try:
+        from dfviewer.io import read_radiograph  # the project's one image reader
+    except ImportError:  # pragma: no cover - only before dfviewer.io provides it
+        pixels = _fallback_read(Path(path))
+    else:
+        pixels = np.asarray(read_radiograph(path).pixels)
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):  # colour PNG: take the luminance
+        pixels = pixels[..., :3].mean(axis=-1)
+    pixels = np.squeeze(pixels)
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a 2-D image, found shape {pixels.shape}")
+    return pixels.astype(np.float32, copy=False)
+
+
+def _fallback_read(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.imread(path)
+    if suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as img:
+            return np.asarray(img)
+    import pydicom
+
+    return pydicom.dcmread(path).pixel_array
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("", "na", "none"):
+        return None
+    if text in ("1", "true", "yes", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "n", "f"):
+        return False
+    try:
+        return float(text) != 0.0
+    except ValueError:
+        return True  # a non-empty description (e.g. "pacemaker") counts as present
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """One attenuation / dark-field pair and what the manifest says about it."""
+
+    case: str
+    attenuation: Path
+    darkfield: Path
+    split: str
+    lung_mask: Path | None = None
+    shape: tuple[int, int] | None = None
+    flags: dict[str, bool | None] = field(default_factory=dict)
+
+    @property
+    def ood(self) -> bool:
+        """True when the case is marked out-of-distribution or as carrying devices."""
+        return bool(self.flags.get("ood")) or bool(self.flags.get("devices"))
+
+
+@dataclass
+class DatasetProblem:
+    """One thing wrong with a dataset; ``blocking`` problems stop training and evaluation."""
+
+    case: str
+    reason: str
+    blocking: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.case}: {self.reason}" if self.case else self.reason
+
+
+@dataclass
+class DatasetReport:
+    """What :func:`check_dataset` found: good pairs, counts, sizes, formats and all problems."""
+
+    root: Path
+    layout: str  # "manifest" or "folders"
+    pairs: list[Pair]
+    problems: list[DatasetProblem]
+    formats: dict[str, int]
+    sizes: dict[str, int]
+
+    @property
+    def splits(self) -> dict[str, int]:
+        """Good pairs per split."""
+        counts = Counter(p.split for p in self.pairs)
+        return {s: counts.get(s, 0) for s in SPLITS}
+
+    @property
+    def blocking(self) -> list[DatasetProblem]:
+        return [p for p in self.problems if p.blocking]
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking
+
+    def split(self, name: str) -> list[Pair]:
+        """The good pairs of one split, in a stable order."""
+        return [p for p in self.pairs if p.split == name]
+
+    def raise_if_blocking(self) -> None:
+        """Raise :class:`DatasetError` naming every blocking problem (at most 12 spelled out)."""
+        bad = self.blocking
+        if not bad:
+            return
+        shown = "; ".join(str(p) for p in bad[:12])
+        more = f"; and {len(bad) - 12} more" if len(bad) > 12 else ""
+        raise DatasetError(
+            f"dataset {self.root} has {len(bad)} problem{'s' if len(bad) != 1 else ''} "
+            f"to fix before use: {shown}{more}"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (stored in checkpoints, shown by the wizard)."""
+        return {
+            "root": str(self.root),
+            "layout": self.layout,
+            "pairs": self.splits,
+            "formats": dict(self.formats),
+            "sizes": dict(self.sizes),
+            "problems": [
+                {"case": p.case, "reason": p.reason, "blocking": p.blocking} for p in self.problems
+            ],
+        }
+
+    def describe(self) -> str:
+        """A few human-readable lines."""
+        s = self.splits
+        lines = [
+            f"dataset {self.root} ({self.layout}): {s['train']} train, {s['val']} val, {s['test']} test pairs",
+            "sizes: " + ", ".join(f"{k} x{v}" for k, v in sorted(self.sizes.items())),
+            "formats: " + ", ".join(f"{k} x{v}" for k, v in sorted(self.formats.items())),
+        ]
+        lines += [("problem: " if p.blocking else "note: ") + str(p) for p in self.problems]
+        return "\n".join(lines)
+
+
+# --- finding pairs ---------------------------------------------------------------------
+
+
+def hash_split(stem: str) -> str:
+    """Deterministic 80/10/10 split from the file name (without extension)."""
+    bucket = int(hashlib.sha1(stem.encode("utf-8")).hexdigest(), 16) % 10
+    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
+
+
+def _image_files(folder: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        found.setdefault(path.stem, []).append(path)
+    return found
+
+
+def _from_folders(root: Path, problems: list[DatasetProblem]) -> list[Pair]:
+    att = _image_files(root / "attenuation")
+    dark = _image_files(root / "darkfield")
+    mask_dir = next((root / m for m in MASK_FOLDERS if (root / m).is_dir()), None)
+    masks = _image_files(mask_dir) if mask_dir else {}
+    pairs = []
+    for stem in sorted(set(att) | set(dark)):
+        a, d = att.get(stem, []), dark.get(stem, [])
+        if not a:
+            problems.append(DatasetProblem(stem, f"darkfield/{d[0].name} has no partner in attenuation/"))
+            continue
+        if not d:
+            problems.append(DatasetProblem(stem, f"attenuation/{a[0].name} has no partner in darkfield/"))
+            continue
+        if len(a) > 1 or len(d) > 1:
+            names = ", ".join(p.name for p in a + d)
+            problems.append(DatasetProblem(stem, f"more than one file with this name ({names})"))
+            continue
+        m = masks.get(stem, [None])[0]
+        pairs.append(Pair(stem, a[0], d[0], hash_split(stem), lung_mask=m))
+    return pairs
+
+
+def _from_manifest(manifest: Path, problems: list[DatasetProblem]) -> list[Pair]:
+    root = manifest.parent
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = [c.strip() for c in reader.fieldnames or []]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"manifest {manifest} cannot be read: {exc}") from None
+    if not rows:
+        raise DatasetError(f"manifest {manifest} lists no cases")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise DatasetError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}")
+    pairs, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        att_name, dark_name = row.get("attenuation", ""), row.get("darkfield", "")
+        case = row.get("case") or Path(att_name).stem or f"line {line}"
+        if case in seen:
+            problems.append(DatasetProblem(case, f"listed twice in {manifest.name} (line {line})"))
+            continue
+        seen.add(case)
+        if not att_name or not dark_name:
+            problems.append(DatasetProblem(case, f"line {line} of {manifest.name} lacks an attenuation or darkfield path"))
+            continue
+        split = (row.get("split") or "").lower() or hash_split(case)
+        if split not in SPLITS:
+            problems.append(DatasetProblem(case, f"unknown split {split!r} (use train, val or test)"))
+            continue
+        a, d = root / att_name, root / dark_name
+        gone = [str(Path(n)) for n, p in ((att_name, a), (dark_name, d)) if not p.is_file()]
+        if gone:
+            problems.append(DatasetProblem(case, f"missing file {' and '.join(gone)}"))
+            continue
+        mask = root / row["lung_mask"] if row.get("lung_mask") else None
+        if mask is not None and not mask.is_file():
+            problems.append(DatasetProblem(case, f"lung mask {row['lung_mask']} is missing; evaluating on the whole image", False))
+            mask = None
+        flags = {c: _flag(row.get(c)) for c in FLAG_COLUMNS if c in row}
+        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags))
+    return pairs
+
+
+def locate(path: str | Path) -> tuple[Path, Path | None]:
+    """``(root, manifest or None)`` for a dataset folder or a manifest file."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset {path} does not exist")
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise DatasetError(f"{path} is neither a dataset folder nor a manifest .csv file")
+        return path.parent, path
+    if (path / MANIFEST_NAME).is_file():
+        return path, path / MANIFEST_NAME
+    if (path / "attenuation").is_dir() and (path / "darkfield").is_dir():
+        return path, None
+    raise DatasetError(
+        f"folder {path} holds neither a {MANIFEST_NAME} nor attenuation/ and darkfield/ subfolders"
+    )
+
+
+def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None) -> DatasetReport:
+    """Find every pair under ``path`` and read each file once; list all problems.
+
+    Reports missing partners or files, unreadable files and size mismatches as blocking
+    problems (those pairs are left out of ``report.pairs``) and a missing validation split
+    or unusable lung masks as notes. Pass ``cache`` (a dict) to keep the decoded pixels.
+    Raises :class:`DatasetError` only when nothing can be listed at all.
+    """
+    root, manifest = locate(path)
+    problems: list[DatasetProblem] = []
+    found = _from_manifest(manifest, problems) if manifest else _from_folders(root, problems)
+    formats: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    good = []
+    for pair in found:
+        shapes, failed = {}, False
+        for role, file in (("attenuation", pair.attenuation), ("darkfield", pair.darkfield)):
+            try:
+                pixels = read_pixels(file)
+            except Exception as exc:  # noqa: BLE001 - any reader failure is reported, not raised
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} is unreadable ({reason})"))
+                failed = True
+                continue
+            if not np.isfinite(pixels).all():
+                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} contains NaN or infinite values"))
+                failed = True
+                continue
+            shapes[role] = pixels.shape
+            formats[file.suffix.lower().lstrip(".") or "dicom"] += 1
+            if cache is not None:
+                cache[file] = pixels
+        if failed:
+            continue
+        if shapes["attenuation"] != shapes["darkfield"]:
+            a, d = shapes["attenuation"], shapes["darkfield"]
+            problems.append(DatasetProblem(
+                pair.case, f"size mismatch: attenuation is {a[0]}x{a[1]} but darkfield is {d[0]}x{d[1]} pixels"
+            ))
+            continue
+        pair.shape = shapes["attenuation"]
+        if pair.lung_mask is not None:
+            try:
+                mask = read_pixels(pair.lung_mask)
+                if mask.shape != pair.shape:
+                    raise ValueError(f"it is {mask.shape[0]}x{mask.shape[1]}, not {pair.shape[0]}x{pair.shape[1]}")
+                if cache is not None:
+                    cache[pair.lung_mask] = mask
+            except Exception as exc:  # noqa: BLE001
+                problems.append(DatasetProblem(
+                    pair.case, f"lung mask {_rel(pair.lung_mask, root)} is unusable ({exc}); using the whole image", False
+                ))
+                pair.lung_mask = None
+        sizes[f"{pair.shape[0]}x{pair.shape[1]}"] += 1
+        good.append(pair)
+    report = DatasetReport(root, "manifest" if manifest else "folders", good, problems, dict(formats), dict(sizes))
+    if not found:
+        problems.append(DatasetProblem("", "no image pairs found"))
+    elif report.splits["train"] == 0:
+        problems.append(DatasetProblem("", "no usable pairs in the train split", blocking=False))
+    if found and report.splits["val"] == 0:
+        problems.append(DatasetProblem("", "no validation pairs: the best checkpoint is chosen on the last epoch", False))
+    return report
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+# --- geometry shared with the predictor --------------------------------------------------
+
+
+def to_working_size(image: np.ndarray, working_size: int) -> np.ndarray:
+    """Resample so the longer side is ``working_size`` (the predictor's resampling)."""
+    from dfviewer.core.inference import resample, working_shape
+
+    shape = working_shape(image.shape, working_size)
+    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    with torch.no_grad():
+        return resample(t, shape)[0, 0].numpy().copy()
+
+
+def pad_square(t: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad (C, h, w) at the bottom and right to (C, size, size), reflecting where possible."""
+    h, w = t.shape[-2:]
+    ph, pw = size - h, size - w
+    if ph == 0 and pw == 0:
+        return t
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(t[None], (0, pw, 0, ph), mode=mode)[0]
+
+
+# --- the torch dataset -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Augmentation settings (from :class:`~dfviewer.core.config.TrainConfig`)."""
+
+    rotation_deg: float = 0.0
+    flip: bool = False
+    contrast: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.rotation_deg > 0 or self.flip or self.contrast > 0
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """Pairs at ``working_size x working_size``: ``(x, y, valid)`` float32 tensors.
+
+    ``x``: normalised input (1, S, S); ``y``: normalised target (1, S, S); ``valid``: the
+    unpadded (h, w) as an int64 tensor. Set :attr:`epoch` before each epoch so the
+    augmentation draws change per epoch (and repeat exactly on a resumed run).
+    """
+
+    def __init__(
+        self,
+        pairs: list[Pair],
+        norm: Normalization,
+        working_size: int,
+        augment: Augment | None = None,
+        seed: int = 0,
+        cache: dict[Path, np.ndarray] | None = None,
+    ) -> None:
+        self.pairs = list(pairs)
+        self.norm = norm
+        self.working_size = int(working_size)
+        self.augment = augment or Augment()
+        self.seed = int(seed)
+        self.epoch = 0
+        self._inputs: list[np.ndarray] = []
+        self._targets: list[np.ndarray] = []  # in target units, at working size
+        for pair in self.pairs:
+            a = cache.pop(pair.attenuation, None) if cache is not None else None
+            d = cache.pop(pair.darkfield, None) if cache is not None else None
+            a = read_pixels(pair.attenuation) if a is None else a
+            d = read_pixels(pair.darkfield) if d is None else d
+            self._inputs.append(to_working_size(normalize_input(a, norm), self.working_size))
+            self._targets.append(to_working_size(d, self.working_size))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def target_percentile(self, q: float = 99.5) -> float:
+        """The ``q``-th percentile of all target pixels (for the target scale)."""
+        if not self._targets:
+            return 1.0
+        return float(np.percentile(np.concatenate([t.ravel() for t in self._targets]), q))
+
+    def set_normalization(self, norm: Normalization) -> None:
+        """Use a new target normalisation (the input one must not change)."""
+        self.norm = norm
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(self._inputs[index])[None]
+        y = torch.from_numpy(normalize_target(self._targets[index], self.norm))[None]
+        h, w = x.shape[-2:]
+        if self.augment.active:
+            x, y = self._augment(x, y, index)
+        x = pad_square(x, self.working_size)
+        y = pad_square(y, self.working_size)
+        return x.contiguous(), y.contiguous(), torch.tensor([h, w], dtype=torch.int64)
+
+    def _augment(self, x: torch.Tensor, y: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**63))
+        u = torch.rand(4, generator=g).tolist()
+        aug = self.augment
+        if aug.flip and u[0] < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        if aug.rotation_deg > 0:
+            angle = math.radians((2 * u[1] - 1) * aug.rotation_deg)
+            x, y = _rotate(torch.stack([x, y]), angle).unbind(0)
+        if aug.contrast > 0:
+            gain = 1 + (2 * u[2] - 1) * aug.contrast
+            shift = (2 * u[3] - 1) * aug.contrast * 0.5
+            x = (x - 0.5) * gain + 0.5 + shift
+        return x, y
+
+
+def _rotate(t: torch.Tensor, angle: float) -> torch.Tensor:
+    """Rotate (N, C, H, W) about the centre, bilinear, borders replicated."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    h, w = t.shape[-2:]
+    aspect = h / w
+    theta = torch.tensor([[cos, -sin * aspect, 0.0], [sin / aspect, cos, 0.0]], dtype=torch.float32)
+    grid = F.affine_grid(theta[None].expand(t.shape[0], 2, 3), list(t.shape), align_corners=False)
+    return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -1,0 +1,877 @@
+"""Progressive training of the cascade (METHOD.md section 5), one function for CLI and GUI.
+
+:func:`train` checks the data, then trains stage 1; freezes it (eval mode, no gradients,
+re-applied after every ``model.train()``) and trains stage 2 on its outputs; and so on,
+optionally ending with end-to-end fine-tuning at ``lr * finetune_lr_factor``. Each phase has
+its own Adam optimisers (generator and discriminators) and cosine annealing stepped once per
+epoch. Each stage has a conditional PatchGAN discriminator with a least-squares loss.
+
+Files in ``out_dir`` (all written atomically, only by rank 0):
+
+* ``last.safetensors``: the model after the latest complete epoch;
+* ``best_stage{k}.safetensors``: a k-stage model, best validation MSE of stage k;
+* ``model.safetensors``: the final model;
+* ``resume.safetensors``: everything :func:`train` needs to continue exactly where it
+  stopped: model, discriminator and optimiser tensors, plus a JSON header with the
+  counters, the optimiser/scheduler settings, the best scores and the history. No pickle.
+
+Randomness is re-derived at the start of every epoch from (seed, rank, epoch), and the
+augmentations from (seed, epoch, sample), so a resumed run repeats the uninterrupted one.
+
+Under ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set) the same call uses
+DistributedDataParallel (NCCL on GPUs, Gloo on CPUs) and a DistributedSampler. On GPUs
+BatchNorm becomes SyncBatchNorm; on CPUs each rank normalises its own batch and rank 0's
+running statistics are broadcast after every epoch, so all ranks hold identical weights.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from dfviewer.atomic import atomic_path
+from dfviewer.core.checkpoint import save_checkpoint
+from dfviewer.core.config import (
+    ExperimentConfig,
+    ModelConfig,
+    model_config_from_dict,
+    to_dict,
+    train_config_from_dict,
+)
+from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset
+from dfviewer.core.generator import Cascade, PatchDiscriminator, StageOutput, mc_dropout, stage_input
+from dfviewer.core.losses import generator_loss, lsgan_discriminator_loss
+from dfviewer.core.metrics import batch_image_metrics
+from dfviewer.errors import UserError
+
+RESUME_NAME = "resume.safetensors"
+LAST_NAME = "last.safetensors"
+FINAL_NAME = "model.safetensors"
+RESUME_FORMAT = 1
+PREVIEW_SIZE = 128
+
+
+class TrainingError(UserError):
+    """Training cannot start or continue (bad output folder, resume state, settings)."""
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value, dtype=np.float16)
+        return {"__array__": True, "shape": list(arr.shape), "dtype": "float16",
+                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("__array__"):
+            raw = base64.b64decode(value["data"])
+            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).astype(np.float32)
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+@dataclass
+class Event:
+    """Base of all training events; ``to_json()`` gives one line of JSON."""
+
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"event": self.kind, **_encode(data)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+
+@dataclass
+class RunStarted(Event):
+    """Training begins (or resumes): the plan and the data found."""
+
+    kind: ClassVar[str] = "run_started"
+    out_dir: str
+    device: str
+    world_size: int
+    phases: list[dict[str, Any]]  # [{"phase": "stage"|"finetune", "stage": k or 0, "epochs": n}]
+    total_epochs: int
+    resumed_at_epoch: int  # global epochs already done (0 for a fresh run)
+    data: dict[str, Any]
+    target_scale: float
+
+
+@dataclass
+class StageStarted(Event):
+    """A phase begins: ``stage`` k (1-based) alone, or ``stage`` 0 for end-to-end fine-tuning."""
+
+    kind: ClassVar[str] = "stage_started"
+    stage: int
+    phase: str
+    epochs: int
+    start_epoch: int
+    lr: float
+
+
+@dataclass
+class StepDone(Event):
+    """One optimisation step; ``losses`` holds floats (``g_total``, ``l1``, ``nll``, ``adv``, ``residual``, ``d``)."""
+
+    kind: ClassVar[str] = "step_done"
+    stage: int
+    epoch: int  # 1-based within the phase
+    step: int  # 1-based within the epoch
+    steps: int
+    global_step: int
+    global_steps: int  # planned steps of the whole run
+    losses: dict[str, float]
+
+
+@dataclass
+class EpochDone(Event):
+    """An epoch ended: mean training losses, validation metrics per stage, and a preview.
+
+    ``val``: {"1": {"mse", "psnr", "ssim", "l1"}, ...} on the validation split (normalised
+    target units clipped to [0, 1]); ``preview``: arrays (at most 128 px) of one fixed
+    validation case: ``input``, ``target``, ``mean``, ``aleatoric``, ``epistemic`` of the
+    stage being trained, in network units (dark-field divided by the target scale).
+    """
+
+    kind: ClassVar[str] = "epoch_done"
+    stage: int
+    phase: str
+    epoch: int
+    epochs: int
+    global_epoch: int
+    total_epochs: int
+    train_losses: dict[str, float]
+    val: dict[str, dict[str, float]]
+    lr: float
+    seconds: float
+    preview: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class CheckpointSaved(Event):
+    """A checkpoint was written: ``which`` is ``last``, ``best`` or ``final``."""
+
+    kind: ClassVar[str] = "checkpoint_saved"
+    path: str
+    which: str
+    stage: int
+    global_epoch: int
+
+
+@dataclass
+class Finished(Event):
+    """The run ended: ``status`` is ``completed`` or ``cancelled``."""
+
+    kind: ClassVar[str] = "finished"
+    status: str
+    model_path: str | None
+    global_epoch: int
+    seconds: float
+    best: dict[str, float]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (RunStarted, StageStarted, StepDone, EpochDone, CheckpointSaved, Finished)
+}
+
+
+def event_from_json(text: str | dict[str, Any]) -> Event:
+    """Rebuild an event from one line written by :meth:`Event.to_json`."""
+    data = json.loads(text) if isinstance(text, str) else dict(text)
+    cls = EVENT_TYPES[data.pop("event")]
+    return cls(**_decode(data))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    out_dir: Path
+    model_path: Path | None  # model.safetensors when completed, last.safetensors if cancelled
+    best_paths: dict[int, Path]
+    global_epoch: int
+    cancelled: bool
+    seconds: float
+    history: list[dict[str, Any]]
+    config: ExperimentConfig
+
+
+# --- distributed helpers -----------------------------------------------------------------
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_env() -> _Dist:
+    """Rank, world size and local rank from torchrun's environment variables."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return _Dist()
+    return _Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _barrier(d: _Dist) -> None:
+    if d.active:
+        dist.barrier()
+
+
+# --- optimiser state without pickle ---------------------------------------------------------
+
+
+def flatten_state(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], Any]:
+    """Split a (nested) state dict into tensors (named ``prefix.path``) and a JSON skeleton."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            name = f"{prefix}.{path}"
+            tensors[name] = value.detach().to("cpu").contiguous().clone()
+            return {"__tensor__": name}
+        if isinstance(value, dict):
+            return {"__dict__": [[k, walk(v, f"{path}.{k}")] for k, v in value.items()]}
+        if isinstance(value, (list, tuple)):
+            return {"__list__": [walk(v, f"{path}.{i}") for i, v in enumerate(value)],
+                    "tuple": isinstance(value, tuple)}
+        if isinstance(value, float) and not math.isfinite(value):
+            return {"__float__": repr(value)}
+        return value
+
+    return tensors, walk(state, "s")
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, dict):
+        if "__tensor__" in skeleton:
+            return tensors[skeleton["__tensor__"]]
+        if "__dict__" in skeleton:
+            return {k: unflatten_state(v, tensors) for k, v in skeleton["__dict__"]}
+        if "__list__" in skeleton:
+            items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
+            return tuple(items) if skeleton.get("tuple") else items
+        if "__float__" in skeleton:
+            return float(skeleton["__float__"])
+    return skeleton
+
+
+# --- the phase forward pass -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "stage" or "finetune"
+    stage: int  # 0-based stage trained; -1 for fine-tuning all
+    epochs: int
+
+    @property
+    def label(self) -> int:
+        """1-based stage number for events (0: fine-tuning)."""
+        return self.stage + 1 if self.name == "stage" else 0
+
+
+class _PhaseForward(nn.Module):
+    """Runs stages 1..upto; frozen stages under no_grad. Returns a flat tuple of tensors."""
+
+    def __init__(self, cascade: Cascade, upto: int, frozen: set[int]) -> None:
+        super().__init__()
+        self.cascade = cascade
+        self.upto = upto
+        self.frozen = frozen
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outs: list[StageOutput] = []
+        for m in range(self.upto + 1):
+            stage = self.cascade.stages[m]
+            ctx = torch.no_grad() if m in self.frozen else contextlib.nullcontext()
+            with ctx:
+                if m == 0:
+                    out = stage(x)
+                else:
+                    out = stage(stage_input(self.cascade.cfg, x, outs[-1]), previous_mean=outs[-1].mean)
+            outs.append(out)
+        return tuple(t for o in outs for t in (o.mean, o.alpha, o.beta))
+
+
+def _unflat(flat: tuple[torch.Tensor, ...]) -> list[StageOutput]:
+    return [StageOutput(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
+
+
+# --- the trainer ------------------------------------------------------------------------------
+
+
+def _saved_experiment(data: dict[str, Any]) -> ExperimentConfig:
+    return ExperimentConfig(model=model_config_from_dict(data["model"]), train=train_config_from_dict(data["train"]))
+
+
+def _epoch_seed(seed: int, rank: int, global_epoch: int) -> int:
+    return (seed * 1_000_003 + rank * 7_919 + global_epoch * 104_729 + 17) % (2**63 - 1)
+
+
+def _fork_seeded(seed: int) -> contextlib.AbstractContextManager:
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    ctx = torch.random.fork_rng(devices=devices)
+
+    @contextlib.contextmanager
+    def seeded() -> Iterator[None]:
+        with ctx:
+            torch.manual_seed(seed)
+            yield
+
+    return seeded()
+
+
+def _device(name: str, d: _Dist) -> torch.device:
+    from dfviewer.core.inference import select_device
+
+    if d.active and torch.cuda.is_available() and str(name) in ("auto", "cuda"):
+        torch.cuda.set_device(d.local_rank)
+        return torch.device("cuda", d.local_rank)
+    dev = select_device(name)
+    if dev.type == "mps":  # MPS lacks some ops used here in older torch; CPU is the safe default
+        return dev
+    return dev
+
+
+def _truncated(model: Cascade, n: int) -> Cascade:
+    """A copy of the first ``n`` stages as an ``n``-stage cascade (on the CPU)."""
+    cfg = dataclasses.replace(model.cfg, n_stages=n)
+    small = Cascade(cfg)
+    keep = {k: v.detach().cpu() for k, v in model.state_dict().items()
+            if not k.startswith("stages.") or int(k.split(".")[1]) < n}
+    small.load_state_dict(keep, strict=True)
+    return small
+
+
+def _downsample_preview(a: torch.Tensor, size: int = PREVIEW_SIZE) -> np.ndarray:
+    from dfviewer.core.inference import resample, working_shape
+
+    t = a.detach().float().cpu()[None, None] if a.ndim == 2 else a.detach().float().cpu()
+    shape = working_shape(tuple(t.shape[-2:]), min(size, max(t.shape[-2:])))
+    return resample(t, shape)[0, 0].numpy().astype(np.float32)
+
+
+class _Trainer:
+    def __init__(self, data, experiment, out_dir, resume, device, callback, cancel) -> None:
+        self.t0 = time.perf_counter()
+        self.d = distributed_env()
+        self.callback = callback
+        self.cancel = cancel
+        self.out_dir = Path(out_dir)
+        self._init_distributed(device)
+        self.state: dict[str, Any] | None = None
+        self.tensors: dict[str, torch.Tensor] = {}
+        if resume:
+            self._read_resume(experiment)
+            experiment = _saved_experiment(self.state["experiment"])
+        elif experiment is None:
+            experiment = ExperimentConfig()
+        if not resume and self.d.main and (self.out_dir / RESUME_NAME).exists():
+            raise TrainingError(
+                f"{self.out_dir} already holds a training run; use --resume to continue it or choose another folder"
+            )
+        self.exp: ExperimentConfig = experiment
+        self.tc = experiment.train
+
+        cache: dict[Path, np.ndarray] = {}
+        self.report = check_dataset(data, cache)
+        self.report.raise_if_blocking()
+        train_pairs = self.report.split("train")
+        if not train_pairs:
+            raise DatasetError(f"dataset {self.report.root} has no pairs in the train split")
+        mc = experiment.model
+        aug = Augment(self.tc.augment_rotation_deg, self.tc.augment_flip, self.tc.augment_contrast)
+        self.train_ds = PairedDataset(train_pairs, mc.normalization, mc.working_size, aug, self.tc.seed, cache)
+        if self.state is None and self.tc.target_percentile > 0:
+            scale = self.train_ds.target_percentile(self.tc.target_percentile)
+            if not (math.isfinite(scale) and scale > 0):
+                scale = 1.0
+            norm = dataclasses.replace(mc.normalization, target_offset=0.0, target_scale=scale)
+            mc = dataclasses.replace(mc, normalization=norm)
+            self.exp = dataclasses.replace(self.exp, model=mc)
+        self.train_ds.set_normalization(mc.normalization)
+        self.mcfg: ModelConfig = mc
+        val_pairs = self.report.split("val")
+        self.val_ds = PairedDataset(val_pairs, mc.normalization, mc.working_size, None, 0, cache) if val_pairs else None
+        cache.clear()
+
+        torch.manual_seed(self.tc.seed)
+        self.model = Cascade(mc)
+        self.discs = nn.ModuleList()
+        for k in range(mc.n_stages):
+            with _fork_seeded(self.tc.seed * 31 + 1000 + k):
+                self.discs.append(PatchDiscriminator(2, self.tc.discriminator_width, self.tc.discriminator_layers))
+        if self.state is not None:
+            self._load_weights()
+        if self.d.active and self.device.type == "cuda":
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model.to(self.device)
+        self.discs.to(self.device)
+
+        self.phases = [Phase("stage", k, self.tc.epochs_per_stage) for k in range(mc.n_stages)]
+        if self.tc.finetune_epochs > 0:
+            self.phases.append(Phase("finetune", -1, self.tc.finetune_epochs))
+        self.total_epochs = sum(p.epochs for p in self.phases)
+        self.sampler = torch.utils.data.DistributedSampler(
+            self.train_ds, num_replicas=self.d.world, rank=self.d.rank, shuffle=True,
+            seed=self.tc.seed, drop_last=False,
+        )
+        self.loader = torch.utils.data.DataLoader(
+            self.train_ds, batch_size=self.tc.batch_size, sampler=self.sampler,
+            num_workers=self.tc.num_workers, drop_last=False,
+            pin_memory=self.device.type == "cuda", persistent_workers=False,
+        )
+        self.steps_per_epoch = len(self.loader)
+        self.amp_dtype = None
+        if self.tc.amp and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        s = self.state or {}
+        self.global_epoch = int(s.get("global_epoch", 0))
+        self.global_step = int(s.get("global_step", 0))
+        self.best: dict[str, float] = dict(s.get("best", {}))
+        self.history: list[dict[str, Any]] = list(s.get("history", []))
+        self.elapsed_before = float(s.get("seconds", 0.0))
+        self.best_paths: dict[int, Path] = {
+            int(k): self.out_dir / f"best_stage{k}.safetensors" for k in self.best
+        }
+
+    # -- setup --
+
+    def _init_distributed(self, device: str) -> None:
+        if self.d.active and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and device in ("auto", "cuda") else "gloo"
+            dist.init_process_group(backend=backend)
+            self._owns_group = True
+        else:
+            self._owns_group = False
+        self.device = _device(device, self.d)
+
+    def _emit(self, event: Event) -> None:
+        if self.callback is not None and self.d.main:
+            self.callback(event)
+
+    def _read_resume(self, experiment: ExperimentConfig | None) -> None:
+        path = self.out_dir / RESUME_NAME
+        if not path.is_file():
+            raise TrainingError(f"cannot resume: {path} does not exist (no finished epoch to continue from)")
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                header = handle.metadata() or {}
+                self.tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+            self.state = json.loads(header["dfviewer_resume"])
+        except Exception as exc:  # noqa: BLE001 - any damage means we cannot resume
+            raise TrainingError(f"cannot resume: {path} is damaged ({exc})") from None
+        if int(self.state.get("format", 0)) > RESUME_FORMAT:
+            raise TrainingError(f"cannot resume: {path} was written by a newer dfviewer")
+        if experiment is not None:
+            saved = _saved_experiment(self.state["experiment"])
+            a, b = to_dict(experiment), to_dict(saved)
+            a["model"]["normalization"] = b["model"]["normalization"]  # computed from the data
+            diff = [f"{part}.{k}" for part in ("model", "train") for k in a[part] if a[part][k] != b[part][k]]
+            if diff:
+                raise TrainingError(
+                    f"cannot resume {self.out_dir} with different settings ({', '.join(diff)}); "
+                    "leave them out to continue with the saved ones"
+                )
+        if int(self.state.get("world_size", 1)) != self.d.world:
+            raise TrainingError(
+                f"cannot resume: the run in {self.out_dir} used {self.state.get('world_size')} processes, "
+                f"this one has {self.d.world}"
+            )
+
+    def _load_weights(self) -> None:
+        model_sd = {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_sd, strict=True)
+        disc_sd = {k[len("disc."):]: v for k, v in self.tensors.items() if k.startswith("disc.")}
+        self.discs.load_state_dict(disc_sd, strict=True)
+
+    # -- one phase --
+
+    def _phase_setup(self, p: Phase):
+        n = self.mcfg.n_stages
+        if p.name == "stage":
+            trained = [p.stage]
+            frozen = {m for m in range(n) if m != p.stage}
+            upto = p.stage
+            lr, lr_d = self.tc.lr, self.tc.lr_discriminator
+        else:
+            trained = list(range(n))
+            frozen = set()
+            upto = n - 1
+            lr = self.tc.lr * self.tc.finetune_lr_factor
+            lr_d = self.tc.lr_discriminator * self.tc.finetune_lr_factor
+        self.model.unfreeze_all()
+        self.model.freeze_stages(sorted(frozen))
+        for k, disc in enumerate(self.discs):
+            for prm in disc.parameters():
+                prm.requires_grad_(k in trained)
+        forward = _PhaseForward(self.model, upto, frozen)
+        discs = [self.discs[k] for k in trained]
+        if self.d.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids, broadcast_buffers=True)
+            discs = [nn.parallel.DistributedDataParallel(dd, device_ids=ids) for dd in discs]
+        g_params = [prm for m in trained for prm in self.model.stages[m].parameters()]
+        d_params = [prm for k in trained for prm in self.discs[k].parameters()]
+        opt_g = torch.optim.Adam(g_params, lr=lr, betas=tuple(self.tc.adam_betas))
+        opt_d = torch.optim.Adam(d_params, lr=lr_d, betas=tuple(self.tc.adam_betas))
+        sch_g = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=p.epochs, eta_min=lr * self.tc.cosine_min_lr_factor)
+        sch_d = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=p.epochs, eta_min=lr_d * self.tc.cosine_min_lr_factor)
+        fp16 = self.amp_dtype == torch.float16
+        scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
+        scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
+        return trained, frozen, upto, forward, discs, (opt_g, opt_d), (sch_g, sch_d), (scaler_g, scaler_d)
+
+    def _set_train_mode(self, frozen: set[int]) -> None:
+        self.model.train()
+        self.model.freeze_stages(sorted(frozen))
+        self.discs.train()
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    def _cancelled(self) -> bool:
+        flag = bool(self.cancel is not None and self.cancel.is_set())
+        if self.d.active and self.cancel is not None:
+            t = torch.tensor([1.0 if flag else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            flag = bool(t.item() > 0)
+        return flag
+
+    def run(self) -> TrainResult:
+        s = self.state or {}
+        start_phase = int(s.get("next_phase", 0))
+        start_epoch = int(s.get("next_epoch", 0))
+        self._emit(RunStarted(
+            out_dir=str(self.out_dir), device=str(self.device), world_size=self.d.world,
+            phases=[{"phase": p.name, "stage": p.label, "epochs": p.epochs} for p in self.phases],
+            total_epochs=self.total_epochs, resumed_at_epoch=self.global_epoch,
+            data=self.report.summary(), target_scale=self.mcfg.normalization.target_scale,
+        ))
+        if self.d.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        cancelled = False
+        for pi in range(start_phase, len(self.phases)):
+            p = self.phases[pi]
+            trained, frozen, upto, forward, discs, opts, schs, scalers = self._phase_setup(p)
+            first = start_epoch if pi == start_phase else 0
+            if first > 0:
+                self._load_optim(opts, schs, scalers)
+            self._emit(StageStarted(p.label, p.name, p.epochs, first, opts[0].param_groups[0]["lr"]))
+            for epoch in range(first, p.epochs):
+                done = self._epoch(pi, p, epoch, trained, frozen, upto, forward, discs, opts, schs, scalers)
+                if not done:
+                    cancelled = True
+                    break
+            if cancelled:
+                break
+        seconds = self.elapsed_before + time.perf_counter() - self.t0
+        model_path: Path | None
+        if cancelled:
+            model_path = self.out_dir / LAST_NAME if (self.out_dir / LAST_NAME).exists() else None
+        else:
+            model_path = self.out_dir / FINAL_NAME
+            if self.d.main:
+                save_checkpoint(model_path, self._plain_model(), self._metadata(len(self.phases) - 1, -1, seconds, final=True))
+                self._emit(CheckpointSaved(str(model_path), "final", self.mcfg.n_stages, self.global_epoch))
+        _barrier(self.d)
+        self._emit(Finished("cancelled" if cancelled else "completed", str(model_path) if model_path else None,
+                            self.global_epoch, seconds, dict(self.best)))
+        if self._owns_group:
+            dist.destroy_process_group()
+        return TrainResult(self.out_dir, model_path, dict(self.best_paths), self.global_epoch, cancelled,
+                           seconds, self.history, self.exp)
+
+    def _epoch(self, pi, p, epoch, trained, frozen, upto, forward, discs, opts, schs, scalers) -> bool:
+        t_epoch = time.perf_counter()
+        opt_g, opt_d = opts
+        scaler_g, scaler_d = scalers
+        torch.manual_seed(_epoch_seed(self.tc.seed, self.d.rank, self.global_epoch))
+        self.sampler.set_epoch(self.global_epoch)
+        self.train_ds.epoch = self.global_epoch
+        self._set_train_mode(frozen)
+        sums: dict[str, float] = {}
+        n_steps = 0
+        global_steps = self.total_epochs * self.steps_per_epoch
+        for step, (x, y, _valid) in enumerate(self.loader, start=1):
+            if self._cancelled():
+                return False
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            with self._autocast():
+                outs = _unflat(forward(x))
+            # discriminator step (real and fake in one batch)
+            d_loss = x.new_zeros((), dtype=torch.float32)
+            for k, disc in zip(trained, discs):
+                fake = outs[k].mean.detach().to(x.dtype)
+                with self._autocast():
+                    scores = disc(torch.cat([x, x]), torch.cat([y, fake]))
+                real_s, fake_s = scores.float().chunk(2)
+                d_loss = d_loss + lsgan_discriminator_loss(real_s, fake_s)
+            opt_d.zero_grad(set_to_none=True)
+            scaler_d.scale(d_loss).backward()
+            scaler_d.step(opt_d)
+            scaler_d.update()
+            # generator step, discriminators frozen
+            g_total = x.new_zeros((), dtype=torch.float32)
+            parts: dict[str, float] = {}
+            for k in trained:
+                disc = self.discs[k]
+                for prm in disc.parameters():
+                    prm.requires_grad_(False)
+                with self._autocast():
+                    fake_scores = disc(x, outs[k].mean.to(x.dtype)) if self.tc.lambda_adv > 0 else None
+                gl = generator_loss(outs[k].mean, outs[k].alpha, outs[k].beta, y, fake_scores, self.tc)
+                g_total = g_total + gl.total
+                for name, value in gl.parts().items():
+                    parts[name] = parts.get(name, 0.0) + value
+                for prm in disc.parameters():
+                    prm.requires_grad_(True)
+            opt_g.zero_grad(set_to_none=True)
+            scaler_g.scale(g_total).backward()
+            scaler_g.step(opt_g)
+            scaler_g.update()
+            # the parts are averaged over the stages trained (fine-tuning trains them all)
+            losses = {"g_total": float(g_total.detach()),
+                      **{k: v / len(trained) for k, v in parts.items() if k != "total"},
+                      "d": float(d_loss.detach())}
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_steps += 1
+            self.global_step += 1
+            self._emit(StepDone(p.label, epoch + 1, step, self.steps_per_epoch, self.global_step, global_steps, losses))
+        if self.d.active and self.device.type != "cuda":
+            for buf in self.model.buffers():
+                dist.broadcast(buf, src=0)
+        schs[0].step()
+        schs[1].step()
+        self.global_epoch += 1
+        train_losses = {k: v / max(n_steps, 1) for k, v in sums.items()}
+        if self.d.active:  # average the epoch's losses over ranks for the log
+            t = torch.tensor([train_losses[k] for k in sorted(train_losses)], dtype=torch.float64,
+                             device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(t)
+            train_losses = {k: float(v) / self.d.world for k, v in zip(sorted(train_losses), t.tolist())}
+        if self.d.main:
+            self._after_epoch(pi, p, epoch, upto, train_losses, opts, schs, scalers, t_epoch)
+        _barrier(self.d)
+        return True
+
+    # -- validation, checkpoints --
+
+    @torch.no_grad()
+    def _validate(self, upto: int) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+        model = self.model
+        model.eval()
+        metrics: dict[int, dict[str, list[float]]] = {}
+        val: dict[str, dict[str, float]] = {}
+        preview: dict[str, np.ndarray] = {}
+        ds = self.val_ds
+        if ds is not None:
+            for i in range(len(ds)):
+                x, y, valid = ds[i]
+                h, w = valid.tolist()
+                outs = model(x[None].to(self.device), n_stages=upto + 1)
+                for m, out in enumerate(outs):
+                    pred = out.mean.float()[..., :h, :w].clamp(0, 1)
+                    tgt = y[None].to(self.device)[..., :h, :w].clamp(0, 1)
+                    mm = batch_image_metrics(pred, tgt, 1.0)
+                    mm["l1"] = [float((out.mean.float()[..., :h, :w] - y[None].to(self.device)[..., :h, :w]).abs().mean())]
+                    acc = metrics.setdefault(m + 1, {})
+                    for k, v in mm.items():
+                        acc.setdefault(k, []).extend(v)
+            val = {str(m): {k: float(np.mean(v)) for k, v in d.items()} for m, d in metrics.items()}
+        src = ds if ds is not None and len(ds) else self.train_ds
+        saved_epoch = getattr(src, "epoch", 0)
+        aug = src.augment
+        src.augment = Augment()
+        x, y, valid = src[0]
+        src.augment = aug
+        src.epoch = saved_epoch
+        h, w = valid.tolist()
+        xb = x[None].to(self.device)
+        det = model(xb, n_stages=upto + 1)[-1]
+        preview = {
+            "input": _downsample_preview(x[0, :h, :w]),
+            "target": _downsample_preview(y[0, :h, :w]),
+            "mean": _downsample_preview(det.mean[0, 0, :h, :w]),
+            "aleatoric": _downsample_preview(det.sigma[0, 0, :h, :w]),
+        }
+        t = self.tc.val_mc_samples
+        if t >= 2:
+            with _fork_seeded(self.tc.seed + 99), mc_dropout(model):
+                means = torch.cat([model(xb, n_stages=upto + 1)[-1].mean.float() for _ in range(t)])
+            preview["epistemic"] = _downsample_preview(means.std(0, unbiased=False)[0, :h, :w])
+        else:
+            preview["epistemic"] = np.zeros_like(preview["mean"])
+        return val, preview
+
+    def _after_epoch(self, pi, p, epoch, upto, train_losses, opts, schs, scalers, t_epoch) -> None:
+        val, preview = self._validate(upto)
+        seconds = self.elapsed_before + time.perf_counter() - self.t0
+        stages_scored = [p.stage + 1] if p.name == "stage" else list(range(1, self.mcfg.n_stages + 1))
+        record = {"phase": p.name, "stage": p.label, "epoch": epoch + 1, "global_epoch": self.global_epoch,
+                  "train": train_losses, "val": val, "lr": opts[0].param_groups[0]["lr"],
+                  "seconds": time.perf_counter() - t_epoch}
+        self.history.append(record)
+        new_best = []
+        for k in stages_scored:
+            score = val.get(str(k), {}).get("mse") if val else None
+            if score is None:
+                score = train_losses.get("l1", math.inf)
+            if str(k) not in self.best or score < self.best[str(k)]:
+                self.best[str(k)] = float(score)
+                new_best.append(k)
+        last = self.out_dir / LAST_NAME
+        save_checkpoint(last, self._plain_model(), self._metadata(pi, epoch, seconds))
+        for k in new_best:
+            path = self.out_dir / f"best_stage{k}.safetensors"
+            meta = self._metadata(pi, epoch, seconds)
+            meta["best_val_mse" if val else "best_train_l1"] = self.best[str(k)]
+            save_checkpoint(path, _truncated(self._plain_model(), k), meta)
+            self.best_paths[k] = path
+        self._write_resume(pi, p, epoch, opts, schs, scalers, seconds)
+        self._emit(EpochDone(p.label, p.name, epoch + 1, p.epochs, self.global_epoch, self.total_epochs,
+                             train_losses, val, record["lr"], record["seconds"], preview))
+        self._emit(CheckpointSaved(str(last), "last", p.label, self.global_epoch))
+        for k in new_best:
+            self._emit(CheckpointSaved(str(self.best_paths[k]), "best", k, self.global_epoch))
+
+    def _plain_model(self) -> Cascade:
+        """The cascade with plain BatchNorm (SyncBatchNorm is a training-time device only)."""
+        if any(isinstance(m, nn.SyncBatchNorm) for m in self.model.modules()):
+            plain = Cascade(self.mcfg)
+            plain.load_state_dict({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+            return plain
+        return self.model
+
+    def _metadata(self, pi: int, epoch: int, seconds: float, final: bool = False) -> dict[str, Any]:
+        p = self.phases[pi]
+        return {
+            "kind": "final" if final else "epoch",
+            "global_epoch": self.global_epoch,
+            "phase": p.name,
+            "stage": p.label,
+            "epoch": epoch + 1 if epoch >= 0 else p.epochs,
+            "working_size": self.mcfg.working_size,
+            "data": {k: v for k, v in self.report.summary().items() if k != "problems"},
+            "train_config": to_dict(self.tc),
+            "world_size": self.d.world,
+            "device": str(self.device),
+            "timings": {"seconds": round(seconds, 3), "epochs": self.global_epoch},
+            "best": dict(self.best),
+        }
+
+    def _write_resume(self, pi, p, epoch, opts, schs, scalers, seconds) -> None:
+        next_phase, next_epoch = (pi, epoch + 1) if epoch + 1 < p.epochs else (pi + 1, 0)
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self._plain_model().state_dict().items()}
+        tensors.update({f"disc.{k}": v.detach().cpu().contiguous() for k, v in self.discs.state_dict().items()})
+        skeletons = {}
+        for name, obj in (("opt_g", opts[0]), ("opt_d", opts[1])):
+            t, skel = flatten_state(name, obj.state_dict())
+            tensors.update(t)
+            skeletons[name] = skel
+        state = {
+            "format": RESUME_FORMAT,
+            "experiment": to_dict(self.exp),
+            "phase_of_optimizers": pi,
+            "next_phase": next_phase,
+            "next_epoch": next_epoch,
+            "global_epoch": self.global_epoch,
+            "global_step": self.global_step,
+            "best": self.best,
+            "history": self.history,
+            "seconds": seconds,
+            "world_size": self.d.world,
+            "optimizers": skeletons,
+            "schedulers": [sch.state_dict() for sch in schs],
+            "scalers": [sc.state_dict() for sc in scalers],
+            "data": {k: v for k, v in self.report.summary().items() if k != "problems"},
+        }
+        header = {"dfviewer_resume": json.dumps(_encode(state), allow_nan=False)}
+        with atomic_path(self.out_dir / RESUME_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata=header)
+
+    def _load_optim(self, opts, schs, scalers) -> None:
+        s = self.state
+        for name, opt in (("opt_g", opts[0]), ("opt_d", opts[1])):
+            sd = unflatten_state(s["optimizers"][name], self.tensors)
+            sd["state"] = {int(k): v for k, v in sd["state"].items()}
+            opt.load_state_dict(sd)
+        for sch, sd in zip(schs, s["schedulers"]):
+            sch.load_state_dict(sd)
+        for sc, sd in zip(scalers, s["scalers"]):
+            if sd:
+                sc.load_state_dict(sd)
+
+
+def train(
+    data: str | Path,
+    experiment: ExperimentConfig | None,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: str = "auto",
+    callback: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainResult:
+    """Train the cascade progressively on the pairs in ``data``; write checkpoints to ``out_dir``.
+
+    ``experiment`` None: the ``fast`` preset (or, with ``resume``, the saved settings).
+    ``callback`` receives :class:`Event` objects (rank 0 only). A set ``cancel`` event stops
+    at the next step; the last complete epoch's checkpoint is kept and the result says
+    ``cancelled``. Under ``torchrun`` every rank calls this and trains with DDP.
+    """
+    trainer = _Trainer(data, experiment, out_dir, resume, device, callback, cancel)
+    return trainer.run()
+
+
+__all__ = [
+    "CheckpointSaved", "EpochDone", "Event", "Finished", "RunStarted", "StageStarted", "StepDone",
+    "TrainResult", "TrainingError", "distributed_env", "event_from_json", "train",
+]
