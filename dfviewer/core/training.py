@@ -552,7 +552,7 @@ class _Trainer:
         discs = [self.discs[k] for k in trained]
         if self.d.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids, broadcast_buffers=True)
+            forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
             discs = [nn.parallel.DistributedDataParallel(dd, device_ids=ids) for dd in discs]
         g_params = [prm for m in trained for prm in self.model.stages[m].parameters()]
         d_params = [prm for k in trained for prm in self.discs[k].parameters()]
@@ -620,12 +620,27 @@ class _Trainer:
                 save_checkpoint(model_path, self._plain_model(), self._metadata(len(self.phases) - 1, -1, seconds, final=True))
                 self._emit(CheckpointSaved(str(model_path), "final", self.mcfg.n_stages, self.global_epoch))
         _barrier(self.d)
+        self._write_digest()
         self._emit(Finished("cancelled" if cancelled else "completed", str(model_path) if model_path else None,
                             self.global_epoch, seconds, dict(self.best)))
         if self._owns_group:
             dist.destroy_process_group()
         return TrainResult(self.out_dir, model_path, dict(self.best_paths), self.global_epoch, cancelled,
                            seconds, self.history, self.exp)
+
+    def _write_digest(self) -> None:
+        """With ``DFVIEWER_RANK_DIGEST_DIR`` set, each rank writes a SHA-256 of its weights (tests)."""
+        folder = os.environ.get("DFVIEWER_RANK_DIGEST_DIR")
+        if not folder:
+            return
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name, tensor in sorted({**self.model.state_dict(), **{f"d.{k}": v for k, v in self.discs.state_dict().items()}}.items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"rank{self.d.rank}.sha256").write_text(digest.hexdigest() + "\n")
 
     def _epoch(self, pi, p, epoch, trained, frozen, upto, forward, discs, opts, schs, scalers) -> bool:
         t_epoch = time.perf_counter()

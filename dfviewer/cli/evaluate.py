@@ -1,0 +1,48 @@
+"""``dfviewer evaluate``: per-stage image quality and uncertainty quality as JSON and Markdown."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="PATH", help="a dfviewer .safetensors checkpoint")
+    parser.add_argument("--data", required=True, metavar="DIR", help="paired dataset folder or manifest .csv")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--mc", type=int, default=20, metavar="T", help="MC-dropout samples (0: deterministic)")
+    parser.add_argument("--working-size", type=int, metavar="N", help="override the checkpoint's working size")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--out", metavar="JSON", help="write the report as JSON (and a .md beside it)")
+    parser.add_argument("--plots", metavar="DIR", help="write PNG plots to this folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.evaluation import evaluate, write_plots
+
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            sys.stderr.write(f"\revaluating {done}/{total}")
+            sys.stderr.flush()
+            if done == total:
+                sys.stderr.write("\n")
+
+    report = evaluate(args.model, args.data, split=args.split, mc_samples=args.mc,
+                      working_size=args.working_size, device=args.device, progress=progress, seed=args.seed)
+    table = report.to_markdown()
+    print(table)
+    if args.out:
+        out = report.save_json(args.out)
+        from dfviewer.atomic import atomic_write_text
+
+        md = out.with_suffix(".md")
+        atomic_write_text(md, table)
+        print(f"wrote {out} and {md}", file=sys.stderr)
+    if args.plots:
+        for path in write_plots(report, Path(args.plots)):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,152 @@
+"""``dfviewer train``: progressive training on a paired folder, also under ``torchrun``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from dfviewer.core.config import ExperimentConfig, load_experiment, preset
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="paired dataset: a folder with manifest.csv or attenuation/ + darkfield/, or a manifest .csv")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for checkpoints (last, best per stage, final)")
+    parser.add_argument("--preset", choices=("fast", "paper"), default=None, help="named settings (default: fast)")
+    parser.add_argument("--config", metavar="JSON", help="experiment settings as JSON (model and train sections)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs per stage")
+    parser.add_argument("--batch-size", type=int, metavar="N")
+    parser.add_argument("--lr", type=float, metavar="X", help="generator learning rate")
+    parser.add_argument("--working-size", type=int, metavar="N", help="training resolution (longer side, pixels)")
+    parser.add_argument("--stages", type=int, metavar="N", help="number of stages in the cascade")
+    parser.add_argument("--finetune-epochs", type=int, metavar="N", help="end-to-end fine-tuning epochs after the stages")
+    parser.add_argument("--seed", type=int, metavar="N")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (under torchrun: one GPU per process)")
+    parser.add_argument("--events-json", action="store_true",
+                        help="print one JSON event per line on stdout instead of a progress bar")
+
+
+def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    model: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    for flag, section, name in (
+        ("epochs", train, "epochs_per_stage"), ("batch_size", train, "batch_size"), ("lr", train, "lr"),
+        ("finetune_epochs", train, "finetune_epochs"), ("seed", train, "seed"),
+        ("working_size", model, "working_size"), ("stages", model, "n_stages"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            section[name] = value
+    return model, train
+
+
+def build_experiment(args: argparse.Namespace) -> ExperimentConfig | None:
+    """The experiment from --preset, --config and flags (flags win); None to resume as saved."""
+    model, train = _overrides(args)
+    if args.resume and not (args.preset or args.config or model or train):
+        return None
+    exp = load_experiment(args.config) if args.config else preset(args.preset or "fast")
+    if args.config and args.preset:
+        base = preset(args.preset)
+        exp = dataclasses.replace(exp, model=dataclasses.replace(exp.model, preset=base.model.preset))
+    from dfviewer.core.config import ConfigError, model_config_from_dict, to_dict, train_config_from_dict
+
+    try:
+        m = model_config_from_dict({**to_dict(exp.model), **model})
+        t = train_config_from_dict({**to_dict(exp.train), **train})
+    except ConfigError:
+        raise
+    return ExperimentConfig(model=m, train=t)
+
+
+class _Progress:
+    """A one-line progress bar on a terminal, one line per epoch otherwise (stderr)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.t0 = time.perf_counter()
+
+    def __call__(self, event) -> None:
+        from dfviewer.core import training as tr
+
+        w = self.stream
+        if isinstance(event, tr.RunStarted):
+            d = event.data["pairs"]
+            print(f"training on {event.device} ({event.world_size} process{'es' if event.world_size > 1 else ''}): "
+                  f"{d['train']} train / {d['val']} val pairs, {event.total_epochs} epochs, "
+                  f"target scale {event.target_scale:.4g}", file=w)
+            if event.resumed_at_epoch:
+                print(f"resuming after epoch {event.resumed_at_epoch}", file=w)
+        elif isinstance(event, tr.StageStarted):
+            what = f"stage {event.stage}" if event.phase == "stage" else "end-to-end fine-tuning"
+            print(f"{what}: {event.epochs} epochs, lr {event.lr:.3g}", file=w)
+        elif isinstance(event, tr.StepDone) and self.tty:
+            frac = event.global_step / max(event.global_steps, 1)
+            bar = "#" * int(30 * frac)
+            elapsed = time.perf_counter() - self.t0
+            w.write(f"\r[{bar:<30}] {100 * frac:5.1f}% epoch {event.epoch} step {event.step}/{event.steps} "
+                    f"loss {event.losses['g_total']:.4f} {elapsed:6.0f}s")
+            w.flush()
+        elif isinstance(event, tr.EpochDone):
+            if self.tty:
+                w.write("\r" + " " * 100 + "\r")
+            val = " ".join(f"s{k}: mse {v['mse']:.4g} psnr {v['psnr']:.2f} ssim {v.get('ssim', float('nan')):.3f}"
+                           for k, v in event.val.items())
+            print(f"epoch {event.global_epoch}/{event.total_epochs} (stage {event.stage or 'all'}, "
+                  f"{event.epoch}/{event.epochs}) l1 {event.train_losses.get('l1', 0):.4f} "
+                  f"{val} [{event.seconds:.1f}s]", file=w)
+        elif isinstance(event, tr.Finished):
+            if event.status == "completed":
+                print(f"done in {event.seconds:.0f}s: wrote {event.model_path}", file=w)
+            else:
+                print(f"cancelled; the last complete epoch is in {event.model_path} (continue with --resume)", file=w)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.training import distributed_env, train
+
+    experiment = build_experiment(args)
+    main_rank = distributed_env().main
+    if args.events_json:
+        def callback(event) -> None:
+            sys.stdout.write(event.to_json() + "\n")
+            sys.stdout.flush()
+    else:
+        callback = _Progress() if main_rank else None
+
+    cancel = threading.Event()
+    previous = {}
+
+    def on_signal(signum, frame) -> None:  # first signal: stop after this step; second: abort
+        if cancel.is_set():
+            signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        cancel.set()
+        if main_rank and not args.events_json:
+            print("\nstopping after this step (again to abort)", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    result = train(args.data, experiment, args.out, resume=args.resume, device=args.device,
+                   callback=callback, cancel=cancel)
+    return 130 if result.cancelled else 0
+
+
+if __name__ == "__main__":  # ``python -m dfviewer.cli.train`` (e.g. under torchrun -m)
+    from dfviewer.errors import UserError
+
+    _parser = argparse.ArgumentParser(prog="dfviewer train")
+    add_arguments(_parser)
+    try:
+        sys.exit(run(_parser.parse_args()))
+    except UserError as _exc:
+        print(f"dfviewer train: {_exc}", file=sys.stderr)
+        sys.exit(2)

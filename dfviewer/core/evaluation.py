@@ -1,0 +1,298 @@
+"""``evaluate``: image quality per stage and the quality of the uncertainty (METHOD.md 6).
+
+Settings (stated in every report):
+
+* Image quality is computed on the whole image after mapping prediction and truth to the
+  network's target units with the checkpoint's normalisation, ``(y - offset) / scale``, and
+  clipping to [0, 1]: MSE; PSNR per image with ``data_range = 1``; SSIM with a Gaussian
+  window (sigma 1.5, 11 taps), ``use_sample_covariance=False``, ``data_range = 1``. Reported
+  as mean +/- standard deviation over images.
+* Uncertainty quality uses the pixels inside the lung mask (the whole image when a case has
+  none), errors and sigmas in the same target units without clipping:
+  Spearman correlation of total sigma with |error| (per image, then mean +/- std);
+  AUSE of total sigma (Ilg et al. 2018: mean absolute error left after removing the most
+  uncertain 0-95 % of pixels, normalised to start at 1, minus the same curve for the
+  oracle that removes the largest errors first; trapezoid area; per image, then averaged);
+  coverage of central intervals, both the GGD interval of the aleatoric (alpha, beta) alone
+  and a Gaussian interval of the total sigma (aleatoric and epistemic combined), pooled
+  over pixels; UCE and ENCE of the total sigma over 10 equal-count bins (pooled, at most
+  50 000 random pixels per image); mean epistemic sigma on out-of-distribution cases
+  (manifest ``ood`` or ``devices``) against clean ones when the split has both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfviewer.atomic import atomic_write_text
+from dfviewer.core import metrics as M
+from dfviewer.core.data import DatasetError, check_dataset, read_pixels
+from dfviewer.core.normalize import normalize_target
+
+COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+CALIBRATION_BINS = 10
+POOL_PIXELS_PER_IMAGE = 50_000
+
+SETTINGS_TEXT = (
+    "Images in target units normalised by the checkpoint ((y - offset) / scale) and clipped to [0, 1]; "
+    "PSNR per image with data_range=1; SSIM with a Gaussian window (sigma 1.5, 11 taps), "
+    "use_sample_covariance=False, data_range=1; mean +/- std over images. Uncertainty inside the lung "
+    "masks (whole image where none): Spearman(total sigma, |error|) and AUSE (Ilg et al. 2018, MAE, "
+    "fractions 0-0.95, oracle-subtracted) per image; coverage pooled over pixels, GGD interval of the "
+    "aleatoric alpha/beta and Gaussian interval of total sigma; UCE/ENCE of total sigma over "
+    f"{CALIBRATION_BINS} equal-count bins."
+)
+
+
+@dataclass
+class EvaluationReport:
+    """Per-stage metrics (``stages``), curves for the plots, per-image rows and the settings."""
+
+    model: str
+    data: str
+    split: str
+    mc_samples: int
+    n_images: int
+    stages: dict[int, dict[str, Any]]
+    curves: dict[int, dict[str, Any]]
+    per_image: list[dict[str, Any]]
+    settings: str = SETTINGS_TEXT
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite({
+            "model": self.model, "data": self.data, "split": self.split, "mc_samples": self.mc_samples,
+            "n_images": self.n_images, "settings": self.settings, "notes": self.notes,
+            "stages": {str(k): v for k, v in self.stages.items()},
+            "curves": {str(k): v for k, v in self.curves.items()},
+            "per_image": self.per_image,
+        })
+
+    def save_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def to_markdown(self) -> str:
+        """A Markdown table per stage plus the settings."""
+
+        def pm(d: dict[str, Any] | None, fmt: str) -> str:
+            if not d or d.get("mean") is None or not math.isfinite(d["mean"]):
+                return "n/a"
+            return f"{d['mean']:{fmt}} ± {d['std']:{fmt}}"
+
+        def num(v: Any, fmt: str) -> str:
+            return "n/a" if v is None or not math.isfinite(v) else f"{v:{fmt}}"
+
+        lines = [
+            f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {self.n_images} images, "
+            f"T = {self.mc_samples} MC samples)",
+            "",
+            "| Stage | MSE | PSNR (dB) | SSIM | Spearman(σ, abs err) | AUSE | GGD 50 % / 90 % | Gauss(total) 50 % / 90 % | UCE | ENCE |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for k, s in sorted(self.stages.items()):
+            lines.append(
+                f"| {k} | {pm(s['mse'], '.4f')} | {pm(s['psnr'], '.2f')} | {pm(s['ssim'], '.3f')} | "
+                f"{pm(s['spearman'], '.2f')} | {pm(s['ause'], '.3f')} | "
+                f"{num(s['coverage_ggd'].get('0.5'), '.2f')} / {num(s['coverage_ggd'].get('0.9'), '.2f')} | "
+                f"{num(s['coverage_total'].get('0.5'), '.2f')} / {num(s['coverage_total'].get('0.9'), '.2f')} | "
+                f"{num(s['uce'], '.2e')} | {num(s['ence'], '.3f')} |"
+            )
+        ood_rows = [(k, s["epistemic"]) for k, s in sorted(self.stages.items()) if s["epistemic"].get("ood") is not None]
+        if ood_rows:
+            lines += ["", "| Stage | mean epistemic σ, clean | OOD / devices | ratio |", "|---|---|---|---|"]
+            for k, e in ood_rows:
+                lines.append(f"| {k} | {num(e['clean'], '.4g')} | {num(e['ood'], '.4g')} | {num(e['ratio'], '.2f')} |")
+        lines += ["", f"Settings: {self.settings}"]
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.floating):
+        return _finite(float(value))
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _mean_std(values: list[float]) -> dict[str, float | None]:
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
+
+
+class _StageAccumulator:
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.rows: dict[str, list[float]] = {k: [] for k in ("mse", "psnr", "ssim", "spearman", "ause")}
+        self.cov_ggd = {p: [0, 0] for p in COVERAGE_LEVELS}
+        self.cov_total = {p: [0, 0] for p in COVERAGE_LEVELS}
+        self.pool_sigma: list[np.ndarray] = []
+        self.pool_err: list[np.ndarray] = []
+        self.curves: list[np.ndarray] = []
+        self.oracles: list[np.ndarray] = []
+        self.epi = {"clean": [], "ood": []}
+
+
+def evaluate(
+    model: Any,
+    data: str | Path,
+    split: str = "test",
+    mc_samples: int = 20,
+    *,
+    working_size: int | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    seed: int = 0,
+) -> EvaluationReport:
+    """Evaluate a checkpoint path (or a :class:`~dfviewer.core.inference.Predictor`) on a split."""
+    from dfviewer.core.inference import Predictor, PredictionCancelled
+
+    predictor = model if isinstance(model, Predictor) else Predictor.from_checkpoint(model, device=device)
+    report = check_dataset(data)
+    pairs = report.split(split)
+    bad = [p for p in report.blocking]
+    if bad:
+        report.raise_if_blocking()
+    if not pairs:
+        raise DatasetError(f"dataset {report.root} has no pairs in the {split} split")
+    norm = predictor.config.normalization
+    rng = np.random.default_rng(seed)
+    n_stages = predictor.config.n_stages
+    acc = {k: _StageAccumulator(rng) for k in range(1, n_stages + 1)}
+    per_image: list[dict[str, Any]] = []
+    notes: list[str] = []
+    no_mask = 0
+    for i, pair in enumerate(pairs):
+        if cancel is not None and cancel.is_set():
+            raise PredictionCancelled("evaluation cancelled")
+        x = read_pixels(pair.attenuation)
+        y = read_pixels(pair.darkfield)
+        if pair.lung_mask is not None:
+            region = read_pixels(pair.lung_mask) > 0
+            if not region.any():
+                region = np.ones_like(y, dtype=bool)
+                no_mask += 1
+        else:
+            region = np.ones_like(y, dtype=bool)
+            no_mask += 1
+        results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
+                                    seed=seed + i)
+        yn = normalize_target(y, norm)
+        for res in results:
+            a = acc[res.stage]
+            pn = normalize_target(res.mean, norm)
+            yc, pc = np.clip(yn, 0, 1), np.clip(pn, 0, 1)
+            row = {"case": pair.case, "stage": res.stage, "mse": M.mse(pc, yc), "psnr": M.psnr(pc, yc, 1.0),
+                   "ssim": M.ssim(pc, yc, 1.0) if min(y.shape) >= 11 else math.nan}
+            err = (pn - yn)[region].astype(np.float64)
+            scale = float(norm.target_scale)
+            total = res.total[region] / scale
+            alpha = res.alpha[region] / scale
+            beta = res.beta[region]
+            row["spearman"] = M.spearman(total, np.abs(err))
+            area, curve, oracle = M.ause(total, err)
+            row["ause"] = area
+            a.curves.append(curve)
+            a.oracles.append(oracle)
+            for p in COVERAGE_LEVELS:
+                inside_ggd = np.abs(err) <= M.ggd_halfwidth(alpha, beta, p)
+                inside_tot = np.abs(err) <= M.gaussian_halfwidth(total, p)
+                a.cov_ggd[p][0] += int(inside_ggd.sum())
+                a.cov_ggd[p][1] += err.size
+                a.cov_total[p][0] += int(inside_tot.sum())
+                a.cov_total[p][1] += err.size
+            take = rng.permutation(err.size)[:POOL_PIXELS_PER_IMAGE] if err.size > POOL_PIXELS_PER_IMAGE else slice(None)
+            a.pool_sigma.append(np.asarray(total, dtype=np.float64)[take])
+            a.pool_err.append(err[take])
+            epi = float(np.mean(res.epistemic[region] / scale))
+            row["epistemic"] = epi
+            a.epi["ood" if pair.ood else "clean"].append(epi)
+            for k in ("mse", "psnr", "ssim", "spearman", "ause"):
+                a.rows[k].append(row[k])
+            row["ood"] = pair.ood
+            per_image.append(row)
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    if no_mask:
+        notes.append(f"{no_mask} of {len(pairs)} cases have no lung mask; their uncertainty metrics use the whole image")
+    if mc_samples == 0:
+        notes.append("mc_samples = 0: deterministic pass, epistemic sigma is zero")
+    stages, curves = {}, {}
+    for k, a in acc.items():
+        sig = np.concatenate(a.pool_sigma)
+        err = np.concatenate(a.pool_err)
+        clean = float(np.mean(a.epi["clean"])) if a.epi["clean"] else None
+        ood = float(np.mean(a.epi["ood"])) if a.epi["ood"] else None
+        stages[k] = {
+            **{name: _mean_std(v) for name, v in a.rows.items()},
+            "coverage_ggd": {str(p): c / n for p, (c, n) in a.cov_ggd.items()},
+            "coverage_total": {str(p): c / n for p, (c, n) in a.cov_total.items()},
+            "uce": M.uce(sig, err, CALIBRATION_BINS),
+            "ence": M.ence(sig, err, CALIBRATION_BINS),
+            "spearman_pooled": M.spearman(sig, np.abs(err)),
+            "epistemic": {"clean": clean, "ood": ood,
+                          "ratio": (ood / clean) if (ood is not None and clean) else None},
+        }
+        curves[k] = {
+            "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
+            "sparsification": np.mean(a.curves, axis=0).tolist(),
+            "oracle": np.mean(a.oracles, axis=0).tolist(),
+            "coverage_levels": list(COVERAGE_LEVELS),
+        }
+    name = str(model) if not isinstance(model, Predictor) else "(predictor)"
+    return EvaluationReport(name, str(report.root), split, mc_samples, len(pairs), stages, curves, per_image,
+                            notes=notes)
+
+
+def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:
+    """PNG plots: per-stage metrics, sparsification vs oracle, calibration (coverage)."""
+    from dfviewer.core.plots import line_plot
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ks = sorted(report.stages)
+    written = []
+    for name, label in (("mse", "MSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
+        means = [report.stages[k][name]["mean"] for k in ks]
+        stds = [report.stages[k][name]["std"] for k in ks]
+        series = [(label, ks, means, False, 0)]
+        if all(m is not None for m in means):
+            series += [("mean - std", ks, [m - s for m, s in zip(means, stds)], True, 1),
+                       ("mean + std", ks, [m + s for m, s in zip(means, stds)], True, 1)]
+        written.append(line_plot(folder / f"metric_{name}.png", series, f"{label} per stage ({report.split})",
+                                 "stage", label, xlim=(0.8, ks[-1] + 0.2)))
+    series = []
+    for k in ks:
+        c = report.curves[k]
+        series += [(f"stage {k}", c["fractions"], c["sparsification"], False, k - 1),
+                   (f"stage {k} oracle", c["fractions"], c["oracle"], True, k - 1)]
+    written.append(line_plot(folder / "sparsification.png", series, "Sparsification (total sigma) vs oracle",
+                             "fraction of pixels removed", "relative MAE"))
+    series = [("ideal", [0, 1], [0, 1], False, -1)]
+    levels = list(report.curves[ks[0]]["coverage_levels"])
+    for k in ks:
+        s = report.stages[k]
+        series += [(f"stage {k} GGD", levels, [s["coverage_ggd"][str(p)] for p in levels], False, k - 1),
+                   (f"stage {k} Gauss(total)", levels, [s["coverage_total"][str(p)] for p in levels], True, k - 1)]
+    written.append(line_plot(folder / "calibration.png", series, "Calibration: expected vs observed coverage",
+                             "expected coverage", "observed coverage", xlim=(0, 1), ylim=(0, 1)))
+    return written
