@@ -1,0 +1,291 @@
+"""A randomised 3-D chest made of analytic shapes, projected to path-length maps.
+
+Outputs line integrals along the anterior-posterior ray of every pixel: soft-tissue attenuation
+(body, breasts, air in trachea, bronchi, lungs and stomach), bone attenuation (spine, ribs,
+clavicles, scapulae, humeral heads) and the aerated-lung path length that carries the dark-field.
+Organs of tissue density (heart, mediastinum, abdomen under the diaphragm) show because they
+displace lung: each lung is its tapered superquadric minus the union of heart, mediastinum,
+aortic knob and diaphragm dome along every ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dfviewer.phantom.config import PhantomConfig
+from dfviewer.phantom.geometry import (
+    Canvas,
+    Interval,
+    TubeSet,
+    capsule_chord,
+    ellipsoid,
+    intersect,
+    length,
+    minus_union,
+    superquadric,
+)
+
+
+@dataclass
+class LungSide:
+    """One lung: its outer shape, the organs cut out of it, and where pathology may sit."""
+
+    outer: Interval
+    cut: list[Interval]
+    center: tuple[float, float, float]
+    axes: tuple[float, float, float]
+    apex_y: float
+    base_y: float
+
+
+@dataclass
+class Anatomy:
+    a_soft: np.ndarray  # integral of mu over soft tissue, lung and air (1)
+    a_bone: np.ndarray  # extra integral of mu from bone over the tissue it replaces (1)
+    lung_len: np.ndarray  # aerated lung path length, mm (vessels already removed)
+    vessel_len: np.ndarray  # vessel path inside lung, mm
+    body_len: np.ndarray  # body path length, mm
+    lungs: list[LungSide] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+
+def _u(rng, lo, hi):
+    return float(rng.uniform(lo, hi))
+
+
+def _bone(canvas: Canvas, cfg: PhantomConfig, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Bone with a cortical shell: chord through the whole bone and through its marrow core."""
+    d_cort = cfg.mu_cortical - cfg.mu_tissue
+    d_trab = cfg.mu_trabecular - cfg.mu_tissue
+    return d_cort * outer - (d_cort - d_trab) * inner
+
+
+def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) -> Anatomy:
+    """Draw one patient's anatomy and project it onto ``canvas``."""
+    x, y = canvas.x, canvas.y
+    mt, ml = cfg.mu_tissue, cfg.mu_lung
+    s = float(np.clip(rng.normal(1.0, 0.06), 0.86, 1.14))  # patient size
+    width = 150 * s * _u(rng, 0.93, 1.07)  # chest half-width
+    depth = 105 * s * _u(rng, 0.88, 1.12)  # chest half-depth
+    y_sh = 150 * s + _u(rng, -10, 10)  # shoulder line
+    insp = _u(rng, 0.9, 1.08)  # inspiration depth
+    params = dict(size=s, width=width, depth=depth, shoulder_y=y_sh, inspiration=insp)
+
+    # body outline: neck above the shoulders, shoulders slightly wider than the chest
+    neck_w, neck_d = 55 * s, 60 * s
+    rise = 1.0 / (1.0 + np.exp(-(y_sh - y) / 9.0))
+    bulge = 1.0 + 0.09 * np.exp(-(((y - (y_sh - 35)) / 45.0) ** 2)) - 0.05 * np.clip((-120 - y) / 100, 0, 1)
+    half_w = neck_w + (width * bulge - neck_w) * rise
+    half_d = neck_d + (depth - neck_d) * rise
+    p_body = 2.4
+    rest = 1.0 - np.abs(x / half_w) ** p_body
+    half = half_d * np.power(np.clip(rest, 0, None), 1.0 / p_body)
+    body: Interval = (-half, np.where(rest > 0, half, -1.0))
+    body_len = length(body)
+    a_soft = mt * body_len
+    a_bone = np.zeros_like(a_soft)
+
+    # breasts (anterior soft tissue outside the body outline)
+    if rng.random() < 0.4:
+        by = -60 * s + _u(rng, -20, 10)
+        for side in (-1, 1):
+            br = ellipsoid(x, y, (side * 75 * s, by, depth * 0.85), (72 * s, 60 * s, 45 * s * _u(rng, 0.7, 1.2)))
+            a_soft += 0.016 * (length(br) - length(intersect(br, body)))
+        params["breasts"] = True
+
+    # lungs: tapered superquadrics, the left one smaller
+    apex = y_sh + _u(rng, 0, 15)
+    base = apex - 235 * s * insp
+    lung_z = -12 * s
+    sides = []
+    dome_gap = _u(rng, 12, 25)  # right dome higher
+    heart_c = (28 * s + _u(rng, -6, 8), base + 92 * s * _u(rng, 0.95, 1.05), 14 * s)
+    heart_ax = (66 * s * _u(rng, 0.92, 1.12), 54 * s * _u(rng, 0.92, 1.08), 62 * s)
+    heart_angle = np.deg2rad(_u(rng, -34, -20))
+    heart = ellipsoid(x, y, heart_c, heart_ax, heart_angle)
+    heart_top = heart_c[1] + heart_ax[1] * 0.9
+    med_c = (4 * s, heart_top + 70 * s, 0.0)
+    mediastinum = superquadric(x, y, med_c, (27 * s, 115 * s, 48 * s), p=3.0)
+    knob_c = (30 * s, max(heart_top + 22 * s, apex - 75 * s), 4 * s)
+    knob = ellipsoid(x, y, knob_c, (17 * s, 16 * s, 20 * s))
+    for side in (-1, 1):
+        half_x = width * (0.40 if side < 0 else 0.37) * _u(rng, 0.95, 1.05)
+        cx = side * (width * 0.47 + _u(rng, -5, 5))
+        cy = (apex + base) / 2
+        by = (apex - base) / 2
+        outer = superquadric(x, y, (cx, cy, lung_z), (half_x, by, depth * 0.78), p=2.7, q=2.0, taper=0.55)
+        dome_top = base + (70 if side < 0 else 70 - dome_gap) * s * _u(rng, 0.9, 1.1)
+        dome_ax = half_x * 1.3
+        depth_ratio = 1.0 - np.sqrt(1.0 - (1 / 1.3) ** 2)
+        dome_b = (dome_top - base) / depth_ratio * 0.93
+        dome_c = (cx - side * 12 * s, dome_top - dome_b, 18 * s)
+        dome = ellipsoid(x, y, dome_c, (dome_ax, dome_b, depth * 1.05))
+        cut = [dome, heart, mediastinum, knob]
+        sides.append(LungSide(outer, cut, (cx, cy, lung_z), (half_x, by, depth * 0.78), apex, base))
+        params[f"dome_top_{'right' if side < 0 else 'left'}"] = dome_top
+    lung_len = np.zeros_like(a_soft)
+    for side in sides:
+        lung_len += minus_union(intersect(side.outer, body), side.cut)
+    params.update(heart_center=heart_c, heart_axes=heart_ax, heart_angle=heart_angle)
+
+    # stomach gas bubble under the left dome
+    if rng.random() < 0.8:
+        top = params["dome_top_left"]
+        bub = ellipsoid(x, y, (sides[1].center[0] + 10 * s, top - 38 * s, 10 * s),
+                        (32 * s * _u(rng, 0.7, 1.2), 18 * s, 25 * s))
+        a_soft -= mt * length(bub)
+
+    # airways: trachea to the carina, main bronchi to the hila (right steeper and shorter)
+    carina = (-2 * s, apex - 88 * s, -10 * s)
+    hila = {-1: (-48 * s, carina[1] - 30 * s), 1: (50 * s, carina[1] - 22 * s)}
+    air = capsule_chord(canvas, (-3 * s, 260.0, -15 * s), carina, 9 * s)
+    air = np.maximum(air, capsule_chord(canvas, carina, (-38 * s, carina[1] - 24 * s, -12 * s), 7 * s))
+    air = np.maximum(air, capsule_chord(canvas, carina, (42 * s, carina[1] - 36 * s, -12 * s), 6.5 * s))
+    a_soft -= mt * air * (body_len > 0)
+
+    # vessel trees from the hila, thinning towards the periphery, confined to the lungs
+    lung_2d = lung_len > 8.0
+    vessels = TubeSet.empty()
+    for side in (-1, 1):
+        hx, hy = hila[side]
+        _grow_tree(rng, vessels, canvas, lung_2d, (hx, hy), side, s, (12, 45, 80, 115, 148, 172))
+        _grow_tree(rng, vessels, canvas, lung_2d, (hx + side * 8 * s, hy - 25 * s), side, s, (60, 100, 135, 160))
+    vchord = vessels.chord(canvas, k=3)
+    vessel_len = np.minimum(vchord, 0.6 * lung_len)
+    a_soft += (mt - ml) * vessel_len
+    aerated = lung_len - vessel_len
+    a_soft += (ml - mt) * lung_len  # lung replaces tissue (vessels added back above)
+
+    # spine: vertebral bodies with discs, pedicles, spinous processes
+    pitch0 = 21 * s
+    y_t1 = y_sh + 8 * s
+    spine_z = -depth * 0.62
+    yk, level = y_t1 + 3 * pitch0, -3
+    while yk > -260:
+        pitch = pitch0 * (1 + 0.025 * max(level, 0))
+        hw = (12 + 0.55 * (level + 3)) * s
+        hh = 0.36 * pitch
+        c = (float(rng.normal(0, 0.8)), yk, spine_z)
+        win = canvas.window(c[0], yk, hw * 2.2)
+        if win is not None:
+            xs, ys = x[win], y[win]
+            ax = (hw, hh, hw * 0.85)
+            outer = length(superquadric(xs, ys, c, ax, p=3.2))
+            inner = length(superquadric(xs, ys, c, (hw * 0.9, hh * 0.9, hw * 0.77), p=3.2))
+            a_bone[win] += _bone(canvas, cfg, outer, inner)
+            if level >= 0:
+                for sx in (-1, 1):
+                    pc = (sx * hw * 0.78, yk + 0.15 * pitch, spine_z - hw * 0.6)
+                    po = length(ellipsoid(xs, ys, pc, (4.5 * s, 6.5 * s, 10 * s)))
+                    pi = length(ellipsoid(xs, ys, pc, (2.6 * s, 4.2 * s, 8 * s)))
+                    a_bone[win] += _bone(canvas, cfg, po, pi)
+                sp = length(ellipsoid(xs, ys, (0, yk - 0.3 * pitch, spine_z - hw * 1.6), (3.5 * s, 8 * s, 18 * s)))
+                a_bone[win] += (cfg.mu_cortical - mt) * 0.7 * sp
+        yk -= pitch
+        level += 1
+
+    # ribs: 12 pairs wrapping around the thorax; posterior arcs near-horizontal, anterior ends sloping down
+    posterior, anterior = TubeSet.empty(), TubeSet.empty()
+    for k in range(1, 13):
+        yr = y_t1 - (k - 1) * pitch0 * 1.02 + 4 * s
+        grow = min(1.0, 0.42 + 0.15 * (k - 1))
+        rx = width * 0.93 * grow
+        rz = depth * (0.55 + 0.35 * grow)
+        t_end = 0.85 if k <= 7 else max(0.5, 0.85 - 0.07 * (k - 7))
+        drop = (95 + 6 * min(k, 8)) * s * _u(rng, 0.9, 1.1)
+        radius = (4.0 + 0.25 * min(k, 6)) * s
+        for side in (-1, 1):
+            theta0 = np.arcsin(min(0.95, 24 * s / rx))
+            t = np.linspace(0.0, t_end, 40)
+            theta = theta0 + t * (np.pi - theta0)
+            px = side * rx * np.sin(theta)
+            pz = -depth * 0.2 - rz * np.cos(theta)
+            py = yr + 9 * s * np.sin(np.pi * np.clip(t / 0.6, 0, 1)) - drop * t**2
+            pts = np.stack([px, py, pz], axis=1)
+            split = np.searchsorted(t, 0.5)
+            step = min(canvas.spacing / canvas.zoom / 2, 1.2)
+            posterior.add_curve(pts[: split + 1], radius, step)
+            anterior.add_curve(pts[split:], radius * 0.9, step)
+    for tubes in (posterior, anterior):
+        a_bone += _bone(canvas, cfg, tubes.chord(canvas, k=1), tubes.chord(canvas, inner=0.6, k=1))
+
+    # clavicles (S-shaped, from the sternal notch up and out to the acromion)
+    clav = TubeSet.empty()
+    for side in (-1, 1):
+        t = np.linspace(0, 1, 30)
+        px = side * (18 * s + t * (width * 0.9 - 18 * s))
+        py = y_sh - 30 * s + 20 * s * t + 6 * s * np.sin(2 * np.pi * t)
+        pz = depth * (0.9 - 0.9 * t)
+        clav.add_curve(np.stack([px, py, pz], axis=1), 6.5 * s, min(canvas.spacing / 2, 1.2))
+    a_bone += _bone(canvas, cfg, clav.chord(canvas, k=1), clav.chord(canvas, inner=0.55, k=1))
+
+    # scapulae (thin plates with a thick lateral border) and humeral heads
+    for side in (-1, 1):
+        ang = side * np.deg2rad(_u(rng, 8, 18))
+        sc = (side * width * 0.78, y_sh - 75 * s, -depth * 0.8)
+        plate = length(superquadric(x, y, sc, (38 * s, 72 * s, 4 * s), angle=ang, p=2.2))
+        a_bone += (cfg.mu_cortical - mt) * 0.8 * plate
+        border = capsule_chord(canvas, (sc[0] + side * 34 * s, sc[1] + 55 * s, sc[2]),
+                               (sc[0] + side * 10 * s, sc[1] - 65 * s, sc[2]), 5 * s)
+        a_bone += (cfg.mu_cortical - mt) * 0.6 * border
+        hc = (side * (width * 1.02), y_sh - 12 * s, -5 * s)
+        win = canvas.window(hc[0], hc[1], 30 * s)
+        if win is not None:
+            ho = length(ellipsoid(x[win], y[win], hc, (24 * s,) * 3))
+            hi = length(ellipsoid(x[win], y[win], hc, (21 * s,) * 3))
+            a_bone[win] += _bone(canvas, cfg, ho, hi) * (body_len[win] > 0)
+
+    params["hila"] = hila
+    lung_aerated = np.clip(aerated, 0.0, None)
+    return Anatomy(a_soft.astype(np.float32), a_bone.astype(np.float32), lung_aerated.astype(np.float32),
+                   vessel_len.astype(np.float32), body_len.astype(np.float32), sides, params)
+
+
+def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, side: int, s: float,
+               fan: tuple[float, ...]) -> None:
+    """Branch pulmonary vessels from a hilum: trunks fan out, children split, thin and stop at the pleura."""
+    h, w = lung_2d.shape
+
+    def inside(px, py):
+        row, col = canvas.to_pixel(px, py)
+        r, c = int(round(row)), int(round(col))
+        return 0 <= r < h and 0 <= c < w and bool(lung_2d[r, c])
+
+    stack = []
+    for base_angle in fan:  # degrees from straight up, towards the lateral side
+        ang = np.deg2rad(base_angle + rng.normal(0, 8))
+        direction = np.array([side * np.sin(ang), np.cos(ang)])
+        stack.append((np.array(hilum, dtype=float), direction, 5.5 * s * rng.uniform(0.85, 1.1), 40 * s, 0))
+    segments = 0
+    while stack and segments < 700:
+        start, direction, radius, seg_len, depth = stack.pop()
+        if radius < 0.5 or depth > 8:
+            continue
+        n = 6
+        pts = [start.copy()]
+        pos, d = start.copy(), direction.copy()
+        alive = True
+        for _ in range(n):
+            turn = rng.normal(0, 0.12)
+            c, sn = np.cos(turn), np.sin(turn)
+            d = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
+            pos = pos + d * seg_len / n
+            if depth > 0 and not inside(*pos):
+                alive = False
+                break
+            pts.append(pos.copy())
+        if len(pts) >= 2:
+            arr = np.array(pts)
+            z = rng.normal(0, 25, size=len(arr)).cumsum() * 0.2
+            tubes.add_curve(np.column_stack([arr, z]), radius, step=max(0.4, min(radius, 1.2)), max_stretch=1.6)
+            segments += 1
+        if not alive:
+            continue
+        for sign in (-1, 1):
+            spread = np.deg2rad(rng.uniform(18, 38)) * sign
+            c, sn = np.cos(spread), np.sin(spread)
+            child = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
+            stack.append((pos.copy(), child, radius * rng.uniform(0.72, 0.84), seg_len * rng.uniform(0.68, 0.82),
+                          depth + 1))
