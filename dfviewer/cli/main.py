@@ -18,6 +18,9 @@ from dfviewer.errors import UserError
 #: sub-command -> one-line help; the module ``dfviewer.cli.<name>`` implements it.
 COMMANDS: dict[str, str] = {
     "predict": "generate dark-field and uncertainty maps for radiographs",
+    "phantom": "write a simulated paired attenuation / dark-field chest dataset",
+    "train": "train the progressive model on paired attenuation / dark-field images",
+    "evaluate": "score a model per stage on paired data (MSE, PSNR, SSIM, uncertainty quality)",
 }
 
 
