@@ -1,0 +1,20 @@
+"""Radiograph IO, headless (numpy, pydicom, Pillow, tifffile; never Qt or torch).
+
+Reading: :func:`read_radiograph` (DICOM with the full grayscale pipeline, PNG, JPEG, TIFF, NPY).
+Writing: :func:`render_png` (colormapped PNG with colorbar), :func:`write_tiff` (float32),
+:func:`write_derived_dicom` and :func:`write_dx_dicom`. Display: :func:`apply_colormap`.
+Lungs: :func:`lung_mask`, :func:`lung_bbox`.
+"""
+
+from dfviewer.io.colormaps import COLORMAPS, apply_colormap, colormap_lut, window_indices, window_limits
+from dfviewer.io.errors import RadiographError
+from dfviewer.io.png_export import PngLayout, render_png
+from dfviewer.io.radiograph import Radiograph, auto_window
+from dfviewer.io.reader import read_radiograph
+from dfviewer.io.tiff_export import tiff_description, write_tiff
+
+__all__ = [
+    "COLORMAPS", "PngLayout", "Radiograph", "RadiographError", "apply_colormap", "auto_window",
+    "colormap_lut", "read_radiograph", "render_png", "tiff_description", "window_indices",
+    "window_limits", "write_tiff",
+]

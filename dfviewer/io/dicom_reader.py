@@ -1,0 +1,514 @@
+"""The DICOM grayscale pipeline, in the standard's order.
+
+1. decode the stored values of one frame (native, deflated, RLE, JPEG baseline/extended/
+   lossless, JPEG-LS, JPEG 2000 through pydicom and the pylibjpeg plugins);
+2. colour images (RGB, YBR, PALETTE COLOR) become gray (luma) with a warning;
+3. Modality LUT: Rescale Slope/Intercept or a Modality LUT Sequence (per-frame functional
+   groups of enhanced multi-frame objects take precedence) -> ``Radiograph.pixels``;
+4. VOI: Window Center/Width (every pair becomes a preset, LINEAR converted exactly to our linear
+   window, LINEAR_EXACT as is, SIGMOID approximated) or a VOI LUT Sequence (approximated by the
+   input range it spans) -> ``Radiograph.window`` and ``window_presets``; the VOI is never baked
+   into the pixels;
+5. MONOCHROME1 (and a Presentation LUT Shape of INVERSE) is inverted *after* the VOI: the pixels
+   are reflected about the middle of the modality output range, ``p' = (lo + hi) - p``, and every
+   window centre likewise, so a window on ``p'`` shows exactly the file's intended display.
+   Larger pixel values therefore always mean more attenuation (bone brighter than lung).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dfviewer.io.errors import RadiographError
+from dfviewer.io.images import MAX_PIXELS
+from dfviewer.io.radiograph import Radiograph, auto_window
+
+#: SOP classes that never hold an image, by their UID prefix or exact UID -> what they are
+NON_IMAGE_NAMES = {
+    "1.2.840.10008.1.3.10": "a DICOMDIR (a media directory listing other files)",
+    "1.2.840.10008.5.1.4.1.1.481.5": "an RT Plan",
+    "1.2.840.10008.5.1.4.1.1.481.8": "an RT Ion Plan",
+    "1.2.840.10008.5.1.4.1.1.481.3": "an RT Structure Set",
+    "1.2.840.10008.5.1.4.1.1.481.4": "an RT Beams Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.11.1": "a Grayscale Softcopy Presentation State",
+    "1.2.840.10008.5.1.4.1.1.104.1": "an encapsulated PDF",
+    "1.2.840.10008.5.1.4.1.1.66": "a raw data object",
+    "1.2.840.10008.5.1.4.1.1.66.1": "a spatial registration",
+    "1.2.840.10008.5.1.4.1.1.88.": "a structured report",
+    "1.2.840.10008.5.1.4.1.1.9.": "a waveform (e.g. ECG)",
+    "1.2.840.10008.5.1.4.1.1.11.": "a presentation state",
+    "1.2.840.10008.5.1.4.1.1.481.": "a radiotherapy object",
+}
+NON_IMAGE_MODALITIES = {
+    "RTPLAN": "an RT Plan", "RTSTRUCT": "an RT Structure Set", "RTRECORD": "an RT treatment record",
+    "SR": "a structured report", "ECG": "a waveform (ECG)", "HD": "a waveform", "KO": "a key object selection",
+    "PR": "a presentation state", "REG": "a registration", "DOC": "an encapsulated document",
+}
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+}
+
+
+def read_dicom(path: str | Path, frame: int = 0, force: bool = False) -> Radiograph:
+    """Read one frame of a DICOM image file; see the module docstring for the pipeline."""
+    path = Path(path)
+    ds = open_dataset(path, force)
+    refuse_non_image(path, ds)
+    return dataset_to_radiograph(ds, path, frame)
+
+
+def open_dataset(path: Path, force: bool):
+    """``dcmread`` with every failure turned into one sentence."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=force)
+    except InvalidDicomError:
+        raise RadiographError(
+            path, "it is not a DICOM file (no 'DICM' marker after the 128-byte preamble); "
+            "if it is a bare DICOM data set without a header, open it with force"
+        ) from None
+    except MemoryError:
+        raise RadiographError(path, "it is too large to load into memory") from None
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged files
+        raise RadiographError(path, f"the DICOM data could not be parsed ({_short(exc)})") from None
+    if len(ds) == 0 and not ds.get("file_meta"):
+        raise RadiographError(path, "it holds no DICOM data elements (not a DICOM file)")
+    return ds
+
+
+def refuse_non_image(path: Path, ds) -> None:
+    """Raise for DICOMDIRs, plans, reports, waveforms and anything else without pixel data."""
+    meta = getattr(ds, "file_meta", None)
+    sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""))
+    if "DirectoryRecordSequence" in ds or sop == "1.2.840.10008.1.3.10":
+        raise RadiographError(path, "it is a DICOMDIR (a media directory listing other files), not an image; "
+                              "open one of the image files it lists")
+    if any(k in ds for k in PIXEL_KEYWORDS):
+        return
+    what = ""
+    for uid, name in NON_IMAGE_NAMES.items():
+        if sop == uid or (uid.endswith(".") and sop.startswith(uid)):
+            what = name
+            break
+    if not what:
+        what = NON_IMAGE_MODALITIES.get(str(ds.get("Modality", "")).upper(), "")
+    if not what and "WaveformSequence" in ds:
+        what = "a waveform"
+    if what:
+        raise RadiographError(path, f"it is {what}, which holds no image")
+    if not len(ds):
+        raise RadiographError(path, "it holds no DICOM data elements")
+    raise RadiographError(path, "the DICOM file holds no pixel data")
+
+
+def _frame_item(ds, frame: int, keyword: str):
+    """The functional-group item ``keyword`` for ``frame`` (per-frame first, then shared)."""
+    for seq_name, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        seq = ds.get(seq_name)
+        if not seq or index >= len(seq):
+            continue
+        inner = seq[index].get(keyword)
+        if inner:
+            return inner[0]
+    return None
+
+
+def frame_view(ds, frame: int):
+    """A small Dataset holding the attributes the LUT functions need, with functional groups applied."""
+    from pydicom.dataset import Dataset
+
+    view = Dataset()
+    for keyword in ("PhotometricInterpretation", "BitsStored", "BitsAllocated", "PixelRepresentation",
+                    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
+                    "WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction",
+                    "VOILUTSequence", "PresentationLUTShape", "PixelSpacing"):
+        if keyword in ds:
+            view[keyword] = ds[keyword]
+    pvt = _frame_item(ds, frame, "PixelValueTransformationSequence")
+    if pvt is not None and "RescaleSlope" in pvt and "RescaleIntercept" in pvt:
+        view.RescaleSlope = pvt.RescaleSlope
+        view.RescaleIntercept = pvt.RescaleIntercept
+    voi = _frame_item(ds, frame, "FrameVOILUTSequence")
+    if voi is not None:
+        for keyword in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction"):
+            if keyword in voi:
+                view[keyword] = voi[keyword]
+    measures = _frame_item(ds, frame, "PixelMeasuresSequence")
+    if measures is not None and "PixelSpacing" in measures:
+        view.PixelSpacing = measures.PixelSpacing
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        view.file_meta = meta
+    view.set_original_encoding(*_encoding(ds))
+    return view
+
+
+def _encoding(ds) -> tuple[bool, bool]:
+    try:
+        implicit, little = ds.original_encoding
+        if implicit is not None and little is not None:
+            return bool(implicit), bool(little)
+    except AttributeError:
+        pass
+    return False, True
+
+
+def _ensure_transfer_syntax(ds) -> None:
+    """Files read with force may lack a transfer syntax; infer it from how the data set was encoded."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = FileMetaDataset()
+        ds.file_meta = meta
+    if "TransferSyntaxUID" in meta:
+        return
+    implicit, little = _encoding(ds)
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _int(ds, keyword: str, default: int | None = None) -> int | None:
+    value = ds.get(keyword, default)
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def check_geometry(path: Path, ds) -> tuple[int, int, int, int]:
+    """(rows, cols, frames, samples) after sanity checks; refuses absurd or missing values."""
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    if not rows or not cols or rows < 1 or cols < 1:
+        raise RadiographError(path, "the image size (Rows/Columns) is missing or zero")
+    frames = _int(ds, "NumberOfFrames", 1) or 1
+    samples = _int(ds, "SamplesPerPixel", 1) or 1
+    if frames < 1 or samples not in (1, 3, 4):
+        raise RadiographError(path, f"the image header is inconsistent ({frames} frames, {samples} samples per pixel)")
+    if rows * cols > MAX_PIXELS:
+        raise RadiographError(path, f"the image is {cols} x {rows} pixels, larger than this viewer accepts")
+    bits = _int(ds, "BitsAllocated", 0) or 0
+    if "PixelData" in ds and bits not in (1, 8, 16, 32, 64):
+        raise RadiographError(path, f"it has an unsupported Bits Allocated of {bits}")
+    return rows, cols, frames, samples
+
+
+def check_length(path: Path, ds, rows: int, cols: int, frames: int, samples: int) -> None:
+    """Refuse native pixel data shorter than the header promises (truncated files)."""
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    keyword = next(k for k in PIXEL_KEYWORDS if k in ds)
+    if keyword == "PixelData" and syntax not in NATIVE_SYNTAXES:
+        return
+    bits = {"PixelData": _int(ds, "BitsAllocated", 0) or 0, "FloatPixelData": 32, "DoubleFloatPixelData": 64}[keyword]
+    total_bits = rows * cols * frames * samples * bits
+    expected = (total_bits + 7) // 8
+    value = ds[keyword].value
+    actual = len(value) if value is not None else 0
+    if actual < expected:
+        raise RadiographError(path, f"the pixel data is truncated ({actual} of {expected} bytes)")
+
+
+def decode_frame(path: Path, ds, frame: int, frames: int) -> np.ndarray:
+    """The stored values of one frame (colour converted to RGB by pydicom)."""
+    from pydicom.pixels import pixel_array
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if frames > 1:
+                arr = pixel_array(ds, index=frame)
+            else:
+                arr = ds.pixel_array
+    except MemoryError:
+        raise RadiographError(path, "the pixel data is too large to decode") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types on damaged data
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        name = getattr(syntax, "name", str(syntax) or "unknown transfer syntax")
+        raise RadiographError(path, f"the pixel data ({name}) could not be decoded ({_short(exc)})") from None
+    return np.asarray(arr)
+
+
+def to_gray(path: Path, ds, arr: np.ndarray, warn: list[str]) -> tuple[np.ndarray, bool]:
+    """Grayscale stored values; returns (array, was_colour)."""
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper().strip()
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        try:
+            rgb = apply_color_lut(arr, ds)
+        except Exception as exc:  # noqa: BLE001
+            raise RadiographError(path, f"its palette colour lookup table is unusable ({_short(exc)})") from None
+        arr = rgb
+        warn.append("The image is PALETTE COLOR; it was converted to gray (luma) and its pixel values are display values.")
+    elif arr.ndim == 3:
+        warn.append(f"The image is in colour ({photometric}); it was converted to gray (luma) "
+                    "and its pixel values are display values.")
+    if arr.ndim == 3:
+        rgb = arr[..., :3].astype(np.float64)
+        gray = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+        return gray, True
+    return arr, False
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return list(value)
+    return [value]
+
+
+def file_windows(view, path: Path, warn: list[str]) -> tuple[list[tuple[str, float, float]], str]:
+    """The file's VOI windows as (name, centre, width) in modality units, and the VOI kind used.
+
+    LINEAR windows are converted exactly to the plain linear ramp used here (PS3.3 C.11.2.1.2:
+    centre - 0.5, width - 1); SIGMOID is approximated by its centre and width; a VOI LUT
+    Sequence becomes the input range over which its output rises.
+    """
+    presets: list[tuple[str, float, float]] = []
+    function = str(view.get("VOILUTFunction", "LINEAR") or "LINEAR").upper().strip()
+    centres = _as_list(view.get("WindowCenter"))
+    widths = _as_list(view.get("WindowWidth"))
+    names = _as_list(view.get("WindowCenterWidthExplanation"))
+    kind = ""
+    for i, (c, w) in enumerate(zip(centres, widths)):
+        try:
+            c, w = float(c), float(w)
+        except (TypeError, ValueError):
+            continue
+        if not (np.isfinite(c) and np.isfinite(w)) or w <= 0:
+            continue
+        if function == "LINEAR":
+            if w < 1:
+                continue
+            c, w = c - 0.5, max(w - 1.0, 1e-6)
+        name = str(names[i]).strip() if i < len(names) and str(names[i]).strip() else f"Window {i + 1}"
+        presets.append((name, c, w))
+    if presets:
+        kind = function
+        if function == "SIGMOID":
+            warn.append("The file's VOI LUT Function is SIGMOID; it is shown with a linear window of the same centre and width.")
+        elif function not in ("LINEAR", "LINEAR_EXACT"):
+            warn.append(f"The file's VOI LUT Function {function} is unknown; its windows are used as linear.")
+    for i, item in enumerate(view.get("VOILUTSequence") or []):
+        window = _lut_window(item, view)
+        if window is None:
+            continue
+        explanation = str(item.get("LUTExplanation", "") or "").strip() or f"VOI LUT {i + 1}"
+        presets.append((explanation, *window))
+        kind = kind or "VOI LUT"
+    if view.get("VOILUTSequence") and kind == "VOI LUT":
+        warn.append("The file's VOI LUT Sequence is shown as the linear window over the range it spans.")
+    return presets, kind
+
+
+def _lut_window(item, view) -> tuple[float, float] | None:
+    """(centre, width) of the input range over which a VOI LUT rises from its minimum to its maximum."""
+    from pydicom.pixels import apply_voi
+
+    descriptor = _as_list(item.get("LUTDescriptor"))
+    if len(descriptor) < 3 or item.get("LUTData") is None:
+        return None
+    entries = int(descriptor[0]) or 65536
+    first = int(descriptor[1])
+    try:
+        probe = view.copy()
+        probe.VOILUTSequence = [item]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lut = np.asarray(apply_voi(np.arange(first, first + entries, dtype=np.int64), probe, 0), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - a broken LUT simply gives no preset
+        return None
+    if lut.size < 2 or lut.max() == lut.min():
+        return None
+    low_idx = int(np.nonzero(lut == lut.min())[0][-1]) if lut[0] == lut.min() else 0
+    high_idx = int(np.nonzero(lut == lut.max())[0][0]) if lut[-1] == lut.max() else entries - 1
+    lo, hi = sorted((first + low_idx, first + high_idx))
+    if hi <= lo:
+        hi = lo + 1
+    return (lo + hi) / 2.0, float(hi - lo)
+
+
+def modality_range(view, stored: np.ndarray, modality: np.ndarray, is_float: bool) -> tuple[float, float]:
+    """The range the Modality LUT can output (for the MONOCHROME1 reflection)."""
+    if is_float:
+        return float(np.nanmin(modality)), float(np.nanmax(modality))
+    if view.get("ModalityLUTSequence"):
+        from pydicom.pixels import apply_modality_lut
+
+        item = view.ModalityLUTSequence[0]
+        descriptor = _as_list(item.get("LUTDescriptor"))
+        entries = int(descriptor[0]) or 65536
+        first = int(descriptor[1])
+        values = apply_modality_lut(np.arange(first, first + entries, dtype=np.int64), view)
+        return float(np.min(values)), float(np.max(values))
+    bits = _int(view, "BitsStored", 0) or int(stored.dtype.itemsize * 8)
+    if (_int(view, "PixelRepresentation", 0) or 0) == 1:
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    else:
+        lo, hi = 0, 2**bits - 1
+    slope = float(view.get("RescaleSlope", 1) or 1) if "RescaleIntercept" in view else 1.0
+    intercept = float(view.get("RescaleIntercept", 0) or 0) if "RescaleSlope" in view else 0.0
+    a, b = lo * slope + intercept, hi * slope + intercept
+    return min(a, b), max(a, b)
+
+
+def pixel_spacing(ds, view) -> tuple[tuple[float, float] | None, bool, str]:
+    """(row, col) spacing in mm, whether it is known, and where it came from."""
+    candidates = (
+        ("PixelSpacing", view.get("PixelSpacing")),
+        ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")),
+        ("NominalScannedPixelSpacing", ds.get("NominalScannedPixelSpacing")),
+    )
+    for name, value in candidates:
+        values = _as_list(value)
+        if len(values) != 2:
+            continue
+        try:
+            row, col = float(values[0]), float(values[1])
+        except (TypeError, ValueError):
+            continue
+        if not (row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col)):
+            continue
+        if name == "ImagerPixelSpacing":
+            try:
+                magnification = float(ds.get("EstimatedRadiographicMagnificationFactor", 1) or 1)
+            except (TypeError, ValueError):
+                magnification = 1.0
+            if magnification > 0 and magnification != 1.0:
+                return (row / magnification, col / magnification), True, "ImagerPixelSpacing / magnification"
+        return (row, col), True, name
+    return None, False, ""
+
+
+def _text(ds, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def dicom_metadata(ds, path: Path) -> dict[str, str]:
+    """What a viewer shows about the file (absent tags left out)."""
+    pairs = {
+        "patient_name": "PatientName", "patient_id": "PatientID", "patient_birth_date": "PatientBirthDate",
+        "patient_sex": "PatientSex", "study_description": "StudyDescription", "study_date": "StudyDate",
+        "study_instance_uid": "StudyInstanceUID", "accession_number": "AccessionNumber",
+        "series_description": "SeriesDescription", "series_number": "SeriesNumber",
+        "series_instance_uid": "SeriesInstanceUID", "sop_instance_uid": "SOPInstanceUID",
+        "sop_class_uid": "SOPClassUID",
+        "modality": "Modality", "view_position": "ViewPosition", "body_part": "BodyPartExamined",
+        "manufacturer": "Manufacturer", "model": "ManufacturerModelName", "photometric": "PhotometricInterpretation",
+        "bits_stored": "BitsStored", "image_type": "ImageType",
+    }
+    out: dict[str, str] = {}
+    for key, keyword in pairs.items():
+        try:
+            text = _text(ds, keyword)
+        except Exception:  # noqa: BLE001 - a malformed tag must not stop the read
+            text = ""
+        if text:
+            out[key] = text
+    for keyword in ("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate"):
+        text = _text(ds, keyword)
+        if text:
+            out["date"] = text
+            break
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax:
+        out["transfer_syntax"] = getattr(syntax, "name", str(syntax))
+    out["format"] = "DICOM"
+    return out
+
+
+def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
+    """Run the grayscale pipeline on an opened DICOM data set."""
+    from pydicom.pixels import apply_modality_lut
+
+    warn: list[str] = []
+    rows, cols, frames, samples = check_geometry(path, ds)
+    if not -frames <= frame < frames:
+        raise RadiographError(path, f"frame {frame} was asked for but the file has {frames} frame(s)")
+    frame %= frames
+    _ensure_transfer_syntax(ds)
+    check_length(path, ds, rows, cols, frames, samples)
+    stored = decode_frame(path, ds, frame, frames)
+    if stored.ndim == 3 and samples == 1 and stored.shape[0] == 1:
+        stored = stored[0]
+    if stored.ndim not in (2, 3) or stored.shape[:2] != (rows, cols):
+        raise RadiographError(path, f"the decoded pixel data has shape {stored.shape}, not {rows} x {cols}")
+    view = frame_view(ds, frame)
+    gray, was_colour = to_gray(path, ds, stored, warn)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper().strip()
+    is_float = not np.issubdtype(np.asarray(gray).dtype, np.integer)
+
+    if was_colour:
+        modality = gray.astype(np.float64)
+        presets, kind = [], ""
+        low, high = 0.0, float(2 ** (_int(ds, "BitsStored", 8) or 8) - 1)
+    else:
+        try:
+            modality = np.asarray(apply_modality_lut(gray, view), dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001
+            raise RadiographError(path, f"its Modality LUT could not be applied ({_short(exc)})") from None
+        if view.get("ModalityLUTSequence"):
+            warn.append("The Modality LUT Sequence was applied to the stored values.")
+        presets, kind = file_windows(view, path, warn)
+        low, high = modality_range(view, gray, modality, is_float)
+
+    invert = photometric == "MONOCHROME1"
+    if str(ds.get("PresentationLUTShape", "") or "").upper().strip() == "INVERSE":
+        invert = not invert
+        warn.append("The file asks for an INVERSE presentation LUT; the image was inverted.")
+    if invert and not was_colour:
+        pivot = low + high
+        modality = pivot - modality
+        presets = [(name, pivot - c, w) for name, c, w in presets]
+        warn.append(f"{photometric} image: pixel values were reflected (v -> {pivot:g} - v) so that larger means more attenuation.")
+
+    pixels = np.ascontiguousarray(modality, dtype=np.float32)
+    finite = np.isfinite(pixels)
+    if not finite.any():
+        raise RadiographError(path, "the image has no finite pixel values")
+    auto = auto_window(pixels)
+    if presets:
+        window = (presets[0][1], presets[0][2])
+    else:
+        window = auto
+    presets = presets + [("Auto (0.5-99.5 %)", *auto)]
+
+    spacing, known, source = pixel_spacing(ds, view)
+    metadata = dicom_metadata(ds, path)
+    metadata["frames"] = str(frames)
+    metadata["frame"] = str(frame)
+    if kind:
+        metadata["voi"] = kind
+    if source:
+        metadata["spacing_source"] = source
+    if invert:
+        metadata["inverted"] = "yes"
+    if samples == 1 and not was_colour and photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        warn.append(f"Unexpected photometric interpretation {photometric}; shown as MONOCHROME2.")
+    return Radiograph(
+        pixels=pixels, window=(float(window[0]), float(window[1])),
+        window_presets=[(n, float(c), float(w)) for n, c, w in presets],
+        pixel_spacing=spacing, spacing_known=known, metadata=metadata, warnings=warn,
+        source=path, dataset=ds, frame=frame, n_frames=frames,
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

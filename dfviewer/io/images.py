@@ -1,0 +1,170 @@
+"""Plain image files as radiographs: PNG (8/16-bit), JPEG, TIFF (integer or float) and NPY.
+
+These formats carry no photometric tag a viewer can trust, so the values are taken as shown:
+a bright pixel is a strongly attenuating one, as on every exported chest X-ray.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dfviewer.io.errors import RadiographError
+from dfviewer.io.radiograph import Radiograph, auto_window
+
+#: refuse frames larger than this many pixels (a 10,000 x 10,000 image); radiographs are ~3,000 x 3,000
+MAX_PIXELS = 100_000_000
+
+PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+NPY_SUFFIXES = {".npy"}
+IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES | NPY_SUFFIXES
+
+
+def check_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse empty or absurdly large frames with one sentence."""
+    if len(shape) < 2 or min(shape[:2]) < 1:
+        raise RadiographError(path, f"the image has no pixels (shape {tuple(shape)})")
+    if int(shape[0]) * int(shape[1]) > MAX_PIXELS:
+        raise RadiographError(path, f"the image is {shape[1]} x {shape[0]} pixels, larger than this viewer accepts")
+
+
+def to_gray(array: np.ndarray, path: Path, warn: list[str], channel_axis: int = -1) -> np.ndarray:
+    """A 2-D float32 image from gray, gray+alpha, RGB or RGBA data (luma, ITU-R BT.601 weights)."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        return array.astype(np.float32)
+    if array.ndim == 3:
+        if channel_axis != -1:
+            array = np.moveaxis(array, channel_axis, -1)
+        channels = array.shape[-1]
+        if channels == 1:
+            return array[..., 0].astype(np.float32)
+        if channels == 2:  # gray + alpha
+            return array[..., 0].astype(np.float32)
+        if channels in (3, 4):
+            rgb = array[..., :3].astype(np.float32)
+            if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+                return rgb[..., 0]
+            warn.append("The image is in colour; it was converted to gray (luma).")
+            return (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+    raise RadiographError(path, f"the image has shape {tuple(array.shape)}, not a 2-D gray or colour image")
+
+
+def finish(path: Path, pixels: np.ndarray, fmt: str, warn: list[str], frame: int, n_frames: int,
+           extra: dict[str, str] | None = None) -> Radiograph:
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    if not np.isfinite(pixels).any():
+        raise RadiographError(path, "the image has no finite pixel values")
+    window = auto_window(pixels)
+    metadata = {"format": fmt, "frames": str(n_frames)}
+    metadata.update(extra or {})
+    return Radiograph(
+        pixels=pixels, window=window, window_presets=[("Auto (0.5-99.5 %)", *window)],
+        pixel_spacing=None, spacing_known=False, metadata=metadata, warnings=warn,
+        source=path, dataset=None, frame=frame, n_frames=n_frames,
+    )
+
+
+def pick_frame(path: Path, frame: int, n_frames: int) -> int:
+    if not -n_frames <= frame < n_frames:
+        raise RadiographError(path, f"frame {frame} was asked for but the file has {n_frames} frame(s)")
+    return frame % n_frames
+
+
+def read_pil(path: Path, frame: int = 0) -> Radiograph:
+    """PNG, JPEG (and BMP/GIF/WebP) through Pillow; 16-bit PNGs keep their full range."""
+    from PIL import Image, UnidentifiedImageError
+
+    warn: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                check_size(path, (img.height, img.width))
+                n_frames = int(getattr(img, "n_frames", 1) or 1)
+                index = pick_frame(path, frame, n_frames)
+                if index:
+                    img.seek(index)
+                fmt = img.format or path.suffix.lstrip(".").upper()
+                mode = img.mode
+                if mode == "P":
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                    img = img.convert("RGB")
+                elif mode == "1":
+                    img = img.convert("L")
+                array = np.array(img)
+    except RadiographError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise RadiographError(path, f"it is not an image Pillow can decode ({type(exc).__name__})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise RadiographError(path, f"the image data is damaged or truncated ({_short(exc)})") from None
+    pixels = to_gray(array, path, warn)
+    return finish(path, pixels, fmt, warn, index, n_frames, {"mode": mode})
+
+
+def read_tiff(path: Path, frame: int = 0) -> Radiograph:
+    """TIFF through tifffile (float32, 16-bit, multi-page); the page index is the frame."""
+    import tifffile
+
+    warn: list[str] = []
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = tif.pages
+            n_frames = len(pages)
+            if n_frames == 0:
+                raise RadiographError(path, "the TIFF file has no pages")
+            index = pick_frame(path, frame, n_frames)
+            page = pages[index]
+            check_size(path, page.shape[:2] if page.shape else (0, 0))
+            array = page.asarray()
+            description = str(getattr(page, "description", "") or "")
+            photometric = getattr(page, "photometric", None)
+    except RadiographError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many types for damaged files
+        raise RadiographError(path, f"it is not a readable TIFF image ({_short(exc)})") from None
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
+        pixels = to_gray(array, path, warn, channel_axis=0)
+    else:
+        pixels = to_gray(np.squeeze(array) if array.ndim > 3 else array, path, warn)
+    if photometric is not None and int(photometric) == 0 and np.issubdtype(array.dtype, np.integer):
+        # MINISWHITE: stored white-is-zero; flip so larger means more attenuation
+        pixels = float(np.iinfo(array.dtype).max) - pixels
+        warn.append("The TIFF is stored white-is-zero (MinIsWhite); it was inverted.")
+    extra = {"description": description[:200]} if description else {}
+    return finish(path, pixels, "TIFF", warn, index, n_frames, extra)
+
+
+def read_npy(path: Path, frame: int = 0) -> Radiograph:
+    """A NumPy ``.npy`` array: 2-D, or 3-D with frames first (or a trailing channel axis of 3/4)."""
+    warn: list[str] = []
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except Exception as exc:  # noqa: BLE001 - np.load raises ValueError/OSError/EOFError/...
+        raise RadiographError(path, f"it is not a readable NumPy array file ({_short(exc)})") from None
+    if array.dtype.kind not in "biuf":
+        raise RadiographError(path, f"the array holds {array.dtype} values, not numbers")
+    n_frames = 1
+    index = 0
+    if array.ndim == 3 and array.shape[-1] not in (3, 4):
+        n_frames = array.shape[0]
+        index = pick_frame(path, frame, n_frames)
+        array = array[index]
+    elif array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim not in (2, 3):
+        raise RadiographError(path, f"the array has shape {tuple(array.shape)}, not a 2-D image")
+    check_size(path, array.shape)
+    pixels = to_gray(np.asarray(array), path, warn)
+    return finish(path, pixels, "NPY", warn, index, n_frames)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]

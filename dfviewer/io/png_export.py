@@ -1,0 +1,165 @@
+"""PNG export: the image at native resolution plus a labelled colorbar in a right-hand margin.
+
+The image area is exactly :func:`~dfviewer.io.colormaps.apply_colormap` of the array (never
+resampled); an optional title band sits above it and the colorbar to its right. Text uses
+Pillow's built-in font, so no font files are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from dfviewer.atomic import atomic_path
+from dfviewer.io.colormaps import apply_colormap, colormap_lut, window_limits
+from dfviewer.io.errors import RadiographError
+from dfviewer.io.radiograph import auto_window
+
+BACKGROUND = (255, 255, 255, 255)
+INK = (0, 0, 0, 255)
+
+
+@dataclass(frozen=True)
+class PngLayout:
+    """Where things landed in a rendered PNG (pixels; x is the column, y the row)."""
+
+    width: int
+    height: int
+    image_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the image area (x1, y1 exclusive)
+    colorbar_box: tuple[int, int, int, int] | None  # x0, y0, x1, y1 of the gradient bar
+    window: tuple[float, float]
+    mode: str  # "RGB" or "RGBA"
+
+
+@lru_cache(maxsize=16)
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def format_number(value: float) -> str:
+    """Compact label for a colorbar value."""
+    if not np.isfinite(value):
+        return "-"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
+        return f"{value:.3g}"
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+def _text_size(draw, text: str, font) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left, bottom - top
+
+
+def render_rgba(array: np.ndarray, colormap: str = "gray", window: tuple[float, float] | None = None,
+                colorbar: bool = True, title: str = "", units: str = "", mask: np.ndarray | None = None):
+    """Compose the export image in memory: returns (PIL.Image, PngLayout). See :func:`render_png`."""
+    from PIL import Image, ImageDraw
+
+    data = np.asarray(array, dtype=np.float32)
+    if data.ndim != 2 or data.size == 0:
+        raise ValueError(f"render_png needs a non-empty 2-D array, got shape {data.shape}")
+    if window is None:
+        window = auto_window(data)
+    window = (float(window[0]), float(window[1]))
+    h, w = data.shape
+    has_alpha = mask is not None
+    pixels = apply_colormap(data, colormap, window, mask=mask)
+    image = Image.fromarray(pixels, "RGBA" if has_alpha else "RGB")
+
+    font_size = int(np.clip(round(max(h, w) / 40), 10, 28))
+    font = _font(font_size)
+    small = _font(max(8, int(font_size * 0.85)))
+    probe = ImageDraw.Draw(Image.new("RGB", (4, 4)))
+    line_h = _text_size(probe, "Ag0", font)[1]
+    pad = max(4, font_size // 2)
+
+    title_h = line_h + 2 * pad if title else 0
+    low, high = window_limits(window)
+    labels = [format_number(v) for v in (high, (low + high) / 2, low)]
+    finite = data[np.isfinite(data)] if not has_alpha else data[np.isfinite(data) & np.asarray(mask, bool)]
+    caption = f"{colormap}" + (f" [{units}]" if units else "")
+    range_text = (f"data {format_number(float(finite.min()))} to {format_number(float(finite.max()))}"
+                  if finite.size else "data: none")
+
+    bar_w = max(10, font_size)
+    label_w = max(_text_size(probe, t, small)[0] for t in labels)
+    caption_w = max(_text_size(probe, caption, small)[1], _text_size(probe, range_text, small)[1])
+    margin_w = (pad + bar_w + pad // 2 + label_w + pad + 2 * caption_w + 2 * pad) if colorbar else 0
+
+    min_bar_h = 4 * line_h
+    canvas_h = title_h + max(h, min_bar_h + 2 * pad if colorbar else h)
+    canvas_w = w + margin_w
+    if title:
+        canvas_w = max(canvas_w, _text_size(probe, title, font)[0] + 2 * pad)
+    canvas = Image.new("RGBA" if has_alpha else "RGB", (canvas_w, canvas_h), BACKGROUND if has_alpha else BACKGROUND[:3])
+    canvas.paste(image, (0, title_h))
+    draw = ImageDraw.Draw(canvas)
+    ink = INK if has_alpha else INK[:3]
+    if title:
+        draw.text((pad, pad), title, font=font, fill=ink)
+
+    bar_box = None
+    if colorbar:
+        x0 = w + pad
+        bar_h = max(h, min_bar_h + 2 * pad) - 2 * pad
+        y0 = title_h + pad
+        lut = colormap_lut(colormap)
+        ramp = lut[np.linspace(255, 0, bar_h).round().astype(np.intp)]
+        bar = np.repeat(ramp[:, None, :], bar_w, axis=1)
+        canvas.paste(Image.fromarray(np.ascontiguousarray(bar), "RGB"), (x0, y0))
+        draw.rectangle((x0 - 1, y0 - 1, x0 + bar_w, y0 + bar_h), outline=ink)
+        bar_box = (x0, y0, x0 + bar_w, y0 + bar_h)
+        tx = x0 + bar_w + pad // 2 + 2
+        for text, frac in zip(labels, (0.0, 0.5, 1.0)):
+            th = _text_size(probe, text, small)[1]
+            ty = int(round(y0 + frac * (bar_h - 1) - th / 2))
+            ty = min(max(ty, y0 - th // 2), y0 + bar_h - th)
+            draw.line((x0 + bar_w, int(y0 + frac * (bar_h - 1)), x0 + bar_w + pad // 2, int(y0 + frac * (bar_h - 1))), fill=ink)
+            draw.text((tx, ty), text, font=small, fill=ink)
+        # vertical caption (map name and units) and the data range, rotated along the bar
+        cx = tx + label_w + pad
+        for text in (caption, range_text):
+            tw, th = _text_size(probe, text, small)
+            strip = Image.new("RGBA", (tw + 4, th + 6), (0, 0, 0, 0))
+            ImageDraw.Draw(strip).text((2, 0), text, font=small, fill=INK)
+            strip = strip.rotate(90, expand=True)
+            sy = y0 + max(0, (bar_h - strip.height) // 2)
+            canvas.paste(strip, (cx, sy), strip)
+            cx += strip.width + pad // 2
+    layout = PngLayout(canvas_w, canvas_h, (0, title_h, w, title_h + h), bar_box, window,
+                       "RGBA" if has_alpha else "RGB")
+    return canvas, layout
+
+
+def render_png(path: str | Path, array: np.ndarray, colormap: str = "gray", window: tuple[float, float] | None = None,
+               colorbar: bool = True, title: str = "", units: str = "", mask: np.ndarray | None = None) -> PngLayout:
+    """Write ``array`` as a PNG (atomically) and return where the parts landed.
+
+    The image area (``layout.image_box``) holds exactly ``apply_colormap(array, colormap, window)``
+    at native resolution; a title band sits above it when ``title`` is given, and with
+    ``colorbar`` a right-hand margin carries the gradient, the window's low/middle/high values,
+    the map name with ``units`` and the data range. With ``mask`` the PNG is RGBA and pixels outside
+    the mask are transparent. ``window=None``: the 0.5-99.5 percentile window.
+    """
+    path = Path(path)
+    try:
+        canvas, layout = render_rgba(array, colormap, window, colorbar, title, units, mask)
+    except ValueError as exc:
+        raise RadiographError(path, str(exc), action="write") from None
+    try:
+        with atomic_path(path) as tmp:
+            canvas.save(tmp, format="PNG")
+    except OSError as exc:
+        raise RadiographError(path, f"the file system refused it ({exc.strerror or exc})", action="write") from None
+    return layout

@@ -1,0 +1,82 @@
+"""``read_radiograph``: one entry point for DICOM, PNG, JPEG, TIFF and NPY files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dfviewer.io.errors import RadiographError
+from dfviewer.io.images import IMAGE_SUFFIXES, NPY_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
+from dfviewer.io.radiograph import Radiograph
+
+DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ""}
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "pil"),
+    (b"\xff\xd8\xff", "pil"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),
+    (b"MM\x00+", "tiff"),
+    (b"\x93NUMPY", "npy"),
+    (b"BM", "pil"),
+    (b"GIF8", "pil"),
+)
+
+
+def sniff(path: Path) -> str:
+    """'dicom', 'pil', 'tiff', 'npy' or '' from the first bytes (the suffix decides ties)."""
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.startswith(b"RIFF") and b"WEBP" in head[:16]:
+        return "pil"
+    return ""
+
+
+def read_radiograph(path: str | os.PathLike, frame: int = 0, force: bool = False) -> Radiograph:
+    """Read one frame of a radiograph file into a :class:`Radiograph` (see its docstring).
+
+    DICOM (any transfer syntax pydicom and the pylibjpeg plugins decode), PNG (8/16-bit), JPEG,
+    TIFF (integer or float32; pages are frames) and NPY (2-D, or frames first). ``frame`` picks
+    a frame of a multi-frame file (negative counts from the end). ``force=True`` also reads DICOM
+    data sets without the 128-byte preamble and file meta header. Any file that cannot be used
+    raises :class:`RadiographError` with one sentence naming the file and the reason.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise RadiographError(path, "it is a folder, not a file")
+        if not path.exists():
+            raise RadiographError(path, "the file does not exist")
+        size = path.stat().st_size
+        if size == 0:
+            raise RadiographError(path, "the file is empty")
+        kind = sniff(path)
+    except PermissionError:
+        raise RadiographError(path, "permission to read it was denied") from None
+    except OSError as exc:
+        raise RadiographError(path, f"it could not be opened ({exc.strerror or exc})") from None
+    suffix = path.suffix.lower()
+    if not kind:
+        if suffix in NPY_SUFFIXES:
+            kind = "npy"
+        elif suffix in TIFF_SUFFIXES:
+            kind = "tiff"
+        elif suffix in IMAGE_SUFFIXES:
+            kind = "pil"
+        else:
+            kind = "dicom"
+    if kind == "pil":
+        return read_pil(path, frame)
+    if kind == "tiff":
+        return read_tiff(path, frame)
+    if kind == "npy":
+        return read_npy(path, frame)
+    from dfviewer.io.dicom_reader import read_dicom
+
+    return read_dicom(path, frame=frame, force=force)
