@@ -56,9 +56,11 @@ NATIVE_SYNTAXES = {
 def read_dicom(path: str | Path, frame: int = 0, force: bool = False) -> Radiograph:
     """Read one frame of a DICOM image file; see the module docstring for the pipeline."""
     path = Path(path)
-    ds = open_dataset(path, force)
-    refuse_non_image(path, ds)
-    return dataset_to_radiograph(ds, path, frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = open_dataset(path, force)
+        refuse_non_image(path, ds)
+        return dataset_to_radiograph(ds, path, frame)
 
 
 def open_dataset(path: Path, force: bool):
@@ -79,7 +81,9 @@ def open_dataset(path: Path, force: bool):
         raise RadiographError(path, "it is too large to load into memory") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged files
         raise RadiographError(path, f"the DICOM data could not be parsed ({_short(exc)})") from None
-    if len(ds) == 0 and not ds.get("file_meta"):
+    if len(ds) == 0:
+        if getattr(ds, "file_meta", None):
+            raise RadiographError(path, "it has a DICOM header but no readable data set after it (empty or truncated)")
         raise RadiographError(path, "it holds no DICOM data elements (not a DICOM file)")
     return ds
 
