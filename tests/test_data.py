@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from _dfv_pairs import make_pairs
+from dfviewer.core.config import Normalization
+from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset, hash_split
+from dfviewer.core.normalize import denormalize_target, normalize_input, normalize_target
+
+
+def _folder_dataset(root):
+    (root / "attenuation").mkdir(parents=True)
+    (root / "darkfield").mkdir()
+    img = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    for name in ("good1", "good2", "orphan", "small", "broken"):
+        np.save(root / "attenuation" / f"{name}.npy", img)
+    for name in ("good1", "good2", "broken"):
+        tifffile.imwrite(root / "darkfield" / f"{name}.tif", img)
+    tifffile.imwrite(root / "darkfield" / "small.tif", img[:12, :16])
+    (root / "attenuation" / "broken.npy").write_bytes(b"this is not an image")
+    np.save(root / "darkfield" / "lonely.npy", img)
+    return root
+
+
+def test_folder_check_names_every_bad_pair(tmp_path):
+    root = _folder_dataset(tmp_path / "data")
+    report = check_dataset(root)
+    assert report.layout == "folders"
+    assert sorted(p.case for p in report.pairs) == ["good1", "good2"]
+    bad = {p.case: p.reason for p in report.blocking}
+    assert set(bad) == {"orphan", "small", "broken", "lonely"}
+    assert "no partner" in bad["orphan"] and "no partner" in bad["lonely"]
+    assert "size mismatch" in bad["small"] and "24x24" in bad["small"] and "12x16" in bad["small"]
+    assert "unreadable" in bad["broken"]
+    assert report.sizes == {"24x24": 2}
+    with pytest.raises(DatasetError) as info:
+        report.raise_if_blocking()
+    message = str(info.value)
+    for case in ("orphan", "small", "broken", "lonely"):
+        assert case in message
+    assert "\n" not in message
+
+
+def test_hash_split_is_stable_and_roughly_80_10_10():
+    names = [f"patient_{i}" for i in range(2000)]
+    splits = [hash_split(n) for n in names]
+    assert splits == [hash_split(n) for n in names]
+    share = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
+    assert 0.76 < share["train"] < 0.84 and 0.07 < share["val"] < 0.13 and 0.07 < share["test"] < 0.13
+
+
+def test_manifest_layout_splits_flags_and_masks(tmp_path):
+    root = make_pairs(tmp_path / "m", n=6, size=32)
+    report = check_dataset(root)
+    assert report.ok and report.layout == "manifest"
+    assert report.splits == {"train": 4, "val": 1, "test": 1}
+    assert report.formats == {"npy": 6, "tif": 6}
+    test_pair = report.split("test")[0]
+    assert test_pair.ood and test_pair.lung_mask is not None and test_pair.shape == (32, 32)
+    # a manifest given by path works the same
+    assert check_dataset(root / "manifest.csv").splits == report.splits
+
+
+def test_manifest_missing_file_and_bad_split(tmp_path):
+    root = make_pairs(tmp_path / "m", n=4, size=24)
+    text = (root / "manifest.csv").read_text().replace("darkfield/case01.tif", "darkfield/gone.tif")
+    text = text.replace(",val,", ",holdout,")
+    (root / "manifest.csv").write_text(text)
+    report = check_dataset(root)
+    reasons = {p.case: p.reason for p in report.blocking}
+    assert "missing file" in reasons["case01"] and "gone.tif" in reasons["case01"]
+    assert "unknown split" in reasons["case02"]
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(DatasetError):
+        check_dataset(tmp_path)
+    with pytest.raises(DatasetError):
+        check_dataset(tmp_path / "nope")
+
+
+def test_normalisation_matches_the_predictor_and_round_trips():
+    from dfviewer.core import inference
+
+    img = np.random.default_rng(3).gamma(2.0, 100.0, (37, 53)).astype(np.float32)
+    for norm in (Normalization(), Normalization(input_mode="fixed", input_low=10, input_high=500)):
+        np.testing.assert_array_equal(normalize_input(img, norm), inference.normalize_input(img, norm))
+    norm = Normalization(target_offset=0.1, target_scale=2.5)
+    np.testing.assert_allclose(denormalize_target(normalize_target(img, norm), norm), img, rtol=1e-6)
+
+
+def test_dataset_resizes_pads_and_augments_deterministically(tmp_path):
+    root = make_pairs(tmp_path / "m", n=4, size=0, shape=(40, 64), val=0, test=0)
+    report = check_dataset(root)
+    norm = Normalization(target_scale=2.0)
+    plain = PairedDataset(report.pairs, norm, 32)
+    x, y, valid = plain[0]
+    assert x.shape == y.shape == (1, 32, 32) and valid.tolist() == [20, 32]
+    # the padded rows mirror the image (bottom padding by reflection)
+    torch.testing.assert_close(x[0, 20], x[0, 18])
+    # the target is normalised by the scale
+    assert float(y.max()) < 1.5 and float(y.max()) > 0.8
+
+    aug = PairedDataset(report.pairs, norm, 32, Augment(10.0, True, 0.2), seed=5)
+    aug.epoch = 3
+    a1 = aug[1]
+    a2 = aug[1]
+    torch.testing.assert_close(a1[0], a2[0])  # same (seed, epoch, index): same draw
+    aug.epoch = 4
+    changed = [not torch.equal(aug[i][0], a1[0]) for i in range(1)]
+    assert all(changed)
+    # input and target are moved together: the dark lung in x stays on the bright lung in y
+    for epoch in range(4):
+        aug.epoch = epoch
+        xa, ya, (h, w) = aug[2][0][0], aug[2][1][0], aug[2][2].tolist()
+        r = np.corrcoef(xa[:h, :w].flatten().numpy(), ya[:h, :w].flatten().numpy())[0, 1]
+        assert r < -0.8
