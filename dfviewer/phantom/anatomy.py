@@ -238,6 +238,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
             a_bone[win] += _bone(canvas, cfg, ho, hi) * (body_len[win] > 0)
 
     params["hila"] = hila
+    a_bone *= body_len > 0  # bones never poke out of the skin
     lung_aerated = np.clip(aerated, 0.0, None)
     return Anatomy(a_soft.astype(np.float32), a_bone.astype(np.float32), lung_aerated.astype(np.float32),
                    vessel_len.astype(np.float32), body_len.astype(np.float32), sides, params)
@@ -259,6 +260,9 @@ def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, 
         direction = np.array([side * np.sin(ang), np.cos(ang)])
         stack.append((np.array(hilum, dtype=float), direction, 5.5 * s * rng.uniform(0.85, 1.1), 40 * s, 0))
     segments = 0
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    radii: list[np.ndarray] = []
     while stack and segments < 700:
         start, direction, radius, seg_len, depth = stack.pop()
         if radius < 0.5 or depth > 8:
@@ -278,8 +282,9 @@ def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, 
             pts.append(pos.copy())
         if len(pts) >= 2:
             arr = np.array(pts)
-            z = rng.normal(0, 25, size=len(arr)).cumsum() * 0.2
-            tubes.add_curve(np.column_stack([arr, z]), radius, step=max(0.4, min(radius, 1.2)), max_stretch=1.6)
+            starts.append(arr[:-1])
+            ends.append(arr[1:])
+            radii.append(np.full(len(arr) - 1, radius))
             segments += 1
         if not alive:
             continue
@@ -289,3 +294,5 @@ def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, 
             child = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
             stack.append((pos.copy(), child, radius * rng.uniform(0.72, 0.84), seg_len * rng.uniform(0.68, 0.82),
                           depth + 1))
+    if starts:
+        tubes.add_polylines(np.concatenate(starts), np.concatenate(ends), np.concatenate(radii) * 1.1)

@@ -95,7 +95,12 @@ def write_case(out_dir: Path, case_id: str, case: PhantomCase, split: str, dicom
     writer = _dicom_writer() if dicom else None
     if writer is not None:
         att_rel = f"attenuation/{case_id}.dcm"
-        writer(out_dir / att_rel, case.attenuation, patient_id=case_id, pixel_spacing=(spacing, spacing))
+        a = case.attributes
+        comment = (f"dfviewer phantom seed {a['seed']} index {a['index']}; healthy {int(a['healthy'])}; "
+                   f"emphysema {int(a['emphysema'])}; consolidation {int(a['consolidation'])}; "
+                   f"devices {a['devices'] or 'none'}")
+        writer(out_dir / att_rel, case.attenuation, patient_id=case_id, pixel_spacing=(spacing, spacing),
+               image_comments=comment)
     else:
         att_rel = f"attenuation/{case_id}.tiff"
         _write_tiff(out_dir / att_rel, case.attenuation, f"dfviewer phantom; map attenuation; units -ln(T); "

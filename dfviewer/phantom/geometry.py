@@ -167,6 +167,13 @@ class TubeSet:
         stretch = np.minimum(1.0 / np.sqrt(np.clip(1.0 - tz**2, 1e-6, None)), max_stretch)
         self._parts.append((pts[:, :2], rad, stretch))
 
+    def add_polylines(self, starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, samples: int = 8) -> None:
+        """Append many straight 2-D pieces at once (no z-tilt), ``samples`` points each."""
+        t = np.linspace(0.0, 1.0, samples)[None, :, None]
+        pts = (starts[:, None, :] * (1 - t) + ends[:, None, :] * t).reshape(-1, 2)
+        rad = np.repeat(np.asarray(radius, dtype=np.float64), samples)
+        self._parts.append((pts, rad, np.ones(len(pts))))
+
     def chord(self, canvas: Canvas, inner: float = 0.0, k: int = 3) -> np.ndarray:
         """Chord length through the tubes at every pixel (the thickest of the ``k`` nearest centre points).
 
