@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from _dfv_pairs import make_pairs
+from dfviewer.core import metrics as M
+
+
+def _sk_ssim(a, b):
+    return structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 53), (11, 30)])
+def test_psnr_and_ssim_equal_scikit_image(shape):
+    rng = np.random.default_rng(sum(shape))
+    truth = rng.random(shape)
+    pred = np.clip(truth + 0.1 * rng.standard_normal(shape), 0, 1)
+    assert M.psnr(pred, truth, 1.0) == pytest.approx(peak_signal_noise_ratio(truth, pred, data_range=1.0), rel=1e-9)
+    assert M.ssim(pred, truth, 1.0) == pytest.approx(_sk_ssim(pred, truth), rel=1e-7, abs=1e-9)
+    batch = M.batch_image_metrics(torch.from_numpy(pred)[None, None].float(), torch.from_numpy(truth)[None, None].float())
+    assert batch["ssim"][0] == pytest.approx(_sk_ssim(pred, truth), abs=1e-5)
+    assert batch["psnr"][0] == pytest.approx(peak_signal_noise_ratio(truth, pred, data_range=1.0), abs=1e-4)
+
+
+def test_ause_of_the_oracle_is_zero_and_of_noise_is_not():
+    rng = np.random.default_rng(0)
+    err = rng.standard_normal(20000) * rng.gamma(2.0, 1.0, 20000)
+    area, curve, oracle = M.ause(np.abs(err), err)
+    assert abs(area) < 1e-12 and curve[0] == pytest.approx(1.0)
+    assert np.all(np.diff(oracle) <= 1e-12)  # removing the largest errors first only helps
+    random_area, _, _ = M.ause(rng.random(err.size), err)
+    assert random_area > 0.2
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 0.7), (1.0, 1.0), (0.3, 2.0), (2.0, 5.0)])
+def test_coverage_of_ggd_samples_is_nominal(alpha, beta):
+    samples = stats.gennorm.rvs(beta, scale=alpha, size=200_000, random_state=1)
+    a = np.full(samples.shape, alpha)
+    b = np.full(samples.shape, beta)
+    for p in (0.5, 0.9):
+        assert M.coverage(samples, M.ggd_halfwidth(a, b, p)) == pytest.approx(p, abs=0.005)
+    if beta == 2.0:
+        sigma = alpha / np.sqrt(2)
+        assert M.coverage(samples, M.gaussian_halfwidth(np.full(samples.shape, sigma), 0.9)) == pytest.approx(0.9, abs=0.005)
+
+
+def test_uce_ence_and_spearman():
+    rng = np.random.default_rng(2)
+    sigma = rng.uniform(0.1, 2.0, 200_000)
+    err = sigma * rng.standard_normal(sigma.size)
+    assert M.ence(sigma, err) < 0.03 and M.uce(sigma, err) < 0.03
+    assert M.ence(sigma * 3, err) > 0.6  # over-confident by a factor three the other way
+    assert M.spearman(sigma, np.abs(err)) > 0.3
+    assert M.spearman(rng.random(sigma.size), np.abs(err)) == pytest.approx(0.0, abs=0.02)
+
+
+def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
+    from dfviewer.core.evaluation import evaluate, write_plots
+    from dfviewer.core.inference import Predictor
+    from dfviewer.core.normalize import normalize_target
+
+    data = make_pairs(tmp_path / "data", n=6, size=48, val=0, test=3)
+    report = evaluate(tiny_checkpoint, data, split="test", mc_samples=3, device="cpu", seed=7)
+    assert report.n_images == 3 and set(report.stages) == {1, 2, 3}
+    stage = report.stages[3]
+    for key in ("mse", "psnr", "ssim", "spearman", "ause"):
+        assert stage[key]["n"] == 3
+    assert 0 <= stage["coverage_ggd"]["0.5"] <= stage["coverage_ggd"]["0.9"] <= 1
+    assert stage["epistemic"]["ood"] is not None and stage["epistemic"]["clean"] is not None
+    # the report's PSNR and SSIM are scikit-image's on the same arrays
+    predictor = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    norm = predictor.config.normalization
+    first = report.per_image[0]
+    x = np.load(data / "attenuation" / f"{first['case']}.npy")
+    import tifffile
+
+    y = tifffile.imread(data / "darkfield" / f"{first['case']}.tif")
+    res = predictor.predict(x, mc_samples=3, seed=7)[first["stage"] - 1]
+    p = np.clip(normalize_target(res.mean, norm), 0, 1).astype(np.float64)
+    t = np.clip(normalize_target(y, norm), 0, 1).astype(np.float64)
+    assert first["psnr"] == pytest.approx(peak_signal_noise_ratio(t, p, data_range=1.0), rel=1e-6)
+    assert first["ssim"] == pytest.approx(_sk_ssim(p, t), rel=1e-6)
+
+    saved = json.loads(report.save_json(tmp_path / "report.json").read_text())
+    assert saved["stages"]["1"]["mse"]["mean"] == pytest.approx(report.stages[1]["mse"]["mean"])
+    table = report.to_markdown()
+    assert table.count("\n| 1 |") == 2 and "use_sample_covariance=False" in table
+    plots = write_plots(report, tmp_path / "plots")
+    assert {p.name for p in plots} >= {"sparsification.png", "calibration.png", "metric_ssim.png"}
+    from PIL import Image
+
+    with Image.open(tmp_path / "plots" / "calibration.png") as img:
+        assert img.size == (640, 440)
