@@ -9,13 +9,14 @@ Lungs: :func:`lung_mask`, :func:`lung_bbox`.
 from dfviewer.io.colormaps import COLORMAPS, apply_colormap, colormap_lut, window_indices, window_limits
 from dfviewer.io.dicom_writer import quantization_step, write_derived_dicom, write_dx_dicom
 from dfviewer.io.errors import RadiographError
+from dfviewer.io.lungs import LungBox, LungMaskResult, lung_bbox, lung_mask
 from dfviewer.io.png_export import PngLayout, render_png
 from dfviewer.io.radiograph import Radiograph, auto_window
 from dfviewer.io.reader import read_radiograph
 from dfviewer.io.tiff_export import tiff_description, write_tiff
 
 __all__ = [
-    "COLORMAPS", "PngLayout", "Radiograph", "RadiographError", "apply_colormap", "auto_window",
-    "colormap_lut", "quantization_step", "read_radiograph", "render_png", "tiff_description", "window_indices",
+    "COLORMAPS", "LungBox", "LungMaskResult", "PngLayout", "Radiograph", "RadiographError", "apply_colormap", "auto_window",
+    "colormap_lut", "lung_bbox", "lung_mask", "quantization_step", "read_radiograph", "render_png", "tiff_description", "window_indices",
     "window_limits", "write_derived_dicom", "write_dx_dicom", "write_tiff",
 ]

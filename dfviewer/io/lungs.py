@@ -1,0 +1,217 @@
+"""Lung masks and crop boxes from an attenuation radiograph (and a dark-field when there is one).
+
+With a dark-field the lungs are its brightest large structures: Otsu threshold, opening, the
+two largest components. Without one, a classical method on the attenuation image: the body is
+everything except the dark region connected to the image border (air outside the patient); inside
+it the lungs are the low-attenuation class of an Otsu threshold; opening, hole filling and the two
+largest components, one in each half of the body. When two plausible lungs cannot be found the
+result is the whole image with ``found=False``, never a wrong box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WORK_SIZE = 256  # the longer side the analysis runs at
+
+
+@dataclass
+class LungMaskResult:
+    """``mask``: bool (H, W); ``found``: two lungs were found; ``method``: 'darkfield', 'attenuation' or 'none'."""
+
+    mask: np.ndarray
+    found: bool
+    method: str
+
+
+@dataclass(frozen=True)
+class LungBox:
+    """A crop box (rows ``row0:row1``, columns ``col0:col1``, end exclusive) and whether lungs were found."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+    found: bool
+    method: str = "none"
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.row0, self.row1, self.col0, self.col1
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.row0, self.row1), slice(self.col0, self.col1)
+
+
+def _normalise(image: np.ndarray) -> np.ndarray:
+    data = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(data)
+    if not finite.any():
+        return np.zeros(data.shape, dtype=np.float32)
+    lo, hi = np.percentile(data[finite], [1.0, 99.0])
+    if not hi > lo:
+        hi = lo + 1.0
+    out = (np.where(finite, data, lo) - lo) / (hi - lo)
+    return np.clip(out, -0.5, 1.5).astype(np.float32)
+
+
+def _downsample(image: np.ndarray) -> tuple[np.ndarray, int]:
+    factor = max(1, int(np.ceil(max(image.shape) / WORK_SIZE)))
+    if factor == 1:
+        return image, 1
+    h, w = (s // factor * factor for s in image.shape)
+    if h == 0 or w == 0:
+        return image, 1
+    small = image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return small, factor
+
+
+def _upsample(mask: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    if factor == 1:
+        return mask
+    big = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
+    out = np.zeros(shape, dtype=bool)
+    h, w = min(big.shape[0], shape[0]), min(big.shape[1], shape[1])
+    out[:h, :w] = big[:h, :w]
+    if h < shape[0]:
+        out[h:, :w] = out[h - 1:h, :w]
+    if w < shape[1]:
+        out[:, w:] = out[:, w - 1:w]
+    return out
+
+
+def _otsu(values: np.ndarray) -> float:
+    from skimage.filters import threshold_otsu
+
+    values = values[np.isfinite(values)]
+    if values.size < 2 or values.min() == values.max():
+        return float(values.mean()) if values.size else 0.0
+    return float(threshold_otsu(values))
+
+
+def _border_components(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return np.zeros_like(mask)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge = edge[edge > 0]
+    return np.isin(labels, edge)
+
+
+def _two_lungs(candidates: np.ndarray, region: np.ndarray, min_fraction: float = 0.015) -> np.ndarray | None:
+    """The two largest components, one each side of the region's middle column; None if not plausible.
+
+    When the lungs are joined (e.g. through the trachea) the candidates are eroded a few times
+    and the two parts found are grown back inside the original candidates.
+    """
+    from scipy import ndimage
+
+    area_ref = max(int(region.sum()), 1)
+    cols = np.nonzero(region.any(axis=0))[0]
+    middle = (cols[0] + cols[-1]) / 2.0 if cols.size else candidates.shape[1] / 2.0
+    work = candidates
+    for eroded in range(5):
+        labels, n = ndimage.label(work)
+        if n >= 2:
+            sizes = ndimage.sum(work, labels, index=np.arange(1, n + 1))
+            order = np.argsort(sizes)[::-1]
+            big = [int(i) + 1 for i in order[:2] if sizes[i] >= min_fraction * area_ref]
+            if len(big) == 2:
+                centres = [ndimage.center_of_mass(labels == lab)[1] for lab in big]
+                if (centres[0] - middle) * (centres[1] - middle) < 0:
+                    chosen = np.isin(labels, big)
+                    if eroded:
+                        chosen = ndimage.binary_dilation(chosen, iterations=eroded) & candidates
+                    return chosen
+        work = ndimage.binary_erosion(work, iterations=1)
+        if not work.any():
+            break
+    return None
+
+
+def _clean(mask: np.ndarray, radius: int) -> np.ndarray:
+    from scipy import ndimage
+
+    structure = ndimage.generate_binary_structure(2, 1)
+    if radius > 0:
+        mask = ndimage.binary_opening(mask, structure=structure, iterations=radius)
+    return ndimage.binary_fill_holes(mask)
+
+
+def _from_darkfield(df: np.ndarray) -> np.ndarray | None:
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(df, 1.5)
+    inside = smooth > _otsu(smooth.ravel())
+    # the lungs are the bright class; a second Otsu within it drops faint soft tissue when present
+    candidates = _clean(inside, max(1, round(min(df.shape) / 100)))
+    region = np.ones_like(candidates) if candidates.sum() == 0 else ndimage.binary_dilation(candidates, iterations=3)
+    return _two_lungs(candidates, region)
+
+
+def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(att, 1.5)
+    dark = smooth <= _otsu(smooth.ravel())
+    outside = _border_components(dark)
+    if outside.mean() < 0.03:  # no air around the patient: the body fills the image
+        outside = np.zeros_like(outside)
+    body = ndimage.binary_fill_holes(~outside)
+    body = ndimage.binary_erosion(body, iterations=2) if body.sum() > 0 else body
+    if body.sum() < 0.1 * body.size:
+        return None
+    width = body.sum(axis=1)
+    body &= (width >= 0.75 * width.max())[:, None]  # the thorax: drop the narrower neck and head rows
+    threshold = _otsu(smooth[body])
+    candidates = body & (smooth < threshold)
+    candidates &= ~_border_components(candidates) if outside.any() else candidates
+    candidates = _clean(candidates, max(1, round(min(att.shape) / 100)))
+    return _two_lungs(candidates, body)
+
+
+def lung_mask(attenuation: np.ndarray, darkfield: np.ndarray | None = None) -> LungMaskResult:
+    """Mask of both lungs: from ``darkfield`` when given (falling back to ``attenuation``), else from ``attenuation``.
+
+    ``attenuation`` must be oriented as :class:`~dfviewer.io.Radiograph` pixels (larger = more
+    attenuation). Returns the whole image with ``found=False`` when two lungs are not found.
+    """
+    att = np.asarray(attenuation, dtype=np.float32)
+    if att.ndim != 2 or att.size == 0:
+        raise ValueError(f"lung_mask needs a 2-D image, got shape {att.shape}")
+    attempts = []
+    if darkfield is not None:
+        df = np.asarray(darkfield, dtype=np.float32)
+        if df.shape == att.shape:
+            attempts.append(("darkfield", df, _from_darkfield))
+    attempts.append(("attenuation", att, _from_attenuation))
+    for method, image, finder in attempts:
+        small, factor = _downsample(_normalise(image))
+        try:
+            found = finder(small)
+        except (ValueError, IndexError):
+            found = None
+        if found is not None and found.any():
+            return LungMaskResult(_upsample(found, factor, att.shape), True, method)
+    return LungMaskResult(np.ones(att.shape, dtype=bool), False, "none")
+
+
+def lung_bbox(attenuation: np.ndarray, darkfield: np.ndarray | None = None, pad: float = 0.05) -> LungBox:
+    """Padded bounding box of both lungs (pad: fraction of the box's height/width on each side).
+
+    The whole image with ``found=False`` when the lungs are not found.
+    """
+    result = lung_mask(attenuation, darkfield)
+    h, w = np.asarray(attenuation).shape
+    if not result.found:
+        return LungBox(0, h, 0, w, False, result.method)
+    rows = np.nonzero(result.mask.any(axis=1))[0]
+    cols = np.nonzero(result.mask.any(axis=0))[0]
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    pr, pc = int(round(pad * (r1 - r0))), int(round(pad * (c1 - c0)))
+    return LungBox(max(0, r0 - pr), min(h, r1 + pr), max(0, c0 - pc), min(w, c1 + pc), True, result.method)
