@@ -1,0 +1,146 @@
+"""``dfviewer [FILE...]``: start the viewer (also ``view FILE...``, ``--demo``, ``--screenshot``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEMO_MODEL = ("models", "demo.safetensors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfviewer",
+        description="View attenuation radiographs with the generated dark-field and its uncertainty maps.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="radiographs or folders to open")
+    parser.add_argument("--demo", action="store_true", help="open a bundled sample case with the bundled model")
+    parser.add_argument("--model", metavar="CKPT", help="model checkpoint (.safetensors); default: the demo model")
+    parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--mc", type=int, metavar="N", help="Monte Carlo dropout samples (default 20)")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="render the window once inference finishes, save it to PNG and exit")
+    parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot")
+    parser.add_argument("--overlay", metavar="MAP", help="overlay map to show (alpha, beta, aleatoric, epistemic, "
+                        "total, error)")
+    parser.add_argument("--stage", type=int, metavar="N", help="stage to show first")
+    parser.add_argument("--crop", action="store_true", help="start with the lung crop on")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up a --screenshot after this many seconds")
+    return parser
+
+
+def demo_paths() -> tuple[Path, Path]:
+    """The bundled demo model and first sample case; ``FileNotFoundError`` with a clear message if absent."""
+    from dfviewer.gui.analysis import list_images
+    from dfviewer.resources import resource_path
+
+    model = resource_path(*DEMO_MODEL)
+    samples_dir = resource_path("samples")
+    samples = [p for p in list_images(samples_dir) if p.suffix.lower() in (".dcm", "")] if samples_dir.is_dir() else []
+    samples = samples or (list_images(samples_dir) if samples_dir.is_dir() else [])
+    if not model.exists():
+        raise FileNotFoundError(f"the bundled demo model {model} is missing from this installation")
+    if not samples:
+        raise FileNotFoundError(f"no bundled sample case was found in {samples_dir}")
+    return model, samples[0]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 200 or h < 150:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise SystemExit(f"dfviewer: --size must look like 1280x800, not {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "view":
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    files = list(args.files)
+    model = args.model
+    if args.demo:
+        try:
+            demo_model, sample = demo_paths()
+        except FileNotFoundError as exc:
+            print(f"dfviewer: --demo: {exc}", file=sys.stderr)
+            return 2
+        model = model or str(demo_model)
+        files = files or [str(sample)]
+    if model and not Path(model).exists():
+        print(f"dfviewer: the model checkpoint {model} does not exist", file=sys.stderr)
+        return 2
+    for path in files:
+        if not Path(path).exists():
+            print(f"dfviewer: {path} does not exist", file=sys.stderr)
+            return 2
+    size = parse_size(args.size) if args.screenshot else None
+    if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PyQt6.QtCore import QSettings, QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from dfviewer.gui.main_window import MainWindow
+    from dfviewer.gui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("dfviewer")
+    app.setOrganizationName("dfviewer")
+    apply_theme(app)
+    settings = None
+    if args.screenshot:  # reproducible screenshots: ignore the user's saved layout and preferences
+        settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "dfviewer", "screenshot")
+        settings.clear()
+    window = MainWindow(settings=settings, model_path=model, device=args.device, mc_samples=args.mc)
+    if size:
+        window.resize(*size)
+    window.show()
+    if files:
+        window.open_paths(files)
+    if args.stage:
+        window.state.set_stage(args.stage)
+    if args.overlay:
+        window._select_map(args.overlay)
+    if args.crop:
+        window.state.set_crop_enabled(True)
+    if not args.screenshot:
+        return app.exec()
+
+    exit_code = {"rc": 0}
+
+    def save() -> None:
+        if args.stage:
+            window.state.set_stage(args.stage)
+        window.flush()
+        app.processEvents()
+        image = window.grab()
+        if not image.save(args.screenshot):
+            print(f"dfviewer: could not write {args.screenshot}", file=sys.stderr)
+            exit_code["rc"] = 2
+        window.close()
+        app.quit()
+
+    def later() -> None:
+        QTimer.singleShot(300, save)
+
+    def failed(message: str) -> None:
+        exit_code["rc"] = 1
+        later()
+
+    if window.controller.running:
+        window.inferenceFinished.connect(later)
+        window.inferenceCancelled.connect(later)
+        window.inferenceFailed.connect(failed)
+        QTimer.singleShot(int(args.timeout * 1000), lambda: (print("dfviewer: --screenshot timed out", file=sys.stderr),
+                                                             later()))
+    else:
+        later()
+    app.exec()
+    return exit_code["rc"]

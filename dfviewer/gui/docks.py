@@ -1,0 +1,231 @@
+"""Side panels: DICOM tags (searchable), model information, log, stage summary, file list."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dfviewer.gui.maps import format_value
+
+
+def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
+    """(tag, name, VR, value, children) for every element; pixel data summarised."""
+    rows = []
+    for element in dataset:
+        tag = f"({element.tag.group:04X},{element.tag.element:04X})"
+        name = element.name
+        vr = str(element.VR)
+        children: list = []
+        if vr == "SQ":
+            value = f"{len(element.value)} item(s)"
+            for i, item in enumerate(element.value):
+                children.append((f"item {i + 1}", "", "", "", _dicom_rows(item, depth + 1)))
+        elif element.tag == 0x7FE00010 or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+            length = element.length if element.length not in (None, 0xFFFFFFFF) else "?"
+            value = f"<{length} bytes>"
+        else:
+            value = str(element.value)
+            if len(value) > 200:
+                value = value[:200] + "…"
+        rows.append((tag, name, vr, value, children))
+    return rows
+
+
+class TagsPanel(QWidget):
+    """The file's DICOM tags (or other metadata) with a search box."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tags (name, number or value)…")
+        self.search.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 92)
+        header.resizeSection(1, 170)
+        header.resizeSection(2, 34)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        self.search.textChanged.connect(self.filter)
+
+    def show_radiograph(self, radiograph: Any) -> None:
+        self.tree.clear()
+        if radiograph is None:
+            return
+        dataset = getattr(radiograph, "dataset", None)
+        if dataset is not None:
+            try:
+                meta = getattr(dataset, "file_meta", None)
+                rows = (_dicom_rows(meta) if meta is not None else []) + _dicom_rows(dataset)
+            except Exception as exc:  # noqa: BLE001 - a broken tag must not break the viewer
+                rows = [("", "error", "", f"tags could not be listed: {exc}", [])]
+        else:
+            rows = [("", str(k), "", str(v), []) for k, v in (getattr(radiograph, "metadata", {}) or {}).items()]
+        self.tree.setColumnHidden(0, dataset is None)
+        self.tree.setColumnHidden(2, dataset is None)
+        self.tree.header().resizeSection(1, 170 if dataset is not None else 110)
+        for row in rows:
+            self.tree.addTopLevelItem(self._item(row))
+        self.filter(self.search.text())
+
+    def _item(self, row) -> QTreeWidgetItem:
+        tag, name, vr, value, children = row
+        item = QTreeWidgetItem([tag, name, vr, value])
+        item.setToolTip(3, value)
+        for child in children:
+            item.addChild(self._item(child))
+        return item
+
+    def filter(self, text: str) -> None:
+        needle = text.strip().lower()
+
+        def visit(item: QTreeWidgetItem) -> bool:
+            own = not needle or any(needle in item.text(c).lower() for c in range(4))
+            child_match = False
+            for i in range(item.childCount()):
+                child_match |= visit(item.child(i))
+            item.setHidden(not (own or child_match))
+            return own or child_match
+
+        for i in range(self.tree.topLevelItemCount()):
+            visit(self.tree.topLevelItem(i))
+
+    def visible_names(self) -> list[str]:
+        return [self.tree.topLevelItem(i).text(1) for i in range(self.tree.topLevelItemCount())
+                if not self.tree.topLevelItem(i).isHidden()]
+
+
+class ModelPanel(QWidget):
+    """Checkpoint, preset, training data and device of the loaded model."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("No model loaded yet; it loads with the first image.")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.label)
+        layout.addStretch(1)
+
+    def show_info(self, info: dict[str, Any]) -> None:
+        meta = info.get("metadata", {}) or {}
+        rows = [
+            ("Checkpoint", Path(str(info.get("path", ""))).name),
+            ("Folder", str(Path(str(info.get("path", ""))).parent)),
+            ("Device", info.get("device", "?")),
+            ("Preset", info.get("preset", "?")),
+            ("Stages", info.get("n_stages", "?")),
+            ("Working size", f"{info.get('working_size', '?')} px"),
+        ]
+        for key, value in meta.items():
+            text = str(value)
+            rows.append((str(key).replace("_", " ").capitalize(), text if len(text) < 300 else text[:300] + "…"))
+        html = "".join(f"<tr><td style='color:#9a9aa0; padding-right:8px'>{k}</td><td>{_escape(v)}</td></tr>"
+                       for k, v in rows)
+        self.label.setText(f"<table>{html}</table>")
+
+
+def _escape(value: Any) -> str:
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class LogPanel(QPlainTextEdit):
+    """Time-stamped messages of the session."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(2000)
+
+    def add(self, message: str) -> None:
+        self.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
+
+
+class SummaryTable(QTableWidget):
+    """Per-stage numbers: mean aleatoric and epistemic σ in the lungs; MSE, PSNR, SSIM with truth."""
+
+    COLUMNS = ("Stage", "σ_al", "σ_ep", "MSE", "PSNR", "SSIM")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.COLUMNS), parent)
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
+                        "mask; with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
+                        "(data range = the real image's range; SSIM: Gaussian window, sigma 1.5).")
+
+    def show_rows(self, rows: list[dict[str, float]], selected_stage: int) -> None:
+        has_truth = any("mse" in r for r in rows)
+        self.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            values = [str(row["stage"]), format_value(row["aleatoric"]), format_value(row["epistemic"])]
+            if has_truth:
+                values += [format_value(row["mse"]), f"{row['psnr']:.2f}", f"{row['ssim']:.3f}"]
+            for j, text in enumerate(values + [""] * (len(self.COLUMNS) - len(values))):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(i, j, item)
+        for j in (3, 4, 5):
+            self.setColumnHidden(j, not has_truth)
+        self.select_stage(selected_stage)
+
+    def select_stage(self, stage: int) -> None:
+        for i in range(self.rowCount()):
+            item = self.item(i, 0)
+            if item is not None and item.text() == str(stage):
+                self.selectRow(i)
+
+
+class FilesPanel(QListWidget):
+    """The images of an opened folder; activating one opens it."""
+
+    fileChosen = pyqtSignal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.itemActivated.connect(lambda item: self.fileChosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+
+    def show_files(self, files: list[Path], current: Path | None = None) -> None:
+        self.clear()
+        for path in files:
+            item = QListWidgetItem(path.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(str(path))
+            self.addItem(item)
+            if current is not None and path == current:
+                self.setCurrentItem(item)
+
+    def mark_current(self, path: Path | None) -> None:
+        for i in range(self.count()):
+            if path is not None and self.item(i).data(Qt.ItemDataRole.UserRole) == str(path):
+                self.setCurrentRow(i)

@@ -1,0 +1,120 @@
+"""Windowing controls: a histogram with draggable window limits, presets and a reset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from dfviewer.gui.maps import Window, finite_sample, format_value, window_from_limits, window_limits
+
+
+class WindowingWidget(QWidget):
+    """Histogram of the active panel's data; the shaded region is its window."""
+
+    targetChanged = pyqtSignal(str)  # which panel the controls act on
+    windowEdited = pyqtSignal(str, float, float)  # key, centre, width
+    presetChosen = pyqtSignal(str, float, float)
+    resetRequested = pyqtSignal(str)
+
+    TARGETS = (("attenuation", "Attenuation"), ("mean", "Dark-field"), ("overlay", "Overlay map"))
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.key = "attenuation"
+        self._updating = False
+        self._presets: list[tuple[str, Window]] = []
+
+        self.target = QComboBox()
+        for key, label in self.TARGETS:
+            self.target.addItem(label, key)
+        self.target.setToolTip("The panel whose window the histogram and presets change")
+        self.plot = pg.PlotWidget(background="#18181c")
+        self.plot.setMinimumHeight(110)
+        self.plot.setMaximumHeight(170)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.getAxis("left").hide()
+        self.curve = self.plot.plot([0, 1], [0], stepMode="center", fillLevel=0,
+                                    brush=QColor(140, 170, 220, 150), pen=pg.mkPen("#8cb0e0"))
+        self.region = pg.LinearRegionItem(brush=QColor(255, 200, 60, 28), pen=pg.mkPen("#ffc83c", width=2))
+        self.region.setZValue(10)
+        self.plot.addItem(self.region)
+        self.region.sigRegionChanged.connect(self._region_changed)
+        self.limits = QLabel("")
+        self.limits.setStyleSheet("color: #9a9aa0;")
+        self.presets = QComboBox()
+        self.presets.setToolTip("Window presets: the file's own windows, Lung, Bone, Full range, Auto (percentiles)")
+        self.presets.activated.connect(self._preset_activated)
+        self.reset = QPushButton("Reset")
+        self.reset.setToolTip("Back to the default window of this panel")
+        self.reset.clicked.connect(lambda: self.resetRequested.emit(self.key))
+        self.target.currentIndexChanged.connect(lambda _: self.targetChanged.emit(self.target.currentData()))
+
+        row = QHBoxLayout()
+        row.addWidget(self.presets, 1)
+        row.addWidget(self.reset)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.target)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.limits)
+        layout.addLayout(row)
+
+    def show_data(self, key: str, array: np.ndarray | None, window: Window,
+                  presets: list[tuple[str, Window]]) -> None:
+        """Show the histogram of ``array`` and ``window`` for map ``key``."""
+        self.key = key
+        self._presets = presets
+        self.presets.clear()
+        self.presets.addItem("Preset…")
+        for name, _ in presets:
+            self.presets.addItem(name)
+        self.presets.setEnabled(bool(presets))
+        if array is None:
+            self.curve.setData([0, 1], [0])
+            self.set_window(window)
+            return
+        values = finite_sample(array, 200_000)
+        if values.size == 0:
+            return
+        low, high = float(values.min()), float(values.max())
+        w_low, w_high = window_limits(window)
+        span_low, span_high = min(low, w_low), max(high, w_high)
+        if not span_high > span_low:
+            span_high = span_low + 1.0
+        counts, edges = np.histogram(values, bins=128, range=(span_low, span_high))
+        self.curve.setData(edges, np.log1p(counts.astype(float)))
+        self.plot.setXRange(span_low, span_high, padding=0.02)
+        self.set_window(window)
+
+    def set_window(self, window: Window) -> None:
+        self._updating = True
+        try:
+            self.region.setRegion(window_limits(window))
+        finally:
+            self._updating = False
+        low, high = window_limits(window)
+        self.limits.setText(f"window {format_value(low)} … {format_value(high)}")
+
+    def set_target(self, key: str) -> None:
+        index = self.target.findData(key)
+        if index >= 0 and index != self.target.currentIndex():
+            self.target.setCurrentIndex(index)
+
+    def _region_changed(self) -> None:
+        if self._updating:
+            return
+        low, high = self.region.getRegion()
+        centre, width = window_from_limits(float(low), float(high))
+        self.windowEdited.emit(self.key, centre, width)
+
+    def _preset_activated(self, index: int) -> None:
+        if index <= 0 or index - 1 >= len(self._presets):
+            return
+        _, (centre, width) = self._presets[index - 1]
+        self.presetChosen.emit(self.key, centre, width)
+        self.presets.setCurrentIndex(0)

@@ -1,0 +1,69 @@
+"""Fixtures for the viewer tests: a synthetic chest radiograph on disk, a window on the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+
+def chest_like(shape=(128, 112), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A crude chest radiograph (attenuation: body bright, two darker lungs) and a dark-field for it."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    body = (((yy - h / 2) / (0.48 * h)) ** 2 + ((xx - w / 2) / (0.46 * w)) ** 2) < 1
+    lungs = np.zeros(shape, bool)
+    for cx in (0.3 * w, 0.7 * w):
+        lungs |= (((yy - 0.48 * h) / (0.3 * h)) ** 2 + ((xx - cx) / (0.15 * w)) ** 2) < 1
+    attenuation = 200 + 1800 * body - 900 * lungs + rng.normal(0, 20, shape)
+    darkfield = 0.05 + 0.6 * lungs + rng.normal(0, 0.02, shape)
+    return attenuation.astype(np.float32), darkfield.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def case_dir(tmp_path_factory) -> Path:
+    """A folder with ``case.tiff`` + ``case_darkfield.tiff`` and ``plain.npy`` (no truth)."""
+    import tifffile
+
+    folder = tmp_path_factory.mktemp("cases")
+    attenuation, darkfield = chest_like()
+    tifffile.imwrite(folder / "case.tiff", attenuation)
+    tifffile.imwrite(folder / "case_darkfield.tiff", darkfield)
+    np.save(folder / "plain.npy", chest_like(seed=1)[0])
+    big, _ = chest_like((640, 560), seed=2)
+    tifffile.imwrite(folder / "big.tiff", big)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PyQt6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "dfviewer.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings, tiny_checkpoint):
+    """The main window on the tiny random model, CPU, 4 MC samples."""
+    from dfviewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, model_path=str(tiny_checkpoint), device="cpu", mc_samples=4)
+    win.confirm_overwrite = lambda paths: False
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture
+def opened(qtbot, window, case_dir):
+    """The window with ``case.tiff`` opened and its inference finished."""
+    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+        assert window.open_file(case_dir / "case.tiff")
+    window.flush()
+    return window
