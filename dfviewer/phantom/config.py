@@ -48,7 +48,7 @@ class PhantomConfig:
     texture_strength: float = 0.12
     # detector
     dose: float = 1.0
-    photons_per_mm2: float = 80_000.0
+    photons_per_mm2: float = 150_000.0
     visibility: float = 0.3
     phase_steps: int = 5
     reference_dose_factor: float = 4.0

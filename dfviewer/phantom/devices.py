@@ -76,7 +76,7 @@ def build_devices(rng: np.random.Generator, canvas: Canvas, anatomy: Anatomy, ki
             ctrl = [(ex, ey, ez), (ex + (out - ex) * 0.3, ey + rng.uniform(-40, 40), ez + 10),
                     (ex + (out - ex) * 0.7, ey + rng.uniform(-60, 60), ez + 20), (out, ey + rng.uniform(-80, 80), ez)]
             cables.add_curve(_curve(ctrl, 90), 1.3, step)
-        a_dev += 0.07 * cables.chord(canvas, k=1)
+        a_dev += 0.15 * cables.chord(canvas, k=1)
     if "marker" in kinds:
         letter = "L" if rng.random() < 0.5 else "R"
         glyph = Image.new("L", (24, 24), 0)
@@ -86,7 +86,7 @@ def build_devices(rng: np.random.Generator, canvas: Canvas, anatomy: Anatomy, ki
             font = ImageFont.load_default()
         ImageDraw.Draw(glyph).text((12, 12), letter, fill=255, font=font, anchor="mm")
         mask = np.asarray(glyph) > 100
-        size_mm = 16.0
+        size_mm = 22.0
         mx = (1 if letter == "L" else -1) * rng.uniform(150, 175)
         my = rng.uniform(150, 180)
         rows, cols = np.nonzero(mask)
@@ -97,7 +97,7 @@ def build_devices(rng: np.random.Generator, canvas: Canvas, anatomy: Anatomy, ki
             inside = (gx >= 0) & (gx < mask.shape[1]) & (gy >= 0) & (gy < mask.shape[0])
             hit = np.zeros(canvas.shape, bool)
             hit[inside] = mask[gy[inside], gx[inside]]
-            a_dev += 1.6 * hit
+            a_dev += 2.5 * hit
             frame = length(superquadric(x, y, (mx, my, 0), (size_mm * 0.55, size_mm * 0.65, 2.0), p=6))
             a_dev += 0.02 * frame
     return Devices(a_dev, [k for k in ("pacemaker", "ecg", "marker") if k in kinds])

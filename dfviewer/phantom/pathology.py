@@ -67,7 +67,7 @@ def build_pathology(rng: np.random.Generator, canvas: Canvas, anatomy: Anatomy, 
         severities = []
         for _ in range(n):
             side = anatomy.lungs[int(rng.integers(0, 2))]
-            center, axes, angle = _place(rng, side, 0.8, 38 * s)
+            center, axes, angle = _place(rng, side, 0.8, 45 * s)
             win, chord = _patch_chord(canvas, side, center, axes, angle)
             if win is None:
                 continue
@@ -88,7 +88,7 @@ def build_pathology(rng: np.random.Generator, canvas: Canvas, anatomy: Anatomy, 
         n = int(rng.integers(1, 3))
         for _ in range(n):
             side = anatomy.lungs[int(rng.integers(0, 2))]
-            center, axes, angle = _place(rng, side, 0.15, 40 * s)
+            center, axes, angle = _place(rng, side, 0.15, 50 * s)
             win, chord = _patch_chord(canvas, side, center, axes, angle)
             if win is not None:
                 cons_len[win] += chord * np.clip(lumpy[win], 0.5, 1.2)
