@@ -1,0 +1,65 @@
+"""Lung masks and boxes: a synthetic chest made here, and the phantom's own lung mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfviewer.io import lung_bbox, lung_mask
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def synthetic_chest(size: int = 200, seed: int = 0):
+    """Body ellipse with two darker lung ellipses, bright spine/mediastinum, air outside; plus a dark-field."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    body = ((xx - 0.5) / 0.42) ** 2 + ((yy - 0.55) / 0.5) ** 2 < 1
+    left = ((xx - 0.31) / 0.13) ** 2 + ((yy - 0.45) / 0.27) ** 2 < 1
+    right = ((xx - 0.69) / 0.13) ** 2 + ((yy - 0.45) / 0.27) ** 2 < 1
+    lungs = left | right
+    att = np.where(body, 2.0, 0.05) + np.where(lungs, -1.2, 0.0)
+    att += np.where(body & (np.abs(xx - 0.5) < 0.05), 0.8, 0.0)  # spine and mediastinum
+    rng = np.random.default_rng(seed)
+    att = att + 0.05 * rng.standard_normal(att.shape)
+    df = np.where(lungs, 1.0, 0.05) + 0.05 * rng.standard_normal(att.shape)
+    return att.astype(np.float32), df.astype(np.float32), lungs
+
+
+def test_synthetic_chest_from_attenuation_and_from_darkfield():
+    att, df, truth = synthetic_chest()
+    from_att = lung_mask(att)
+    assert from_att.found and from_att.method == "attenuation"
+    assert dice(from_att.mask, truth) > 0.85
+    from_df = lung_mask(att, df)
+    assert from_df.found and from_df.method == "darkfield"
+    assert dice(from_df.mask, truth) > 0.9
+    box = lung_bbox(att, df, pad=0.05)
+    rows, cols = np.nonzero(truth.any(axis=1))[0], np.nonzero(truth.any(axis=0))[0]
+    assert box.found and box.row0 <= rows[0] and box.row1 > rows[-1] and box.col0 <= cols[0] and box.col1 > cols[-1]
+    assert box.row1 - box.row0 < 0.8 * att.shape[0]
+    r0, r1, c0, c1 = box.box
+    assert att[box.slices].shape == (r1 - r0, c1 - c0)
+
+
+def test_no_lungs_gives_whole_image_and_not_found():
+    rng = np.random.default_rng(1)
+    flat = (1.0 + 0.01 * rng.standard_normal((100, 120))).astype(np.float32)
+    result = lung_mask(flat)
+    assert not result.found and result.mask.all()
+    box = lung_bbox(flat)
+    assert box.box == (0, 100, 0, 120) and not box.found
+    one_blob = np.ones((100, 120), np.float32)
+    one_blob[30:70, 20:60] = 0.2  # a single dark region: not two lungs
+    assert not lung_mask(one_blob).found
+
+
+def test_phantom_lung_mask_dice():
+    phantom = pytest.importorskip("dfviewer.phantom")
+    case = phantom.simulate_case(0, 0, phantom.PhantomConfig().replace(size=128))
+    truth = case.masks["lung"].astype(bool)
+    with_df = lung_mask(case.attenuation, case.darkfield)
+    assert with_df.found and with_df.method == "darkfield" and dice(with_df.mask, truth) > 0.8
+    att_only = lung_mask(case.attenuation)
+    assert att_only.found and dice(att_only.mask, truth) > 0.65
