@@ -209,7 +209,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
             posterior.add_curve(pts[: split + 1], radius, step)
             anterior.add_curve(pts[split:], radius * 0.9, step)
     for tubes in (posterior, anterior):
-        a_bone += _bone(canvas, cfg, tubes.chord(canvas, k=1), tubes.chord(canvas, inner=0.6, k=1))
+        a_bone += _bone(canvas, cfg, *tubes.chords(canvas, (1.0, 0.6), k=1))
 
     # clavicles (S-shaped, from the sternal notch up and out to the acromion)
     clav = TubeSet.empty()
@@ -219,7 +219,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         py = y_sh - 30 * s + 20 * s * t + 6 * s * np.sin(2 * np.pi * t)
         pz = depth * (0.9 - 0.9 * t)
         clav.add_curve(np.stack([px, py, pz], axis=1), 6.5 * s, min(canvas.spacing / 2, 1.2))
-    a_bone += _bone(canvas, cfg, clav.chord(canvas, k=1), clav.chord(canvas, inner=0.55, k=1))
+    a_bone += _bone(canvas, cfg, *clav.chords(canvas, (1.0, 0.55), k=1))
 
     # scapulae (thin plates with a thick lateral border) and humeral heads
     for side in (-1, 1):
@@ -244,55 +244,59 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
                    vessel_len.astype(np.float32), body_len.astype(np.float32), sides, params)
 
 
+def _rotate(d: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)
+
+
 def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, side: int, s: float,
-               fan: tuple[float, ...]) -> None:
-    """Branch pulmonary vessels from a hilum: trunks fan out, children split, thin and stop at the pleura."""
+               fan: tuple[float, ...], max_branches: int = 160) -> None:
+    """Branch pulmonary vessels from a hilum, one generation at a time (vectorised).
+
+    Trunks fan out from the hilum; every generation wanders a little, stops at the pleura (where the
+    projected lung ends), then splits in two thinner, shorter children.
+    """
     h, w = lung_2d.shape
 
-    def inside(px, py):
-        row, col = canvas.to_pixel(px, py)
-        r, c = int(round(row)), int(round(col))
-        return 0 <= r < h and 0 <= c < w and bool(lung_2d[r, c])
+    def inside(p: np.ndarray) -> np.ndarray:
+        row, col = canvas.to_pixel(p[:, 0], p[:, 1])
+        r, c = np.rint(row).astype(np.int64), np.rint(col).astype(np.int64)
+        ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        ok[ok] = lung_2d[r[ok], c[ok]]
+        return ok
 
-    stack = []
-    for base_angle in fan:  # degrees from straight up, towards the lateral side
-        ang = np.deg2rad(base_angle + rng.normal(0, 8))
-        direction = np.array([side * np.sin(ang), np.cos(ang)])
-        stack.append((np.array(hilum, dtype=float), direction, 5.5 * s * rng.uniform(0.85, 1.1), 40 * s, 0))
-    segments = 0
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    radii: list[np.ndarray] = []
-    while stack and segments < 700:
-        start, direction, radius, seg_len, depth = stack.pop()
-        if radius < 0.5 or depth > 8:
-            continue
-        n = 6
-        pts = [start.copy()]
-        pos, d = start.copy(), direction.copy()
-        alive = True
-        for _ in range(n):
-            turn = rng.normal(0, 0.12)
-            c, sn = np.cos(turn), np.sin(turn)
-            d = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
-            pos = pos + d * seg_len / n
-            if depth > 0 and not inside(*pos):
-                alive = False
-                break
-            pts.append(pos.copy())
-        if len(pts) >= 2:
-            arr = np.array(pts)
-            starts.append(arr[:-1])
-            ends.append(arr[1:])
-            radii.append(np.full(len(arr) - 1, radius))
-            segments += 1
-        if not alive:
-            continue
-        for sign in (-1, 1):
-            spread = np.deg2rad(rng.uniform(18, 38)) * sign
-            c, sn = np.cos(spread), np.sin(spread)
-            child = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
-            stack.append((pos.copy(), child, radius * rng.uniform(0.72, 0.84), seg_len * rng.uniform(0.68, 0.82),
-                          depth + 1))
+    n0 = len(fan)
+    ang = np.deg2rad(np.asarray(fan, dtype=float) + rng.normal(0, 8, n0))  # from straight up, towards lateral
+    direction = np.stack([side * np.sin(ang), np.cos(ang)], axis=1)
+    pos = np.tile(np.asarray(hilum, dtype=float), (n0, 1))
+    radius = 5.5 * s * rng.uniform(0.85, 1.1, n0)
+    seg_len = np.full(n0, 40.0 * s)
+    starts, ends, radii = [], [], []
+    for depth in range(9):
+        if len(pos) == 0:
+            break
+        alive = np.ones(len(pos), bool)
+        for _ in range(6):
+            direction = _rotate(direction, rng.normal(0, 0.12, len(pos)))
+            new = pos + direction * (seg_len / 6)[:, None]
+            if depth > 0:
+                alive &= inside(new)
+            starts.append(pos[alive])
+            ends.append(new[alive])
+            radii.append(radius[alive])
+            pos = np.where(alive[:, None], new, pos)
+        keep = alive & (radius * 0.78 >= 0.5)
+        pos, direction, radius, seg_len = pos[keep], direction[keep], radius[keep], seg_len[keep]
+        n = len(pos)
+        spread = np.deg2rad(rng.uniform(18, 38, (n, 2))) * np.array([-1.0, 1.0])
+        direction = _rotate(np.repeat(direction, 2, axis=0), spread.ravel())
+        pos = np.repeat(pos, 2, axis=0)
+        radius = np.repeat(radius, 2) * rng.uniform(0.72, 0.84, 2 * n)
+        seg_len = np.repeat(seg_len, 2) * rng.uniform(0.68, 0.82, 2 * n)
+        if len(pos) > max_branches:
+            pick = np.sort(rng.choice(len(pos), max_branches, replace=False))
+            pos, direction, radius, seg_len = pos[pick], direction[pick], radius[pick], seg_len[pick]
     if starts:
-        tubes.add_polylines(np.concatenate(starts), np.concatenate(ends), np.concatenate(radii) * 1.1)
+        a, b = np.concatenate(starts), np.concatenate(ends)
+        samples = int(np.clip(np.ceil(np.linalg.norm(b - a, axis=1).max() / max(canvas.spacing, 0.8)), 2, 8))
+        tubes.add_polylines(a, b, np.concatenate(radii) * 1.1, samples=samples)

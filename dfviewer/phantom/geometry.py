@@ -179,10 +179,34 @@ class TubeSet:
 
         ``inner`` > 0 gives the chord through a concentric core of ``inner * radius`` instead.
         """
-        out = np.zeros(canvas.shape, dtype=np.float32)
+        return self.chords(canvas, (inner or 1.0,), k)[0]
+
+    def chords(self, canvas: Canvas, scales: tuple[float, ...], k: int = 3) -> list[np.ndarray]:
+        """Chords through the tubes with their radii scaled by each of ``scales`` (one neighbour search)."""
+        outs = [np.zeros(canvas.shape, dtype=np.float32) for _ in scales]
         xy, radius, stretch = self._arrays()
         if len(xy) == 0:
-            return out
+            return outs
+        rmax = float(radius.max()) * max(scales)
+        lo = xy.min(axis=0) - rmax
+        hi = xy.max(axis=0) + rmax
+        sel = (canvas.x >= lo[0]) & (canvas.x <= hi[0]) & (canvas.y >= lo[1]) & (canvas.y <= hi[1])
+        if not sel.any():
+            return outs
+        query = np.stack([canvas.x[sel], canvas.y[sel]], axis=1)
+        tree = cKDTree(xy)
+        k = min(k, len(xy))
+        dist, idx = tree.query(query, k=k, distance_upper_bound=rmax)
+        if k == 1:
+            dist, idx = dist[:, None], idx[:, None]
+        valid = idx < len(xy)
+        idx = np.where(valid, idx, 0)
+        d2 = np.where(valid, dist, np.inf) ** 2
+        for out, scale in zip(outs, scales):
+            r = radius[idx] * scale
+            chord = 2.0 * np.sqrt(np.clip(r**2 - d2, 0.0, None)) * stretch[idx]
+            out[sel] = chord.max(axis=1)
+        return outs
         rmax = float(radius.max())
         lo = xy.min(axis=0) - rmax
         hi = xy.max(axis=0) + rmax
