@@ -81,7 +81,7 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
     warn: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own size limit applies
             with Image.open(path) as img:
                 check_size(path, (img.height, img.width))
                 n_frames = int(getattr(img, "n_frames", 1) or 1)
@@ -99,7 +99,9 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
                 array = np.array(img)
     except RadiographError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError:
+        raise RadiographError(path, "the image is larger than this viewer accepts") from None
+    except UnidentifiedImageError as exc:
         raise RadiographError(path, f"it is not an image Pillow can decode ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise RadiographError(path, f"the image data is damaged or truncated ({_short(exc)})") from None

@@ -77,9 +77,9 @@ def render_rgba(array: np.ndarray, colormap: str = "gray", window: tuple[float, 
     pixels = apply_colormap(data, colormap, window, mask=mask)
     image = Image.fromarray(pixels, "RGBA" if has_alpha else "RGB")
 
-    font_size = int(np.clip(round(max(h, w) / 40), 10, 28))
+    font_size = int(np.clip(round(max(h, w) / 40), 12, 28))
     font = _font(font_size)
-    small = _font(max(8, int(font_size * 0.85)))
+    small = _font(max(11, int(font_size * 0.85)))
     probe = ImageDraw.Draw(Image.new("RGB", (4, 4)))
     line_h = _text_size(probe, "Ag0", font)[1]
     pad = max(4, font_size // 2)
@@ -93,12 +93,16 @@ def render_rgba(array: np.ndarray, colormap: str = "gray", window: tuple[float, 
                   if finite.size else "data: none")
 
     bar_w = max(10, font_size)
+    small_h = _text_size(probe, "Ag0", small)[1]
     label_w = max(_text_size(probe, t, small)[0] for t in labels)
-    caption_w = max(_text_size(probe, caption, small)[1], _text_size(probe, range_text, small)[1])
-    margin_w = (pad + bar_w + pad // 2 + label_w + pad + 2 * caption_w + 2 * pad) if colorbar else 0
-
-    min_bar_h = 4 * line_h
-    canvas_h = title_h + max(h, min_bar_h + 2 * pad if colorbar else h)
+    caption_w = max(_text_size(probe, caption, small)[0], _text_size(probe, range_text, small)[0])
+    bar_block_w = bar_w + pad + 3 + label_w
+    margin_w = (2 * pad + max(bar_block_w, caption_w)) if colorbar else 0
+    # margin, top to bottom: caption (map and units), the bar with its labels, the data range
+    min_bar_h = 3 * small_h
+    caption_block = small_h + pad
+    needed_h = 2 * pad + 2 * caption_block + min_bar_h if colorbar else 0
+    canvas_h = title_h + max(h, needed_h)
     canvas_w = w + margin_w
     if title:
         canvas_w = max(canvas_w, _text_size(probe, title, font)[0] + 2 * pad)
@@ -112,31 +116,23 @@ def render_rgba(array: np.ndarray, colormap: str = "gray", window: tuple[float, 
     bar_box = None
     if colorbar:
         x0 = w + pad
-        bar_h = max(h, min_bar_h + 2 * pad) - 2 * pad
-        y0 = title_h + pad
+        area_h = max(h, needed_h)
+        draw.text((x0, title_h + pad), caption, font=small, fill=ink)
+        y0 = title_h + pad + caption_block + small_h // 2
+        bar_h = max(min_bar_h, area_h - 2 * pad - 2 * caption_block - small_h)
         lut = colormap_lut(colormap)
         ramp = lut[np.linspace(255, 0, bar_h).round().astype(np.intp)]
         bar = np.repeat(ramp[:, None, :], bar_w, axis=1)
         canvas.paste(Image.fromarray(np.ascontiguousarray(bar), "RGB"), (x0, y0))
-        draw.rectangle((x0 - 1, y0 - 1, x0 + bar_w, y0 + bar_h), outline=ink)
         bar_box = (x0, y0, x0 + bar_w, y0 + bar_h)
-        tx = x0 + bar_w + pad // 2 + 2
+        draw.rectangle((x0 - 1, y0 - 1, x0 + bar_w, y0 + bar_h), outline=ink)
+        tx = x0 + bar_w + pad + 3
         for text, frac in zip(labels, (0.0, 0.5, 1.0)):
-            th = _text_size(probe, text, small)[1]
-            ty = int(round(y0 + frac * (bar_h - 1) - th / 2))
-            ty = min(max(ty, y0 - th // 2), y0 + bar_h - th)
-            draw.line((x0 + bar_w, int(y0 + frac * (bar_h - 1)), x0 + bar_w + pad // 2, int(y0 + frac * (bar_h - 1))), fill=ink)
-            draw.text((tx, ty), text, font=small, fill=ink)
-        # vertical caption (map name and units) and the data range, rotated along the bar
-        cx = tx + label_w + pad
-        for text in (caption, range_text):
-            tw, th = _text_size(probe, text, small)
-            strip = Image.new("RGBA", (tw + 4, th + 6), (0, 0, 0, 0))
-            ImageDraw.Draw(strip).text((2, 0), text, font=small, fill=INK)
-            strip = strip.rotate(90, expand=True)
-            sy = y0 + max(0, (bar_h - strip.height) // 2)
-            canvas.paste(strip, (cx, sy), strip)
-            cx += strip.width + pad // 2
+            tick_y = int(round(y0 + frac * (bar_h - 1)))
+            draw.line((x0 + bar_w, tick_y, x0 + bar_w + pad // 2, tick_y), fill=ink)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=small)
+            draw.text((tx, tick_y - (top + bottom) // 2), text, font=small, fill=ink)
+        draw.text((x0, y0 + bar_h + small_h // 2 + pad // 2), range_text, font=small, fill=ink)
     layout = PngLayout(canvas_w, canvas_h, (0, title_h, w, title_h + h), bar_box, window,
                        "RGBA" if has_alpha else "RGB")
     return canvas, layout
