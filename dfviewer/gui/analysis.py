@@ -73,10 +73,9 @@ def lung_mask_or_none(attenuation: np.ndarray, darkfield: np.ndarray | None) -> 
         result = lung_mask(attenuation, darkfield)
     except Exception:  # noqa: BLE001 - a summary must never break the viewer
         return None
-    mask = getattr(result, "mask", result)
-    if isinstance(result, tuple):
-        mask = result[0]
-    mask = np.asarray(mask, dtype=bool)
+    if not result.found:
+        return None
+    mask = np.asarray(result.mask, dtype=bool)
     if mask.shape != attenuation.shape or not mask.any():
         return None
     return mask
@@ -113,21 +112,9 @@ def stage_summary(results: list[Any], truth: np.ndarray | None, mask: np.ndarray
     return rows
 
 
-def bbox_of(result: Any, shape: tuple[int, int]) -> tuple[tuple[int, int, int, int], bool]:
-    """Normalise what ``lung_bbox`` returns to ((r0, r1, c0, c1), found)."""
-    found = bool(getattr(result, "found", True))
-    box = getattr(result, "box", None) or getattr(result, "bbox", None)
-    if box is None and all(hasattr(result, a) for a in ("r0", "r1", "c0", "c1")):
-        box = (result.r0, result.r1, result.c0, result.c1)
-    if box is None and all(hasattr(result, a) for a in ("top", "bottom", "left", "right")):
-        box = (result.top, result.bottom, result.left, result.right)
-    if box is None:
-        box = result
-        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], bool):
-            box, found = result
-    box = tuple(int(v) for v in box)
-    if len(box) != 4:
-        raise ValueError(f"unexpected lung box {result!r}")
-    if hasattr(box, "slices"):
-        pass
-    return box, found
+def crop_box(attenuation: np.ndarray, darkfield: np.ndarray | None) -> tuple[tuple[int, int, int, int], bool]:
+    """The IO layer's padded lung box as ((r0, r1, c0, c1), found); the whole image when not found."""
+    from dfviewer.io import lung_bbox
+
+    box = lung_bbox(attenuation, darkfield)
+    return box.box, bool(box.found)

@@ -126,6 +126,7 @@ def write_planned(files: list[PlannedFile], state: Any, model_name: str) -> list
         elif item.kind == "dicom":
             from dfviewer.io import write_derived_dicom
 
-            write_derived_dicom(item.path, array.astype(np.float32), state.radiograph, item.stage, model_name)
+            write_derived_dicom(item.path, array.astype(np.float32), state.radiograph, item.stage, model_name,
+                                window=state.window("mean"), units=info.units)
         written.append(item.path)
     return written

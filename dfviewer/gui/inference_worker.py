@@ -36,11 +36,13 @@ class InferenceJob:
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
-def describe_error(exc: BaseException, model_path: str = "") -> str:
-    """One plain sentence for the error dialog."""
+def describe_error(exc: BaseException, model_path: str = "", loading: bool = False) -> str:
+    """One plain sentence for the error dialog (``loading``: the checkpoint was being loaded)."""
     if isinstance(exc, UserError):
-        text = str(exc)
-        return text[0].upper() + text[1:] if text else "The model could not be run."
+        text = " ".join(str(exc).split()).rstrip(".") or "no reason was given"
+        if loading:
+            return f"The model could not be loaded: {text}."
+        return (text[0].upper() + text[1:] if text.split()[0].isalpha() else text) + "."
     name = type(exc).__name__
     if name == "OutOfMemoryError" or "out of memory" in str(exc).lower():
         return ("The GPU ran out of memory; choose a smaller working resolution or fewer MC samples, "
@@ -79,10 +81,12 @@ class InferenceWorker(QObject):
     @pyqtSlot(object)
     def run(self, job: InferenceJob) -> None:
         start = time.monotonic()
+        loading = True
         try:
             if job.cancel.is_set():
                 raise _cancelled()
             predictor = self._get_predictor(job)
+            loading = False
             self._run(job, predictor, start)
         except BaseException as exc:  # noqa: BLE001 - everything must reach the GUI
             if type(exc).__name__ == "PredictionCancelled":
@@ -92,7 +96,7 @@ class InferenceWorker(QObject):
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            message = describe_error(exc, job.model_path)
+            message = describe_error(exc, job.model_path, loading)
             self.log.emit(f"error: {message}")
             self.failed.emit(job.job_id, message, details)
             _free_gpu_memory()

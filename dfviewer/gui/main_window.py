@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.layers: dict[str, Layer | None] = {}
         self._dirty: set[str] = set()
         self._crop_manual = False
+        self._crop_was_enabled = False
         self._drag_window: tuple[float, float] | None = None
         self._hist_source: tuple[str, int] | None = None
         self._active_key = "attenuation"
@@ -699,7 +700,9 @@ class MainWindow(QMainWindow):
             self.crop_roi.blockSignals(False)
         if self.act_crop.isChecked() != s.crop_enabled:
             self.act_crop.setChecked(s.crop_enabled)
-        self.reset_view()
+        if s.crop_enabled or self._crop_was_enabled:
+            self.reset_view()
+        self._crop_was_enabled = s.crop_enabled
 
     def _on_roi_edited(self) -> None:
         pos, size = self.crop_roi.pos(), self.crop_roi.size()
@@ -713,9 +716,7 @@ class MainWindow(QMainWindow):
             return
         darkfield = s.results[-1].mean if s.results and not s.progress.preview else None
         try:
-            from dfviewer.io import lung_bbox
-
-            box, found = analysis.bbox_of(lung_bbox(s.radiograph.pixels, darkfield), s.shape)
+            box, found = analysis.crop_box(s.radiograph.pixels, darkfield)
         except Exception as exc:  # noqa: BLE001 - the crop is a convenience
             self.log(f"lung box not found: {exc}")
             box, found = (0, s.shape[0], 0, s.shape[1]), False

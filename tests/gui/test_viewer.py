@@ -1,0 +1,334 @@
+"""The viewer end to end: real widgets, real worker thread, real Predictor on the tiny checkpoint."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QPoint, QPointF, Qt
+from PyQt6.QtWidgets import QMessageBox
+
+from dfviewer.gui.layers import colorize
+from dfviewer.gui.maps import MAPS, format_value
+from dfviewer.io import apply_colormap, read_radiograph
+
+
+def shown(window, panel: str) -> np.ndarray:
+    window.flush()
+    return window.panels[panel].displayed_rgba()
+
+
+def test_open_runs_preview_then_mc_and_panels_show_cached_arrays(opened, case_dir):
+    s = opened.state
+    assert [r.stage for r in s.results] == [1, 2, 3]
+    assert all(r.samples == 4 for r in s.results)
+    assert not s.progress.preview and s.progress.done == 4
+    assert s.truth is not None  # case_darkfield.tiff was found beside case.tiff
+    assert not opened.panels["truth"].isHidden()
+    pixels = read_radiograph(case_dir / "case.tiff").pixels
+    np.testing.assert_array_equal(opened.layers["attenuation"].array, pixels)
+    mean = s.results[0].mean
+    assert opened.layers["darkfield"].array is mean
+    np.testing.assert_array_equal(shown(opened, "darkfield")[..., :3],
+                                  apply_colormap(mean, "gray", s.window("mean")))
+    assert opened.summary.rowCount() == 3
+    assert opened.summary.item(0, 3).text() != ""  # MSE with the real dark-field
+    assert "3" in opened.panels["darkfield"].title.text() or s.stage == 1
+
+
+def test_stage_keys_and_map_keys_switch_panels_to_cached_results(opened, qtbot):
+    s = opened.state
+    qtbot.keyClick(opened, Qt.Key.Key_2)
+    assert s.stage == 2
+    opened.flush()
+    assert opened.stage_buttons[2].isChecked() and not opened.stage_buttons[1].isChecked()
+    shown(opened, "darkfield")
+    assert opened.layers["darkfield"].array is s.results[1].mean
+    for key, qt_key in (("epistemic", Qt.Key.Key_E), ("alpha", Qt.Key.Key_A), ("beta", Qt.Key.Key_B),
+                        ("total", Qt.Key.Key_T), ("aleatoric", Qt.Key.Key_L)):
+        qtbot.keyClick(opened, qt_key)
+        assert s.overlay_map == key
+        rgba = shown(opened, "overlay")
+        layer = opened.layers["overlay"]
+        assert layer.array is getattr(s.results[1], key)
+        np.testing.assert_array_equal(rgba, colorize(layer.array, MAPS[key].colormap, s.window(key)))
+    qtbot.keyClick(opened, Qt.Key.Key_3)
+    shown(opened, "overlay")
+    assert opened.layers["overlay"].array is s.results[2].aleatoric
+    # the error map exists because a real dark-field is loaded
+    opened.map_buttons["error"].click()
+    shown(opened, "overlay")
+    np.testing.assert_allclose(opened.layers["overlay"].array, np.abs(s.results[2].mean - s.truth))
+
+
+def test_overlay_blend_uses_opacity(opened, qtbot):
+    s = opened.state
+    s.set_overlay_mode("darkfield")
+    s.set_opacity(0.5)
+    rgba = shown(opened, "overlay").astype(int)
+    base = colorize(s.results[0].mean, "gray", s.window("mean")).astype(int)
+    top = colorize(s.results[0].aleatoric, "magma", s.window("aleatoric")).astype(int)
+    np.testing.assert_allclose(rgba[..., :3], (base[..., :3] + top[..., :3]) / 2, atol=1)
+    qtbot.keyClick(opened, Qt.Key.Key_BracketRight)
+    assert s.opacity == pytest.approx(0.6)
+
+
+def _view_point(panel, row: float, col: float) -> QPoint:
+    scene = panel.view.mapViewToScene(QPointF(col + 0.5, row + 0.5))
+    return panel.graphics.mapFromScene(scene)
+
+
+def test_crosshair_readout_matches_arrays(opened, qtbot):
+    s = opened.state
+    s.set_stage(2)
+    panel = opened.panels["darkfield"]
+    row, col = 60, 40
+    point = _view_point(panel, row, col)
+    with qtbot.waitSignal(panel.hovered, timeout=2000) as blocker:
+        qtbot.mouseMove(panel.graphics.viewport(), point)
+    assert tuple(blocker.args) == (row, col)
+    text = opened.readout.text()
+    result = s.results[1]
+    assert f"x {col}  y {row}" in text
+    for key in ("mean", "alpha", "beta", "aleatoric", "epistemic", "total"):
+        value = float(getattr(result, key)[row, col])
+        assert f"{MAPS[key].symbol} {format_value(value)}" in text
+    assert f"Att {format_value(float(s.radiograph.pixels[row, col]))} a.u." in text
+    assert f"DF true {format_value(float(s.truth[row, col]))}" in text
+    for p in opened.panels.values():
+        assert p.vline.isVisible() and p.vline.value() == pytest.approx(col + 0.5)
+
+
+def test_right_drag_and_histogram_change_the_window(opened, qtbot):
+    s = opened.state
+    panel = opened.panels["attenuation"]
+    before = s.window("attenuation")
+    pixels_before = shown(opened, "attenuation").copy()
+    viewport = panel.graphics.viewport()
+    start = _view_point(panel, 60, 40)
+    qtbot.mousePress(viewport, Qt.MouseButton.RightButton, pos=start)
+    for step in range(1, 6):
+        qtbot.mouseMove(viewport, start + QPoint(12 * step, 6 * step))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.RightButton, pos=start + QPoint(60, 30))
+    after = s.window("attenuation")
+    assert after != before
+    assert after[1] > before[1]  # dragging right widens the window
+    rgba = shown(opened, "attenuation")
+    assert not np.array_equal(rgba, pixels_before)
+    np.testing.assert_array_equal(rgba, colorize(s.radiograph.pixels, "gray", after))
+    # histogram: dragging the region sets the window of the active panel
+    opened.windowing.region.setRegion((500.0, 1500.0))
+    assert s.window("attenuation") == pytest.approx((1000.0, 1000.0))
+    # presets: Lung, Bone, Full range, Auto are offered; choosing one applies it
+    names = [opened.windowing.presets.itemText(i) for i in range(opened.windowing.presets.count())]
+    assert {"Lung", "Bone", "Full range", "Auto"} <= set(names)
+    opened.windowing.presets.activated.emit(names.index("Full range"))
+    low, high = float(s.radiograph.pixels.min()), float(s.radiograph.pixels.max())
+    assert s.window("attenuation") == pytest.approx(((low + high) / 2, high - low), rel=1e-4)
+    opened.windowing.reset.click()
+    assert s.window("attenuation") == pytest.approx(tuple(s.radiograph.window))
+
+
+def test_crop_shows_the_lung_box_and_roi_edits_it(opened, qtbot, tmp_path):
+    s = opened.state
+    box = s.crop_box
+    assert box is not None
+    qtbot.keyClick(opened, Qt.Key.Key_C)
+    assert s.crop_enabled and opened.crop_roi.isVisible()
+    r0, r1, c0, c1 = opened.panels["attenuation"].view_region()
+    b0, b1, b2, b3 = box
+    # the view fits the box (aspect is locked, so one side may show a little more)
+    assert r0 <= b0 + 0.5 and r1 >= b1 - 0.5 and c0 <= b2 + 0.5 and c1 >= b3 - 0.5
+    assert (r1 - r0) <= (b1 - b0) * 1.02 or (c1 - c0) <= (b3 - b2) * 1.02
+    # every panel shows the same region (linked)
+    region = opened.panels["darkfield"].view_region()
+    np.testing.assert_allclose(region, opened.panels["attenuation"].view_region(), atol=1.0)
+    # editing the rectangle changes the crop, which carries into export
+    opened.crop_roi.setPos((10, 20))
+    opened.crop_roi.setSize((50, 40))  # emits sigRegionChangeFinished
+    assert s.crop_box == (20, 60, 10, 60)
+    from PIL import Image
+
+    path = opened.export_panel("darkfield", tmp_path / "crop.png")
+    png = np.asarray(Image.open(path).convert("RGB"))
+    expected = apply_colormap(s.results[0].mean[20:60, 10:60], "gray", s.window("mean"))
+    assert _find_block(png, expected)
+    qtbot.keyClick(opened, Qt.Key.Key_C)
+    assert not s.crop_enabled and not opened.crop_roi.isVisible()
+
+
+def _find_block(png: np.ndarray, expected: np.ndarray) -> tuple[int, int] | None:
+    """(row, col) where ``expected`` sits in ``png`` (searching the left edge), or None."""
+    h, w = expected.shape[:2]
+    for y in range(0, png.shape[0] - h + 1):
+        if np.array_equal(png[y:y + h, :w], expected):
+            return y, 0
+    return None
+
+
+def test_export_png_image_area_equals_colormapped_array_with_colorbar(opened, tmp_path):
+    from PIL import Image
+
+    s = opened.state
+    s.set_overlay_map("epistemic")
+    path = opened.export_panel("overlay", tmp_path / "epi.png")
+    png = np.asarray(Image.open(path).convert("RGB"))
+    array = s.results[0].epistemic
+    expected = apply_colormap(array, "inferno", s.window("epistemic"))
+    where = _find_block(png, expected)
+    assert where is not None
+    h, w = array.shape
+    assert png.shape[1] > w + 10  # a colorbar margin on the right
+    margin = png[where[0]:where[0] + h, w:]
+    lut_top = apply_colormap(np.array([[1.0]], np.float32), "inferno", (0.5, 1.0))[0, 0]
+    assert (margin == lut_top).all(axis=-1).any()  # the bar's brightest colour is there
+    # a blended overlay exports the panel's composed pixels
+    s.set_overlay_mode("attenuation")
+    opened.flush()
+    path2 = opened.export_panel("overlay", tmp_path / "blend.png")
+    png2 = np.asarray(Image.open(path2).convert("RGB"))
+    assert _find_block(png2, opened.layers["overlay"].rgba[..., :3]) is not None
+    # never overwrite without asking (the fixture's confirm answers no)
+    mtime = path.stat().st_mtime_ns
+    assert opened.export_panel("overlay", path) is None
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_export_all_maps_writes_every_stage(opened, tmp_path):
+    from dfviewer.gui.export import ExportOptions
+
+    written = opened.export_all(tmp_path, ExportOptions(tiff=True))
+    names = {p.name for p in written}
+    assert "case_stage3_darkfield.png" in names and "case_stage1_epistemic.tiff" in names
+    assert "case_stage2_error.png" in names and "case_attenuation.png" in names
+    assert all(p.exists() for p in written)
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "case_stage1_epistemic.tiff"),
+                                  opened.state.results[0].epistemic)
+    asked = []
+    opened.confirm_overwrite = lambda paths: asked.append(paths) or False
+    assert opened.export_all(tmp_path) == []
+    assert asked and len(asked[0]) > 10
+
+
+def test_corrupt_file_shows_io_message_and_changes_nothing(opened, tmp_path, qtbot):
+    from dfviewer.errors import UserError
+
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"DICM" + b"\x00garbage" * 20)
+    with pytest.raises(UserError) as info:
+        read_radiograph(bad)
+    before = (opened.state.path, opened.state.results, opened.state.radiograph)
+    with qtbot.waitSignal(opened.errorShown, timeout=2000) as blocker:
+        assert opened.open_file(bad) is False
+    message = blocker.args[0]
+    assert str(info.value).rstrip(".")[1:] in message
+    assert isinstance(opened.last_error, QMessageBox)
+    assert opened.last_error.text() == message and opened.last_error.isVisible()
+    assert (opened.state.path, opened.state.results, opened.state.radiograph) == before
+    assert not opened.controller.running
+
+
+def test_cancel_stops_within_a_second_and_app_stays_usable(window, case_dir, qtbot):
+    window.mc_samples = 400
+    with qtbot.waitSignal(window.controller.worker.progress, timeout=60_000):
+        window.open_file(case_dir / "big.tiff")
+    assert window.controller.running
+    assert window.cancel_button.isVisible()
+    start = time.monotonic()
+    with qtbot.waitSignal(window.inferenceCancelled, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert time.monotonic() - start < 1.0
+    qtbot.waitUntil(lambda: window.controller.thread.isRunning(), timeout=1000)
+    assert not window.state.progress.running and not window.cancel_button.isVisible()
+    assert window.state.results  # the last estimate stays
+    # still usable: run again to completion
+    window.mc_samples = 2
+    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+        window.open_file(case_dir / "plain.npy")
+    assert window.state.results[0].samples == 2
+
+
+class _ExplodingPredictor:
+    """A predictor whose GPU runs out of memory after the preview (torch's own exception type)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.config = real.config
+        self.device = real.device
+        self.metadata = {}
+
+    def predict_stream(self, image, **kwargs):
+        import torch
+
+        stream = self.real.predict_stream(image, **kwargs)
+        yield next(stream)
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_worker_error_reaches_the_error_dialog(window, case_dir, qtbot, tiny_checkpoint):
+    from dfviewer.core.inference import Predictor
+
+    window.controller.use_predictor(_ExplodingPredictor(Predictor.from_checkpoint(tiny_checkpoint, "cpu")))
+    with qtbot.waitSignal(window.inferenceFailed, timeout=60_000) as blocker:
+        window.open_file(case_dir / "case.tiff")
+    assert "GPU ran out of memory" in blocker.args[0]
+    dialog = window.last_error
+    assert dialog.isVisible() and "GPU ran out of memory" in dialog.text()
+    assert "OutOfMemoryError" in dialog.detailedText()
+    assert not window.controller.running and window.controller.thread.isRunning()
+    assert window.state.results is not None  # the preview arrived before the failure
+
+
+def test_unreadable_model_reports_a_sentence(window, case_dir, qtbot, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    window.apply_preferences(model=str(broken), mc=2, working_size=0, device="cpu")
+    with qtbot.waitSignal(window.inferenceFailed, timeout=30_000) as blocker:
+        window.open_file(case_dir / "plain.npy")
+    message = blocker.args[0]
+    assert message.startswith("The model could not be loaded: ") and "broken.safetensors" in message
+    assert "\n" not in message
+    assert window.last_error.text() == message
+
+
+def test_closing_during_inference_stops_the_thread(qtbot, settings, tiny_checkpoint, case_dir):
+    from dfviewer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, model_path=str(tiny_checkpoint), device="cpu", mc_samples=400)
+    win.show()
+    with qtbot.waitSignal(win.controller.worker.progress, timeout=60_000):
+        win.open_file(case_dir / "big.tiff")
+    start = time.monotonic()
+    win.close()
+    assert time.monotonic() - start < 2.0
+    assert win.controller.thread.isFinished()
+    assert settings.value("geometry") is not None
+    win.deleteLater()
+
+
+def test_open_folder_lists_images_and_steps(window, case_dir, qtbot):
+    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+        assert window.open_folder(case_dir)
+    names = [window.files.item(i).text() for i in range(window.files.count())]
+    assert names == ["big.tiff", "case.tiff", "plain.npy"]  # the _darkfield companion is not listed
+    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+        qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.state.path.name == "case.tiff"
+    recent = window.settings.value("recent")
+    assert recent[0].endswith("case.tiff")
+
+
+def test_docks_tags_model_log_and_help(opened, qtbot):
+    assert "shape" in opened.tags.visible_names() or opened.tags.tree.topLevelItemCount() > 0
+    assert "Preset" in opened.model_panel.label.text()
+    assert "opened" in opened.log_panel.toPlainText()
+    opened.show_shortcuts()
+    table = opened._shortcuts.findChild(type(opened.summary).__mro__[1])
+    assert table.rowCount() >= 15
+    opened._shortcuts.close()
+    for key in ("alpha", "beta", "aleatoric", "epistemic", "total"):
+        assert opened.map_buttons[key].toolTip()
+    assert "tools" in opened.tools_menu.title().lower()
