@@ -269,7 +269,7 @@ def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, 
     ang = np.deg2rad(np.asarray(fan, dtype=float) + rng.normal(0, 8, n0))  # from straight up, towards lateral
     direction = np.stack([side * np.sin(ang), np.cos(ang)], axis=1)
     pos = np.tile(np.asarray(hilum, dtype=float), (n0, 1))
-    radius = 5.5 * s * rng.uniform(0.85, 1.1, n0)
+    radius = 6.0 * s * rng.uniform(0.85, 1.1, n0)
     seg_len = np.full(n0, 40.0 * s)
     starts, ends, radii = [], [], []
     for depth in range(9):
@@ -291,7 +291,7 @@ def _grow_tree(rng, tubes: TubeSet, canvas: Canvas, lung_2d: np.ndarray, hilum, 
         spread = np.deg2rad(rng.uniform(18, 38, (n, 2))) * np.array([-1.0, 1.0])
         direction = _rotate(np.repeat(direction, 2, axis=0), spread.ravel())
         pos = np.repeat(pos, 2, axis=0)
-        radius = np.repeat(radius, 2) * rng.uniform(0.72, 0.84, 2 * n)
+        radius = np.repeat(radius, 2) * rng.uniform(0.75, 0.86, 2 * n)
         seg_len = np.repeat(seg_len, 2) * rng.uniform(0.68, 0.82, 2 * n)
         if len(pos) > max_branches:
             pick = np.sort(rng.choice(len(pos), max_branches, replace=False))
