@@ -1,10 +1,13 @@
 """Lung masks and crop boxes from an attenuation radiograph (and a dark-field when there is one).
 
-With a dark-field the lungs are its brightest large structures: Otsu threshold, opening, the
-two largest components. Without one, a classical method on the attenuation image: the body is
-everything except the dark region connected to the image border (air outside the patient); inside
-it the lungs are the low-attenuation class of an Otsu threshold; opening, hole filling and the two
-largest components, one in each half of the body. When two plausible lungs cannot be found the
+With a dark-field the lungs are its brightest large structures: smoothing, Otsu threshold,
+opening, the two largest components (one each side of the middle) and their convex hulls.
+Without one, a classical method on the attenuation image: the body is everything except the dark
+region connected to the image border (air outside the patient); inside it (less a thin rim), in
+the rows where it is at least 0.6 of its widest (the thorax, not the neck), the lungs are the
+low-attenuation class of an Otsu threshold; opening, hole filling, the two largest components
+(one in each half of the body) and their convex hulls, which restore the lung behind the heart.
+The analysis runs at most 256 pixels on the longer side and is scaled back. When two plausible lungs cannot be found the
 result is the whole image with ``found=False``, never a wrong box.
 """
 
@@ -146,12 +149,22 @@ def _clean(mask: np.ndarray, radius: int) -> np.ndarray:
 def _from_darkfield(df: np.ndarray) -> np.ndarray | None:
     from scipy import ndimage
 
-    smooth = ndimage.gaussian_filter(df, 1.5)
-    inside = smooth > _otsu(smooth.ravel())
-    # the lungs are the bright class; a second Otsu within it drops faint soft tissue when present
-    candidates = _clean(inside, max(1, round(min(df.shape) / 100)))
-    region = np.ones_like(candidates) if candidates.sum() == 0 else ndimage.binary_dilation(candidates, iterations=3)
-    return _two_lungs(candidates, region)
+    smooth = ndimage.gaussian_filter(df, 3.0)  # dark-field is noisy; the lungs are large
+    candidates = _clean(smooth > _otsu(smooth.ravel()), max(1, round(min(df.shape) / 100)))
+    lungs = _two_lungs(candidates, np.ones_like(candidates))
+    return None if lungs is None else _hulls(lungs)
+
+
+def _hulls(mask: np.ndarray) -> np.ndarray:
+    """Each component replaced by its convex hull (recovers lung behind the heart and the bases)."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    labels, n = ndimage.label(mask)
+    out = np.zeros_like(mask)
+    for k in range(1, n + 1):
+        out |= convex_hull_image(labels == k)
+    return out
 
 
 def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
@@ -162,17 +175,20 @@ def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
     outside = _border_components(dark)
     if outside.mean() < 0.03:  # no air around the patient: the body fills the image
         outside = np.zeros_like(outside)
-    body = ndimage.binary_fill_holes(~outside)
-    body = ndimage.binary_erosion(body, iterations=2) if body.sum() > 0 else body
+    full_body = ndimage.binary_fill_holes(~outside)
+    # drop a skin-deep rim (3 % of the width) so the dim body edge never joins a lung
+    body = ndimage.binary_erosion(full_body, iterations=max(2, round(0.03 * att.shape[1])))
     if body.sum() < 0.1 * body.size:
         return None
     width = body.sum(axis=1)
-    body &= (width >= 0.75 * width.max())[:, None]  # the thorax: drop the narrower neck and head rows
+    body &= (width >= 0.6 * width.max())[:, None]  # the thorax: drop the narrow neck and head rows
     threshold = _otsu(smooth[body])
     candidates = body & (smooth < threshold)
-    candidates &= ~_border_components(candidates) if outside.any() else candidates
     candidates = _clean(candidates, max(1, round(min(att.shape) / 100)))
-    return _two_lungs(candidates, body)
+    lungs = _two_lungs(candidates, body)
+    if lungs is None:
+        return None
+    return _hulls(lungs) & full_body
 
 
 def lung_mask(attenuation: np.ndarray, darkfield: np.ndarray | None = None) -> LungMaskResult:
