@@ -46,3 +46,15 @@ def run(args: argparse.Namespace) -> int:
         for path in write_plots(report, Path(args.plots)):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":  # ``python -m dfviewer.cli.evaluate``
+    from dfviewer.errors import UserError
+
+    _parser = argparse.ArgumentParser(prog="dfviewer evaluate")
+    add_arguments(_parser)
+    try:
+        sys.exit(run(_parser.parse_args()))
+    except UserError as _exc:
+        print(f"dfviewer evaluate: {_exc}", file=sys.stderr)
+        sys.exit(2)

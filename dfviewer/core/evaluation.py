@@ -16,8 +16,9 @@ Settings (stated in every report):
   coverage of central intervals, both the GGD interval of the aleatoric (alpha, beta) alone
   and a Gaussian interval of the total sigma (aleatoric and epistemic combined), pooled
   over pixels; UCE and ENCE of the total sigma over 10 equal-count bins (pooled, at most
-  50 000 random pixels per image); mean epistemic sigma on out-of-distribution cases
-  (manifest ``ood`` or ``devices``) against clean ones when the split has both.
+  50 000 random pixels per image); mean epistemic sigma over the whole image and inside
+  the lungs on out-of-distribution cases (manifest ``ood`` or ``devices``) against clean
+  ones, when the split has both.
 """
 
 from __future__ import annotations
@@ -107,11 +108,17 @@ class EvaluationReport:
                 f"{num(s['coverage_total'].get('0.5'), '.2f')} / {num(s['coverage_total'].get('0.9'), '.2f')} | "
                 f"{num(s['uce'], '.2e')} | {num(s['ence'], '.3f')} |"
             )
-        ood_rows = [(k, s["epistemic"]) for k, s in sorted(self.stages.items()) if s["epistemic"].get("ood") is not None]
+        ood_rows = [(k, s["epistemic"], s["epistemic_lungs"]) for k, s in sorted(self.stages.items())
+                    if s["epistemic"].get("ood") is not None and s["epistemic"].get("clean") is not None]
         if ood_rows:
-            lines += ["", "| Stage | mean epistemic σ, clean | OOD / devices | ratio |", "|---|---|---|---|"]
-            for k, e in ood_rows:
-                lines.append(f"| {k} | {num(e['clean'], '.4g')} | {num(e['ood'], '.4g')} | {num(e['ratio'], '.2f')} |")
+            lines += ["", "Mean epistemic σ (normalised units), clean vs out-of-distribution (devices) cases:", "",
+                      "| Stage | image: clean | image: OOD | ratio | lungs: clean | lungs: OOD | ratio |",
+                      "|---|---|---|---|---|---|---|"]
+            for k, e, el in ood_rows:
+                lines.append(
+                    f"| {k} | {num(e['clean'], '.4g')} | {num(e['ood'], '.4g')} | {num(e['ratio'], '.2f')} | "
+                    f"{num(el['clean'], '.4g')} | {num(el['ood'], '.4g')} | {num(el['ratio'], '.2f')} |"
+                )
         lines += ["", f"Settings: {self.settings}"]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
@@ -138,6 +145,12 @@ def _mean_std(values: list[float]) -> dict[str, float | None]:
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
 
 
+def _groups(values: dict[str, list[float]]) -> dict[str, float | None]:
+    clean = float(np.mean(values["clean"])) if values["clean"] else None
+    ood = float(np.mean(values["ood"])) if values["ood"] else None
+    return {"clean": clean, "ood": ood, "ratio": (ood / clean) if (ood is not None and clean) else None}
+
+
 class _StageAccumulator:
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -149,6 +162,7 @@ class _StageAccumulator:
         self.curves: list[np.ndarray] = []
         self.oracles: list[np.ndarray] = []
         self.epi = {"clean": [], "ood": []}
+        self.epi_lungs = {"clean": [], "ood": []}
 
 
 def evaluate(
@@ -223,9 +237,12 @@ def evaluate(
             take = rng.permutation(err.size)[:POOL_PIXELS_PER_IMAGE] if err.size > POOL_PIXELS_PER_IMAGE else slice(None)
             a.pool_sigma.append(np.asarray(total, dtype=np.float64)[take])
             a.pool_err.append(err[take])
-            epi = float(np.mean(res.epistemic[region] / scale))
-            row["epistemic"] = epi
-            a.epi["ood" if pair.ood else "clean"].append(epi)
+            epi = float(np.mean(res.epistemic) / scale)
+            epi_lungs = float(np.mean(res.epistemic[region]) / scale)
+            row["epistemic"], row["epistemic_lungs"] = epi, epi_lungs
+            group = "ood" if pair.ood else "clean"
+            a.epi[group].append(epi)
+            a.epi_lungs[group].append(epi_lungs)
             for k in ("mse", "psnr", "ssim", "spearman", "ause"):
                 a.rows[k].append(row[k])
             row["ood"] = pair.ood
@@ -240,8 +257,6 @@ def evaluate(
     for k, a in acc.items():
         sig = np.concatenate(a.pool_sigma)
         err = np.concatenate(a.pool_err)
-        clean = float(np.mean(a.epi["clean"])) if a.epi["clean"] else None
-        ood = float(np.mean(a.epi["ood"])) if a.epi["ood"] else None
         stages[k] = {
             **{name: _mean_std(v) for name, v in a.rows.items()},
             "coverage_ggd": {str(p): c / n for p, (c, n) in a.cov_ggd.items()},
@@ -249,8 +264,8 @@ def evaluate(
             "uce": M.uce(sig, err, CALIBRATION_BINS),
             "ence": M.ence(sig, err, CALIBRATION_BINS),
             "spearman_pooled": M.spearman(sig, np.abs(err)),
-            "epistemic": {"clean": clean, "ood": ood,
-                          "ratio": (ood / clean) if (ood is not None and clean) else None},
+            "epistemic": _groups(a.epi),
+            "epistemic_lungs": _groups(a.epi_lungs),
         }
         curves[k] = {
             "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
