@@ -228,6 +228,17 @@ def test_empty_non_dicom_and_missing_files(tmp_path):
             read_radiograph(path)
 
 
+def test_random_bytes_are_refused_quickly_even_with_force(tmp_path):
+    rng = np.random.default_rng(0)
+    for i, data in enumerate((rng.bytes(5000), b"\x00" * 128 + b"DICM" + rng.bytes(2000), b"hello\n" * 50)):
+        path = tmp_path / f"junk{i}.dcm"
+        path.write_bytes(data)
+        for force in (False, True):
+            with pytest.raises(RadiographError) as info:
+                read_radiograph(path, force=force)
+            assert path.name in str(info.value)
+
+
 def test_absurd_size_is_refused_before_decoding(tmp_path):
     ds = dataset("CT_small.dcm")
     ds.Rows = 60000
@@ -253,3 +264,16 @@ def test_negative_rescale_slope_keeps_values_and_window_consistent(tmp_path):
     y_min, y_max = -(2**15) * -1 + 1000, (2**15 - 1) * -1 + 1000
     np.testing.assert_allclose(display(rg.pixels, rg.window), (voi - y_min) / (y_max - y_min), atol=1e-6)
     assert window_indices(rg.pixels, rg.window).dtype == np.uint8
+
+
+def test_inverse_presentation_lut_flips_a_monochrome2_image(tmp_path):
+    ds = dataset("MR_small.dcm")
+    plain = read_radiograph(data_file("MR_small.dcm"))
+    ds.PresentationLUTShape = "INVERSE"
+    path = tmp_path / "inverse.dcm"
+    ds.save_as(path)
+    rg = read_radiograph(path)
+    pivot = -(2**15) + (2**15 - 1)  # signed 16-bit, no rescale
+    np.testing.assert_array_equal(rg.pixels, pivot - plain.pixels)
+    assert rg.window == (pivot - plain.window[0], plain.window[1])
+    np.testing.assert_allclose(display(rg.pixels, rg.window), 1 - display(plain.pixels, plain.window), atol=1e-9)

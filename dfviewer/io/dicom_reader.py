@@ -110,6 +110,8 @@ def refuse_non_image(path: Path, ds) -> None:
         raise RadiographError(path, f"it is {what}, which holds no image")
     if not len(ds):
         raise RadiographError(path, "it holds no DICOM data elements")
+    if not any(k in ds for k in ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID", "PatientID")):
+        raise RadiographError(path, "no DICOM image attributes were found in it (it may not be DICOM data at all)")
     raise RadiographError(path, "the DICOM file holds no pixel data")
 
 
