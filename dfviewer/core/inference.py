@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
-from dfviewer.core.config import ModelConfig, Normalization
+from dfviewer.core.config import ModelConfig
 from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
+from dfviewer.core.normalize import normalize_input
 from dfviewer.errors import UserError
 
 MAP_NAMES = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
@@ -151,23 +152,6 @@ def check_image(image: Any) -> np.ndarray:
     if not np.isfinite(array).all():
         raise InputImageError("the image contains NaN or infinite pixel values")
     return array
-
-
-def normalize_input(image: np.ndarray, norm: Normalization) -> np.ndarray:
-    """Map an attenuation image to the network's roughly [0, 1] range (not clipped).
-
-    ``percentile``: the ``input_low``-th and ``input_high``-th percentiles go to 0 and 1;
-    ``fixed``: the values ``input_low`` and ``input_high`` do. A flat image maps to 0.
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if norm.input_mode == "percentile":
-        low, high = np.percentile(image, [norm.input_low, norm.input_high])
-    else:
-        low, high = norm.input_low, norm.input_high
-    span = float(high) - float(low)
-    if not span > 0:
-        return np.zeros_like(image, dtype=np.float32)
-    return ((image - np.float32(low)) / np.float32(span)).astype(np.float32)
 
 
 def working_shape(shape: tuple[int, int], working_size: int) -> tuple[int, int]:
