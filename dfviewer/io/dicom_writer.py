@@ -224,9 +224,9 @@ def write_dx_dicom(path: str | Path, pixels: np.ndarray, patient_id: str = "PHAN
 
     Float values (e.g. -ln T) are stored as 16-bit with Rescale Slope/Intercept (see
     :func:`quantization_step`); ``pixel_spacing`` (row, col mm) goes to Imager Pixel Spacing and
-    Pixel Spacing. UIDs are derived from the patient ID, descriptions and pixel content, so the
-    same call writes the same file (apart from nothing: no clock-dependent tags unless
-    ``study_date`` is given). Atomic.
+    Pixel Spacing. UIDs are derived from the patient ID, descriptions and pixel content and no
+    clock-dependent tag is written (dates only when ``study_date`` is given), so the same call
+    writes the same file. Non-finite pixels are stored as the minimum. Atomic.
     """
     path = Path(path)
     data = _check(path, pixels)
