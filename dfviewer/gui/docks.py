@@ -39,8 +39,8 @@ def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, 
             for i, item in enumerate(element.value):
                 children.append((f"item {i + 1}", "", "", "", _dicom_rows(item, depth + 1)))
         elif element.tag == 0x7FE00010 or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
-            length = element.length if element.length not in (None, 0xFFFFFFFF) else "?"
-            value = f"<{length} bytes>"
+            raw = element.value
+            value = f"<{len(raw)} bytes>" if isinstance(raw, (bytes, bytearray)) else "<binary data>"
         else:
             value = str(element.value)
             if len(value) > 200:
@@ -64,9 +64,10 @@ class TagsPanel(QWidget):
         self.tree.setUniformRowHeights(True)
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 92)
-        header.resizeSection(1, 170)
-        header.resizeSection(2, 34)
+        header.resizeSection(0, 84)
+        header.resizeSection(1, 150)
+        self.tree.setColumnHidden(2, True)
+        header.setStretchLastSection(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
@@ -87,8 +88,7 @@ class TagsPanel(QWidget):
         else:
             rows = [("", str(k), "", str(v), []) for k, v in (getattr(radiograph, "metadata", {}) or {}).items()]
         self.tree.setColumnHidden(0, dataset is None)
-        self.tree.setColumnHidden(2, dataset is None)
-        self.tree.header().resizeSection(1, 170 if dataset is not None else 110)
+        self.tree.header().resizeSection(1, 150 if dataset is not None else 110)
         for row in rows:
             self.tree.addTopLevelItem(self._item(row))
         self.filter(self.search.text())
@@ -190,7 +190,8 @@ class SummaryTable(QTableWidget):
         for i, row in enumerate(rows):
             values = [str(row["stage"]), format_value(row["aleatoric"]), format_value(row["epistemic"])]
             if has_truth:
-                values += [format_value(row["mse"]), f"{row['psnr']:.2f}", f"{row['ssim']:.3f}"]
+                ssim = row["ssim"]
+                values += [format_value(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
             for j, text in enumerate(values + [""] * (len(self.COLUMNS) - len(values))):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

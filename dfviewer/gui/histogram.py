@@ -74,9 +74,10 @@ class WindowingWidget(QWidget):
         for name, _ in presets:
             self.presets.addItem(name)
         self.presets.setEnabled(bool(presets))
+        self.curve.setVisible(array is not None)
+        self.region.setVisible(array is not None)
         if array is None:
-            self.curve.setData([0, 1], [0])
-            self.set_window(window)
+            self.limits.setText("")
             return
         values = finite_sample(array, 200_000)
         if values.size == 0:

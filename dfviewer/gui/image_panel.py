@@ -148,8 +148,10 @@ class ImagePanel(QFrame):
             line.setVisible(False)
             line.setZValue(10)
             self.view.addItem(line, ignoreBounds=True)
-        self.placeholder = pg.TextItem("", color="#8a8a90", anchor=(0.5, 0.5))
-        self.view.addItem(self.placeholder, ignoreBounds=True)
+        self.placeholder = QLabel("", self.graphics)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #9a9aa0; background: transparent; font-size: 13px;")
+        self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.colorbar = ColorBar()
 
         header = QHBoxLayout()
@@ -192,8 +194,11 @@ class ImagePanel(QFrame):
             self.setToolTip(tooltip)
 
     def center_placeholder(self) -> None:
-        rect = self.view.viewRect()
-        self.placeholder.setPos(rect.center())
+        self.placeholder.setGeometry(self.graphics.rect())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.center_placeholder()
 
     def displayed_rgba(self) -> np.ndarray | None:
         """The pixels the image item holds (what is drawn)."""

@@ -269,7 +269,8 @@ class MainWindow(QMainWindow):
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setMinimumWidth(100)
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.progress.setMinimumWidth(190)
+        self.progress.setMaximumWidth(240)
         self.progress.setTextVisible(True)
         self.progress.setVisible(False)
         self.cancel_button = QToolButton()
@@ -457,9 +458,18 @@ class MainWindow(QMainWindow):
         self.tags.show_radiograph(radiograph)
         self._find_crop_box()
         self.reset_view()
+        self.readout.setText(self._image_summary())
         self.imageOpened.emit(str(path))
         self.start_inference()
         return True
+
+    def _image_summary(self) -> str:
+        r = self.state.radiograph
+        h, w = r.pixels.shape
+        spacing = ""
+        if getattr(r, "pixel_spacing", None):
+            spacing = f" · {r.pixel_spacing[0]:.3g} mm/px" + ("" if r.spacing_known else " (guessed)")
+        return f"{self.state.path.name} · {w} x {h} px{spacing} · move the cursor over an image to read values"
 
     # ------------------------------------------------------------------ inference
 
@@ -723,6 +733,9 @@ class MainWindow(QMainWindow):
         s.set_crop_box(box, found)
         if not found:
             self.log("no two lungs found; the crop box is the whole image (adjust it by hand)")
+            if s.crop_enabled:
+                self.statusBar().showMessage("No lungs found: the crop box is the whole image; drag its corners "
+                                             "to adjust it", 6000)
 
     def _on_hover(self, row: int, col: int) -> None:
         readout = self.state.readout(row, col)

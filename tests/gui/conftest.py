@@ -67,3 +67,14 @@ def opened(qtbot, window, case_dir):
         assert window.open_file(case_dir / "case.tiff")
     window.flush()
     return window
+
+
+@pytest.fixture(scope="session")
+def dicom_case(tmp_path_factory) -> Path:
+    """A DX DICOM written by the IO layer (patient tags, window), no true dark-field."""
+    from dfviewer.io import write_dx_dicom
+
+    folder = tmp_path_factory.mktemp("dicom")
+    attenuation, _ = chest_like(seed=3)
+    return write_dx_dicom(folder / "chest.dcm", attenuation, patient_id="GUI-TEST-7", pixel_spacing=(0.5, 0.5),
+                          patient_name="Test^Patient", window=(1000.0, 1800.0))
