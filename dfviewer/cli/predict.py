@@ -1,0 +1,246 @@
+"""``dfviewer predict``: dark-field and uncertainty maps for radiograph files, headless.
+
+For every input and requested stage it writes the six maps (mean, alpha, beta, aleatoric,
+epistemic, total) as float32 TIFF files ``<stem>_stage<k>_<map>.tiff`` (or one NPZ per input,
+or PNG previews). A bad input gets one sentence on stderr; the others are still processed and
+the command exits non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from dfviewer.errors import UserError
+
+FORMATS = ("tiff", "npz", "png")
+#: colormaps of the PNG previews
+PNG_COLORMAPS = {
+    "mean": "gray",
+    "alpha": "viridis",
+    "beta": "cividis",
+    "aleatoric": "magma",
+    "epistemic": "magma",
+    "total": "magma",
+}
+
+
+def _stages(text: str) -> list[int]:
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"stages must be numbers separated by commas, like 1,2,3, not {text!r}") from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"stages must be numbers from 1 up, like 1,2,3, not {text!r}")
+    return values
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number > 0, not 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="radiograph files (DICOM, PNG, JPEG, TIFF, NPY) or folders of them")
+    parser.add_argument("--model", metavar="PATH",
+                        help="a dfviewer .safetensors checkpoint (file or folder); default: the bundled demo model")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the output maps (created if needed)")
+    parser.add_argument("--mc", type=_non_negative, default=20, metavar="N",
+                        help="Monte Carlo dropout samples (default 20; 0: deterministic pass, no epistemic map)")
+    parser.add_argument("--stages", type=_stages, default=None, metavar="LIST",
+                        help="stages to write, e.g. 3 or 1,2,3 (default: all)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
+    parser.add_argument("--format", default="tiff", choices=FORMATS, dest="fmt",
+                        help="float32 TIFF per map (default), one NPZ per input, or PNG previews")
+    parser.add_argument("--working-size", type=_positive, default=None, metavar="N",
+                        help="pixels on the longer side the network works at (default: the model's)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="seed of the dropout masks, for reproducible epistemic maps")
+
+
+def default_model() -> Path:
+    """The bundled demo model, or a :class:`UserError` asking for ``--model``."""
+    try:
+        from dfviewer.resources import resource_path
+
+        path = resource_path("models", "demo.safetensors")
+    except FileNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise UserError("no model was given and no bundled demo model was found; pass --model PATH")
+    return path
+
+
+def _is_radiograph_candidate(path: Path) -> bool:
+    from dfviewer.io.images import IMAGE_SUFFIXES
+    from dfviewer.io.reader import DICOM_SUFFIXES, sniff
+
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES or (suffix and suffix in DICOM_SUFFIXES):
+        return True
+    try:
+        return bool(sniff(path))  # extension-less DICOM and friends
+    except OSError:
+        return False
+
+
+def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """Files to process (folders expanded, sorted) and sentences about unusable entries."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if _is_radiograph_candidate(p))
+            if not found:
+                problems.append(f"Folder {path} holds no radiograph files.")
+            files.extend(found)
+        else:
+            files.append(path)  # the reader says what is wrong with a missing or odd file
+    return files, problems
+
+
+def output_stems(files: list[Path]) -> list[str]:
+    """File name stems for the outputs; inputs sharing a stem get their suffix appended."""
+    stems = [f.stem or f.name for f in files]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    result, used = [], set()
+    for f, s in zip(files, stems):
+        name = s if counts[s] == 1 else f"{s}_{f.suffix.lstrip('.').lower() or 'file'}"
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        result.append(name)
+    return result
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, stream=None, width: int = 28) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.label = label
+        self.width = width
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        filled = int(self.width * done / total)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / done * (total - done) if done else 0.0
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} samples, {elapsed:.1f} s, ~{eta:.0f} s left ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) -> list[Path]:
+    """Write the maps of every :class:`StageResult` in ``results``; return the paths written."""
+    from dfviewer.atomic import atomic_path
+    from dfviewer.core.inference import MAP_NAMES
+
+    written: list[Path] = []
+    if fmt == "npz":
+        target = out_dir / f"{stem}.npz"
+        arrays = {f"stage{r.stage}_{name}": getattr(r, name) for r in results for name in MAP_NAMES}
+        arrays["mc_samples"] = np.array(results[0].samples if results else 0)
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return [target]
+    from dfviewer.io import render_png, write_tiff
+
+    for r in results:
+        for name in MAP_NAMES:
+            array = getattr(r, name)
+            if fmt == "tiff":
+                path = out_dir / f"{stem}_stage{r.stage}_{name}.tiff"
+                write_tiff(path, array, map_name=name, stage=r.stage, model_name=model_name)
+            else:
+                path = out_dir / f"{stem}_stage{r.stage}_{name}.png"
+                render_png(path, array, colormap=PNG_COLORMAPS[name], title=f"{stem} stage {r.stage} {name}")
+            written.append(path)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.inference import Predictor
+    from dfviewer.io import read_radiograph
+
+    model_path = Path(args.model) if args.model else default_model()
+    files, problems = expand_inputs(args.inputs)
+    for sentence in problems:
+        print(f"dfviewer predict: {sentence}", file=sys.stderr)
+    if not files:
+        raise UserError("none of the inputs is a radiograph file")
+    predictor = Predictor.from_checkpoint(model_path, device=args.device)
+    n_stages = predictor.config.n_stages
+    if args.stages and args.stages[-1] > n_stages:
+        raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"model {model_path.name} on {predictor.device}; {args.mc} MC samples", file=sys.stderr)
+
+    failures = len(problems)
+    total_written = 0
+    for index, (path, stem) in enumerate(zip(files, output_stems(files)), start=1):
+        bar = ProgressBar(f"{index}/{len(files)} {path.name}")
+        try:
+            image = read_radiograph(path).pixels
+            results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
+                                        progress=bar, stages=args.stages, seed=args.seed)
+            bar.close()
+            written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem)
+        except UserError as exc:
+            bar.close()
+            failures += 1
+            print(f"dfviewer predict: {_sentence(exc, path)}", file=sys.stderr)
+            continue
+        total_written += len(written)
+        if args.fmt == "npz":
+            print(f"{path}: wrote {written[0]}")
+        else:
+            pattern = out_dir / f"{stem}_stage*_*.{args.fmt}"
+            print(f"{path}: wrote {len(written)} maps to {pattern}")
+    ok = len(files) - (failures - len(problems))
+    print(f"done: {ok} of {len(files)} input(s) processed, {total_written} file(s) in {out_dir}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _sentence(exc: UserError, path: Path) -> str:
+    """The error's sentence, naming the file when the error itself does not."""
+    text = str(exc).strip()
+    if path.name in text:
+        return text
+    return f"{path}: {text[:1].lower() + text[1:]}"

@@ -1,0 +1,86 @@
+"""``dfviewer predict`` end to end, as a real subprocess on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+MAPS = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
+
+
+def dfviewer(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "dfviewer", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    good = tmp_path / "chest.png"
+    Image.fromarray((rng.random((45, 61)) * 65535).astype(np.uint16)).save(good)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    return good, bad
+
+
+def test_predict_writes_tiffs_and_reports_a_bad_input(tmp_path, inputs, tiny_checkpoint):
+    import tifffile
+
+    good, bad = inputs
+    out = tmp_path / "maps"
+    result = dfviewer("predict", bad, good, "--model", tiny_checkpoint, "--out", out, "--mc", "2", cwd=tmp_path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "broken.png" in line]
+    assert len(errors) == 1 and errors[0].startswith("dfviewer predict: ") and "Traceback" not in result.stderr
+    assert "chest.png" in result.stdout and str(out) in result.stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"chest_stage{k}_{m}.tiff" for k in (1, 2, 3) for m in MAPS)
+    total = tifffile.imread(out / "chest_stage3_total.tiff")
+    epistemic = tifffile.imread(out / "chest_stage3_epistemic.tiff")
+    assert total.dtype == np.float32 and total.shape == (45, 61)
+    assert epistemic.max() > 0 and np.all(total >= epistemic - 1e-6)
+
+
+def test_predict_folder_to_npz_with_selected_stages(tmp_path, inputs, tiny_checkpoint):
+    from dfviewer.cli.main import main
+
+    good, bad = inputs
+    bad.unlink()
+    np.save(tmp_path / "other.npy", np.random.default_rng(1).random((30, 20)).astype(np.float32))
+    out = tmp_path / "npz"
+    code = main(["predict", str(tmp_path), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "0",
+                 "--stages", "2,3", "--format", "npz", "--seed", "1", "--working-size", "32"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chest.npz", "other.npz"]
+    data = np.load(out / "other.npz")
+    assert sorted(k for k in data.files if k.startswith("stage")) == sorted(
+        f"stage{k}_{m}" for k in (2, 3) for m in MAPS
+    )
+    assert data["stage3_mean"].shape == (30, 20) and not data["stage3_epistemic"].any()
+
+
+def test_predict_without_a_model_asks_for_one(tmp_path, inputs, capsys):
+    from dfviewer.cli.main import main
+    from dfviewer.resources import resource_path
+
+    if resource_path("models", "demo.safetensors").exists():
+        pytest.skip("a demo model is bundled, so --model is optional")
+    assert main(["predict", str(inputs[0]), "--out", str(tmp_path / "x")]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_png_previews_in_process(tmp_path, inputs, tiny_checkpoint, capsys):
+    from dfviewer.cli.main import main
+
+    out = tmp_path / "png"
+    code = main(["predict", str(inputs[0]), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--mc", "1", "--stages", "1", "--format", "png"])
+    assert code == 0
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == sorted(f"chest_stage1_{m}.png" for m in MAPS)
+    assert Image.open(pngs[0]).size[0] > 61  # image plus colorbar margin
