@@ -112,8 +112,8 @@ def test_parameter_counts_of_the_presets():
 
     with torch.device("meta"):  # shapes only: no memory, no slow initialisation
         paper = Cascade(preset("paper").model)
+        fast = Cascade(preset("fast").model)
     per_stage = [count_parameters(s) for s in paper.stages]
     assert len(per_stage) == 3
     assert all(30e6 <= n <= 33.5e6 for n in per_stage), per_stage
-        fast = Cascade(preset("fast").model)
     assert count_parameters(fast) * 40 < count_parameters(paper)
