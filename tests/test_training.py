@@ -163,3 +163,21 @@ def test_cli_events_json_stream(data, tmp_path):
     ckpt = load_checkpoint(tmp_path / "o" / "model.safetensors")
     assert ckpt.config.working_size == 32 and ckpt.config.n_stages == 1
     assert ckpt.metadata["train_config"]["batch_size"] == 3
+
+
+def test_cli_flags_override_config_and_preset(tmp_path):
+    from dfviewer.cli import train as cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"train": {"batch_size": 1, "lr": 1e-5}}))
+    exp = cli.build_experiment(parser.parse_args(
+        ["--data", "d", "--out", "o", "--preset", "paper", "--config", str(config), "--lr", "3e-4", "--stages", "2"]))
+    assert exp.model.base_width == 64 and exp.model.n_stages == 2  # paper preset, flag
+    assert exp.train.batch_size == 1 and exp.train.lr == 3e-4  # JSON, then the flag wins
+    assert cli.build_experiment(parser.parse_args(["--data", "d", "--out", "o", "--resume"])) is None
+    from dfviewer.core.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        cli.build_experiment(parser.parse_args(["--data", "d", "--out", "o", "--working-size", "100"]))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from dfviewer.core.config import ExperimentConfig, load_experiment, preset
@@ -51,17 +52,18 @@ def build_experiment(args: argparse.Namespace) -> ExperimentConfig | None:
     model, train = _overrides(args)
     if args.resume and not (args.preset or args.config or model or train):
         return None
-    exp = load_experiment(args.config) if args.config else preset(args.preset or "fast")
-    if args.config and args.preset:
-        base = preset(args.preset)
-        exp = dataclasses.replace(exp, model=dataclasses.replace(exp.model, preset=base.model.preset))
-    from dfviewer.core.config import ConfigError, model_config_from_dict, to_dict, train_config_from_dict
+    from dfviewer.core.config import experiment_from_dict, model_config_from_dict, to_dict, train_config_from_dict
 
-    try:
-        m = model_config_from_dict({**to_dict(exp.model), **model})
-        t = train_config_from_dict({**to_dict(exp.train), **train})
-    except ConfigError:
-        raise
+    if args.config:
+        exp = load_experiment(args.config)
+        if args.preset:  # the JSON's settings on top of the named preset (unless it names its own)
+            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+            if "preset" not in data and "preset" not in data.get("model", {}):
+                exp = experiment_from_dict({**data, "preset": args.preset})
+    else:
+        exp = preset(args.preset or "fast")
+    m = model_config_from_dict({**to_dict(exp.model), **model})
+    t = train_config_from_dict({**to_dict(exp.train), **train})
     return ExperimentConfig(model=m, train=t)
 
 
@@ -82,6 +84,8 @@ class _Progress:
             print(f"training on {event.device} ({event.world_size} process{'es' if event.world_size > 1 else ''}): "
                   f"{d['train']} train / {d['val']} val pairs, {event.total_epochs} epochs, "
                   f"target scale {event.target_scale:.4g}", file=w)
+            for problem in event.data.get("problems", []):
+                print(f"note: {problem['case'] + ': ' if problem['case'] else ''}{problem['reason']}", file=w)
             if event.resumed_at_epoch:
                 print(f"resuming after epoch {event.resumed_at_epoch}", file=w)
         elif isinstance(event, tr.StageStarted):
