@@ -408,7 +408,9 @@ class _Trainer:
             self._read_resume(experiment)
             experiment = _saved_experiment(self.state["experiment"])
         elif experiment is None:
-            experiment = ExperimentConfig()
+            from dfviewer.core.config import preset
+
+            experiment = preset("fast")
         if not resume and self.d.main and (self.out_dir / RESUME_NAME).exists():
             raise TrainingError(
                 f"{self.out_dir} already holds a training run; use --resume to continue it or choose another folder"
