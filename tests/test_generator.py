@@ -1,0 +1,75 @@
+"""The U-Net cascade: shapes, bounded heads, where dropout lives, mc_dropout modes, freezing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dfviewer.core.config import ModelConfig
+from dfviewer.core.generator import Cascade, PatchDiscriminator, dropout_modules, mc_dropout
+
+
+@pytest.fixture()
+def model(tiny_model_config):
+    torch.manual_seed(0)
+    return Cascade(tiny_model_config)
+
+
+def test_every_stage_gives_three_maps_of_the_input_shape(model, tiny_model_config):
+    x = torch.rand(2, 1, 32, 48)
+    outs = model.eval()(x)
+    assert len(outs) == tiny_model_config.n_stages
+    for out in outs:
+        for t in (out.mean, out.alpha, out.beta, out.sigma):
+            assert t.shape == (2, 1, 32, 48) and t.dtype == torch.float32
+        assert (out.alpha >= tiny_model_config.alpha_floor).all()
+        assert (out.beta > tiny_model_config.beta_min).all() and (out.beta < tiny_model_config.beta_max).all()
+    assert len(model(x, n_stages=1)) == 1
+
+
+@pytest.mark.parametrize("stage_input", ["attention", "reference"])
+@pytest.mark.parametrize("kind", ["channel", "element"])
+def test_variants_run(stage_input, kind):
+    cfg = ModelConfig(preset="t", base_width=4, depth=2, working_size=64, stage_input=stage_input, dropout_kind=kind)
+    outs = Cascade(cfg).eval()(torch.rand(1, 1, 16, 16))
+    assert all(torch.isfinite(o.mean).all() for o in outs)
+
+
+def test_encoder_is_deterministic_under_mc_dropout_and_decoder_is_not(model):
+    stage = model.stages[0]
+    assert not list(dropout_modules(stage.stem)) and not list(dropout_modules(stage.down))
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad(), mc_dropout(model):
+        a, b = stage.encode(x), stage.encode(x)
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+        assert not torch.equal(stage.decode(a).mean, stage.decode(a).mean)
+
+
+def test_mc_dropout_switches_only_dropout_and_restores_modes(model):
+    model.train()
+    model.stages[0].eval()
+    before = {name: m.training for name, m in model.named_modules()}
+    with mc_dropout(model):
+        for m in model.modules():
+            assert m.training == isinstance(m, (nn.Dropout, nn.Dropout2d))
+    assert {name: m.training for name, m in model.named_modules()} == before
+    with mc_dropout(model, enabled=False):
+        assert not any(m.training for m in model.modules())
+
+
+def test_freeze_stages_stops_gradients_and_batchnorm_drift(model):
+    model.train()
+    model.freeze_stages([0])
+    stats = model.stages[0].stem[1].running_mean.clone()
+    outs = model(torch.rand(2, 1, 32, 32))
+    outs[-1].mean.sum().backward()
+    assert all(p.grad is None for p in model.stages[0].parameters())
+    assert any(p.grad is not None for p in model.stages[1].parameters())
+    assert torch.equal(model.stages[0].stem[1].running_mean, stats)
+
+
+def test_patch_discriminator_scores_patches():
+    d = PatchDiscriminator(in_channels=2, width=8, layers=3)
+    scores = d(torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64))
+    assert scores.shape[:2] == (2, 1) and scores.shape[-1] > 1
