@@ -71,7 +71,15 @@ _FIELD_TYPES = {
 }
 
 
+LABELS = {"n_stages": "Stages", "in_channels": "Input channels", "lr": "Learning rate",
+          "lr_discriminator": "Learning rate (discriminator)", "val_mc_samples": "Validation MC samples",
+          "amp": "Mixed precision (GPU)", "augment_rotation_deg": "Rotation (± degrees)",
+          "augment_flip": "Left-right flip", "augment_contrast": "Contrast jitter"}
+
+
 def _label(name: str) -> str:
+    if name in LABELS:
+        return LABELS[name]
     text = name.replace("_", " ")
     text = re.sub(r"\blr\b", "learning rate", text)
     return text[0].upper() + text[1:]
@@ -187,7 +195,7 @@ class ConfigForm(QWidget):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setWidget(page)
-            self.tabs.addTab(scroll, title.replace("&&", "&"))
+            self.tabs.addTab(scroll, title)
         self.summary = QLabel()
         self.summary.setObjectName("configErrors")
         self.summary.setStyleSheet("color: #ff6b6b;")

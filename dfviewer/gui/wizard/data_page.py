@@ -221,7 +221,7 @@ class DataPage(QWizardPage):
         self.report = report
         counts = report.splits
         for split, lab in self.split_labels.items():
-            lab.setText(f"{counts[split]} pairs")
+            lab.setText(f"{counts[split]} pair{'' if counts[split] == 1 else 's'}")
         self.sizes.setText(", ".join(f"{k} ({v})" for k, v in sorted(report.sizes.items(), key=lambda kv: -kv[1]))
                            or "–")
         self.formats.setText(", ".join(f"{k} ({v})" for k, v in sorted(report.formats.items())) or "–")
