@@ -370,10 +370,7 @@ def _device(name: str, d: _Dist) -> torch.device:
     if d.active and torch.cuda.is_available() and str(name) in ("auto", "cuda"):
         torch.cuda.set_device(d.local_rank)
         return torch.device("cuda", d.local_rank)
-    dev = select_device(name)
-    if dev.type == "mps":  # MPS lacks some ops used here in older torch; CPU is the safe default
-        return dev
-    return dev
+    return select_device(name)
 
 
 def _truncated(model: Cascade, n: int) -> Cascade:
