@@ -196,6 +196,10 @@ class ModelPage(QWizardPage):
         if folder:
             self.out_dir.setText(folder)
 
+    def refresh_folder(self) -> None:
+        """Look at the output folder again (a run there may have advanced)."""
+        self._on_out_dir()
+
     def _on_out_dir(self, *_: object) -> None:
         text = self.out_dir.text().strip()
         st = read_run_state(text) if text else None

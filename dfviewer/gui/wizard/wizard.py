@@ -49,6 +49,11 @@ class TrainingWizard(QWizard):
                                 QWizard.WizardButton.CancelButton]
         self.setButtonLayout(self._default_layout)
         self.setButtonText(QWizard.WizardButton.CancelButton, "Close")
+        self.currentIdChanged.connect(self._on_page_changed)
+
+    def _on_page_changed(self, _id: int) -> None:
+        if self.currentPage() is self.model_page:
+            self.model_page.refresh_folder()  # a run may have finished or been cancelled meanwhile
 
     def update_buttons(self) -> None:
         """No Back while a run is under way (the settings it uses must not change under it)."""
