@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PyQt6.QtCore import QSettings, QTimer
+    from PyQt6.QtCore import QEventLoop, QSettings, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from dfviewer.gui.main_window import MainWindow
@@ -114,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app.exec()
 
     exit_code = {"rc": 0}
+    # a local loop, not app.exec()/app.quit(): quitting the application would also end every
+    # later event loop in this process (e.g. when called from tests)
+    loop = QEventLoop()
 
     def save() -> None:
         if args.stage:
@@ -125,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"dfviewer: could not write {args.screenshot}", file=sys.stderr)
             exit_code["rc"] = 2
         window.close()
-        app.quit()
+        window.deleteLater()
+        loop.quit()
 
     def later() -> None:
         QTimer.singleShot(300, save)
@@ -142,5 +146,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                              later()))
     else:
         later()
-    app.exec()
+    loop.exec()
     return exit_code["rc"]

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QColor
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from dfviewer.gui.maps import Window, finite_sample, format_value, window_from_limits, window_limits
 
@@ -18,6 +18,7 @@ class WindowingWidget(QWidget):
     windowEdited = pyqtSignal(str, float, float)  # key, centre, width
     presetChosen = pyqtSignal(str, float, float)
     resetRequested = pyqtSignal(str)
+    autoToggled = pyqtSignal(str, bool)
 
     TARGETS = (("attenuation", "Attenuation"), ("mean", "Dark-field"), ("overlay", "Overlay map"))
 
@@ -32,7 +33,7 @@ class WindowingWidget(QWidget):
             self.target.addItem(label, key)
         self.target.setToolTip("The panel whose window the histogram and presets change")
         self.plot = pg.PlotWidget(background="#18181c")
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(60)
         self.plot.setMaximumHeight(170)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -52,10 +53,15 @@ class WindowingWidget(QWidget):
         self.reset = QPushButton("Reset")
         self.reset.setToolTip("Back to the default window of this panel")
         self.reset.clicked.connect(lambda: self.resetRequested.emit(self.key))
+        self.auto = QCheckBox("Auto range")
+        self.auto.setToolTip("Automatic range (percentiles over all stages, uncertainty maps from zero), updated "
+                             "as results arrive; off: a fixed window")
+        self.auto.toggled.connect(lambda on: None if self._updating else self.autoToggled.emit(self.key, on))
         self.target.currentIndexChanged.connect(lambda _: self.targetChanged.emit(self.target.currentData()))
 
         row = QHBoxLayout()
         row.addWidget(self.presets, 1)
+        row.addWidget(self.auto)
         row.addWidget(self.reset)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -100,6 +106,14 @@ class WindowingWidget(QWidget):
             self._updating = False
         low, high = window_limits(window)
         self.limits.setText(f"window {format_value(low)} … {format_value(high)}")
+
+    def set_auto(self, auto: bool, enabled: bool = True) -> None:
+        self._updating = True
+        try:
+            self.auto.setChecked(auto)
+            self.auto.setEnabled(enabled)
+        finally:
+            self._updating = False
 
     def set_target(self, key: str) -> None:
         index = self.target.findData(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -64,6 +65,9 @@ class MainWindow(QMainWindow):
     inferenceFailed = pyqtSignal(str)
     imageOpened = pyqtSignal(str)
     errorShown = pyqtSignal(str)
+    summaryUpdated = pyqtSignal()
+    _summaryReady = pyqtSignal(object, object, bool)
+    _summaryLog = pyqtSignal(str)
 
     def __init__(self, settings: QSettings | None = None, model_path: str | None = None,
                  device: str | None = None, mc_samples: int | None = None) -> None:
@@ -260,7 +264,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.dock_log, self.dock_files)
         self.dock_tags.raise_()
         self.resizeDocks([self.dock_window], [270], Qt.Orientation.Horizontal)
-        self.summary.setMinimumHeight(90)
+        self.summary.setMinimumHeight(60)
+        self.tags.tree.setMinimumHeight(40)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -351,7 +356,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s = self.state
         s.imageChanged.connect(self._on_image_changed)
-        s.resultsChanged.connect(lambda: self._mark(*PANELS))
+        s.resultsChanged.connect(lambda: self._mark("darkfield", "overlay"))
         s.displayChanged.connect(self._on_display_changed)
         s.windowChanged.connect(self._on_window_changed)
         s.cropChanged.connect(self._on_crop_changed)
@@ -367,7 +372,10 @@ class MainWindow(QMainWindow):
         self.windowing.presetChosen.connect(lambda key, c, w: self.state.set_window(key, c, w))
         self.windowing.resetRequested.connect(self.state.reset_window)
         self.windowing.targetChanged.connect(self._on_target_changed)
+        self.windowing.autoToggled.connect(self._on_auto_toggled)
         self.files.fileChosen.connect(lambda path: self.open_file(path))
+        self._summaryReady.connect(self._on_summary_ready)
+        self._summaryLog.connect(self.log)
         w = self.controller.worker
         w.update.connect(self._on_update)
         w.progress.connect(self._on_progress)
@@ -552,16 +560,41 @@ class MainWindow(QMainWindow):
             self.progress.setFormat("preview…")
 
     def _update_summary(self, final: bool) -> None:
+        """Per-stage numbers; the final ones (lung mask, SSIM) are computed off the GUI thread."""
         results = self.state.results
         if not results:
             self.summary.show_rows([], self.state.stage)
             return
-        mask = analysis.lung_mask_or_none(self.state.radiograph.pixels, results[-1].mean) if final else None
-        rows = analysis.stage_summary(results, self.state.truth, mask, with_ssim=final)
+        if not final:
+            rows = analysis.stage_summary(results, self.state.truth, None, with_ssim=False)
+            self.summary.show_rows(rows, self.state.stage)
+            return
+        pixels, truth, token = self.state.radiograph.pixels, self.state.truth, object()
+        self._summary_token = token
+
+        def compute() -> None:
+            try:
+                mask = analysis.lung_mask_or_none(pixels, results[-1].mean)
+                rows = analysis.stage_summary(results, truth, mask, with_ssim=True)
+            except Exception as exc:  # noqa: BLE001 - a summary must never break the viewer
+                rows, mask = [], None
+                self._summaryLog.emit(f"stage summary failed: {exc}")
+            try:
+                self._summaryReady.emit(token, rows, mask is not None)
+            except RuntimeError:  # the window was closed meanwhile
+                pass
+
+        threading.Thread(target=compute, name="dfviewer-summary", daemon=True).start()
+
+    def _on_summary_ready(self, token: object, rows: list, lungs: bool) -> None:
+        if token is not getattr(self, "_summary_token", None):
+            return  # a newer image or result replaced it
         self.summary.show_rows(rows, self.state.stage)
-        where = "inside the lung mask" if mask is not None else "over the whole image (no lung mask yet)"
-        self.dock_summary.setToolTip(f"Mean aleatoric and epistemic σ {where}; MSE, PSNR (dB) and SSIM against "
-                                     "the real dark-field when one is loaded")
+        where = "inside the lung mask" if lungs else "over the whole image (no lungs found)"
+        self.summary.setToolTip(f"Mean aleatoric and epistemic σ {where}; MSE, PSNR (dB) and SSIM against "
+                                "the real dark-field when one is loaded (data range: the real image's range; "
+                                "SSIM: Gaussian window, sigma 1.5)")
+        self.summaryUpdated.emit()
 
     # ------------------------------------------------------------------ redraw
 
@@ -668,6 +701,13 @@ class MainWindow(QMainWindow):
             self._hist_source = source
         else:
             self.windowing.set_window(window)
+        self.windowing.set_auto(key in self.state.auto_windows, enabled=key != "attenuation")
+
+    def _on_auto_toggled(self, key: str, auto: bool) -> None:
+        if auto:
+            self.state.reset_window(key)
+        else:
+            self.state.set_window(key, *self.state.window(key))
 
     # ------------------------------------------------------------------ state reactions
 
@@ -679,6 +719,7 @@ class MainWindow(QMainWindow):
         self.layers.clear()
         self._hist_source = None
         self.summary.show_rows([], 1)
+        self._summary_token = None
         QTimer.singleShot(0, self.reset_view)
         self._mark(*PANELS)
         self.flush()

@@ -79,7 +79,7 @@ OVERLAY_MODES = {"alone": "Map alone", "darkfield": "Over dark-field", "attenuat
 Window = tuple[float, float]
 
 
-def finite_sample(array: np.ndarray, limit: int = 400_000) -> np.ndarray:
+def finite_sample(array: np.ndarray, limit: int = 100_000) -> np.ndarray:
     """A strided sample of the finite values (fast percentiles on big images)."""
     flat = np.asarray(array, dtype=np.float32).ravel()
     step = max(1, flat.size // limit)

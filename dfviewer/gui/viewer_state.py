@@ -105,12 +105,17 @@ class ViewerState(QObject):
 
     def set_results(self, stages: list[Any], done: int, total: int, preview: bool) -> None:
         """Cache new results of every stage (preview or running MC estimate)."""
+        first = self.results is None
         self.results = list(stages)
         self.progress = Progress(done, total, preview, self.progress.running)
         if self.stage > len(self.results):
             self.stage = len(self.results)
+        # running MC updates mostly change the epistemic spread; the other ranges are refreshed
+        # with the preview and the final estimate only (keeps the interface smooth on big images)
+        changing = {"epistemic", "total"} if not (first or preview or done >= total) else None
         for key in list(self.auto_windows):
-            self._auto(key)
+            if changing is None or key in changing:
+                self._auto(key)
         self.resultsChanged.emit()
         self.progressChanged.emit()
 

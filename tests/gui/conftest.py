@@ -26,7 +26,7 @@ def chest_like(shape=(128, 112), seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 @pytest.fixture(scope="session")
 def case_dir(tmp_path_factory) -> Path:
-    """A folder with ``case.tiff`` + ``case_darkfield.tiff`` and ``plain.npy`` (no truth)."""
+    """``case.tiff`` + ``case_darkfield.tiff``, ``plain.npy`` (no truth), ``zz_big.tiff`` (for cancelling)."""
     import tifffile
 
     folder = tmp_path_factory.mktemp("cases")
@@ -35,7 +35,7 @@ def case_dir(tmp_path_factory) -> Path:
     tifffile.imwrite(folder / "case_darkfield.tiff", darkfield)
     np.save(folder / "plain.npy", chest_like(seed=1)[0])
     big, _ = chest_like((640, 560), seed=2)
-    tifffile.imwrite(folder / "big.tiff", big)
+    tifffile.imwrite(folder / "zz_big.tiff", big)
     return folder
 
 
@@ -48,10 +48,10 @@ def settings(tmp_path):
 
 @pytest.fixture
 def window(qtbot, settings, tiny_checkpoint):
-    """The main window on the tiny random model, CPU, 4 MC samples."""
+    """The main window on the tiny random model, CPU, 3 MC samples."""
     from dfviewer.gui.main_window import MainWindow
 
-    win = MainWindow(settings=settings, model_path=str(tiny_checkpoint), device="cpu", mc_samples=4)
+    win = MainWindow(settings=settings, model_path=str(tiny_checkpoint), device="cpu", mc_samples=3)
     win.confirm_overwrite = lambda paths: False
     qtbot.addWidget(win)
     win.resize(1280, 800)

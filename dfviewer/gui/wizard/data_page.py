@@ -160,6 +160,7 @@ class DataPage(QWizardPage):
         self.problems = QListWidget()
         self.problems.setObjectName("dataProblems")
         self.problems.setMinimumHeight(70)
+        self.problems.setWordWrap(True)
         grid.addWidget(QLabel("<b>problems</b>"), 4, 0, 1, 3)
         grid.addWidget(self.problems, 5, 0, 1, 3)
 
@@ -168,9 +169,11 @@ class DataPage(QWizardPage):
         self.tiles: list[tuple[ImageTile, ImageTile]] = []
         for i in range(N_PREVIEW):
             a, d = ImageTile("", 112), ImageTile("", 112)
+            a.caption.hide()
             self.preview_grid.addWidget(a, 0, i)
             self.preview_grid.addWidget(d, 1, i)
             self.tiles.append((a, d))
+        self.preview_grid.setRowStretch(2, 1)
 
         middle = QHBoxLayout()
         middle.addWidget(facts, 1)
@@ -235,12 +238,12 @@ class DataPage(QWizardPage):
         for i, (a_tile, d_tile) in enumerate(self.tiles):
             if i < len(result.previews):
                 case, a, d = result.previews[i]
-                a_tile.show_array(a, "gray", caption=case)
-                d_tile.show_array(d, "gray", caption="")
+                a_tile.show_array(a, "gray", caption="")
+                d_tile.show_array(d, "gray", caption=case)
             else:
                 a_tile.clear()
                 d_tile.clear()
-                a_tile.caption.setText("")
+                d_tile.caption.setText("")
         n = len(report.pairs)
         blocking = report.blocking
         if blocking:

@@ -91,14 +91,15 @@ class FinishPage(QWizardPage):
         eval_row.addWidget(self.mc)
         eval_row.addWidget(self.eval_btn)
         eval_row.addWidget(self.progress, 1)
+        eval_row.addStretch(1)
 
         headers = ["Stage"] + [c[0] for c in COLUMNS] + [c[0] for c in COVERAGE]
         self.table = QTableWidget(0, len(headers))
         self.table.setObjectName("evaluationTable")
         self.table.setHorizontalHeaderLabels(headers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.notes = QLabel()
         self.notes.setObjectName("evaluationNotes")
@@ -171,7 +172,8 @@ class FinishPage(QWizardPage):
                 cells.append("n/a" if v is None or not math.isfinite(v) else f"{100 * v:.0f} %")
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
-        notes = [f"{report.n_images} images of the {report.split} split, T = {report.mc_samples} MC samples; "
+        n = report.n_images
+        notes = [f"{n} image{'' if n == 1 else 's'} of the {report.split} split, T = {report.mc_samples} MC samples; "
                  f"saved as evaluation_{report.split}.json / .md next to the checkpoint."]
         notes += report.notes
         self.notes.setText("\n".join(notes))

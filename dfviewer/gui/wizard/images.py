@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage, QPixmap
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from dfviewer.io.colormaps import apply_colormap
 
@@ -52,6 +52,7 @@ class ImageTile(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.image)
         layout.addWidget(self.caption)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
 
     def show_array(self, array: np.ndarray, colormap: str = "gray", limits: tuple[float, float] | None = None,
                    caption: str | None = None) -> None:

@@ -277,14 +277,18 @@ class RunPage(QWizardPage):
         p = event.preview
         if not p:
             return
-        limits = percentile_window(np.concatenate([p["target"].ravel(), p["mean"].ravel()]), 0.5, 99.5)
-        sig = percentile_window(np.concatenate([p["aleatoric"].ravel(), p["epistemic"].ravel()]), 1, 99)
-        for key, _caption, cmap in PREVIEW_TILES:
-            if key in p:
-                lim = None if key == "input" else (limits if key in ("target", "mean") else (0.0, max(sig[1], 1e-6)))
-                self.tiles[key].show_array(p[key], cmap, lim)
+        limits = percentile_window(np.asarray(p["target"]), 0.5, 99.5)
+        for key, caption, cmap in PREVIEW_TILES:
+            if key not in p:
+                continue
+            if key in ("aleatoric", "epistemic"):
+                top = max(percentile_window(np.asarray(p[key]), 1, 99)[1], 1e-6)
+                self.tiles[key].show_array(p[key], cmap, (0.0, top), caption=f"{caption} (0–{top:.2g})")
+            else:
+                self.tiles[key].show_array(p[key], cmap, None if key == "input" else limits)
         what = f"stage {event.stage}" if event.stage else "all stages"
-        self.preview_caption.setText(f"{what}, epoch {event.epoch} of {event.epochs}\n(σ maps share one scale)")
+        self.preview_caption.setText(f"{what}, epoch {event.epoch} of {event.epochs}; "
+                                     "mean shown on the true dark-field's window")
 
     def _update_times(self) -> None:
         if self.status != "running":
@@ -301,9 +305,9 @@ class RunPage(QWizardPage):
         self.times.setText(text)
 
     def append_log(self, text: str, kind: str = "info") -> None:
-        colour = {"stderr": "#c0a070", "stdout": "#c8c8cc", "info": "#e0e0e4"}.get(kind, "#e0e0e4")
         fmt = QTextCharFormat()
-        fmt.setForeground(QColor(colour))
+        if kind == "stderr":
+            fmt.setForeground(QColor("#d08a3a"))
         cursor = self.log.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
         if not self.log.document().isEmpty():
@@ -325,6 +329,9 @@ class RunPage(QWizardPage):
 
     def _on_ended(self, status: str, model_path: str, message: str, details: str) -> None:
         self._clock.stop()
+        spent = time.perf_counter() - self.process.paused_seconds - self._t_start
+        self.times.setText(f"took {format_duration(spent)}" + (
+            f" (and {format_duration(self._elapsed_before)} before resuming)" if self._elapsed_before else ""))
         self.status = status
         self.pause_btn.setEnabled(False)
         self.cancel_btn.setEnabled(False)
