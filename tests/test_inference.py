@@ -260,3 +260,16 @@ def test_input_normalisation_makes_results_independent_of_units(predictor, image
     a = predictor.predict(image, mc_samples=0)
     b = predictor.predict(image * 1000.0 + 50.0, mc_samples=0)
     np.testing.assert_allclose(a[2].mean, b[2].mean, rtol=1e-4, atol=1e-4)
+
+
+def test_mixed_precision_path_stays_float32_and_close(tiny_checkpoint, image):
+    """The autocast path CUDA uses, exercised on the CPU with bfloat16."""
+    p = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    reference = p.predict(image, mc_samples=2, seed=0)
+    p.amp_dtype = torch.bfloat16
+    mixed = p.predict(image, mc_samples=2, seed=0)
+    for ra, rb in zip(reference, mixed):
+        for name in MAP_NAMES:
+            assert getattr(rb, name).dtype == np.float32 and np.isfinite(getattr(rb, name)).all()
+        assert np.abs(ra.mean - rb.mean).max() < 0.05
+        np.testing.assert_allclose(rb.beta, ra.beta, atol=0.1)

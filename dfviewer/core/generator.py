@@ -120,7 +120,10 @@ class UNetStage(nn.Module):
         x = self.bottleneck_dropout(feats[-1])
         for up, skip in zip(self.up, reversed(feats[:-1])):
             x = up(x, skip)
-        raw = self.head(x).float()
+        # The 1x1 head runs in float32 even under autocast: fp16/bf16 rounding of the mean
+        # (a step of ~0.002 at 0.5 in bf16) would otherwise leak into the epistemic spread.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            raw = self.head(x.float())
         mean = raw[:, 0:1]
         if self.refine and previous_mean is not None:
             mean = mean + previous_mean.float()
