@@ -62,6 +62,25 @@ HELP: dict[str, str] = {
     "target_percentile": "The dark-field is scaled so this percentile of the training data maps to 1 (0: keep target_scale).",
     "target_scale": "Used only when target_percentile is 0.",
     "num_workers": "Data-loading worker processes (0: load in the training process).",
+    "batch_size": "Pairs per optimisation step (per process under torchrun).",
+    "seed": "Seeds weights, shuffling and augmentations; a run is reproducible and resumable.",
+    "lr_discriminator": "Adam learning rate of the discriminators.",
+    "finetune_lr_factor": "Fine-tuning learning rate = learning rate x this factor.",
+    "cosine_min_lr_factor": "The cosine schedule ends at learning rate x this factor.",
+    "lambda_residual": "Weight of the residual (high-pass) loss.",
+    "residual_kernel": "Odd kernel size of the residual loss's blur.",
+    "discriminator_width": "Feature maps of the PatchGAN discriminator's first layer.",
+    "discriminator_layers": "Strided layers of the discriminator (its patch size grows with them).",
+    "augment_rotation_deg": "Random rotation of each training pair, up to this angle.",
+    "augment_flip": "Randomly mirror training pairs left-right.",
+    "augment_contrast": "Random gain and offset of the input, up to this fraction.",
+    "norm": "Normalisation layers of the U-Nets.",
+    "dropout_kind": "channel: drop whole feature maps (faster on CPUs); element: single activations.",
+    "stage_input": "What later stages see: uncertainty-attention (the paper) or the reference variant.",
+    "refine_residual": "Later stages predict a correction to the previous stage's mean.",
+    "beta_min": "Lower bound of the GGD shape parameter beta.",
+    "beta_max": "Upper bound of the GGD shape parameter beta.",
+    "input_mode": "percentile: map each image's low/high percentiles to 0/1; fixed: use the values.",
 }
 
 _FIELD_TYPES = {
@@ -98,8 +117,9 @@ class _Field:
         self.error = QLabel()
         self.error.setObjectName(f"error_{name}")
         self.error.setStyleSheet("color: #ff6b6b;")
-        self.error.setWordWrap(True)
         self.error.hide()
+        self.help = QLabel(HELP.get(name, ""))
+        self.help.setStyleSheet("color: #8a8a92;")
         if hint is bool:
             self.widget: QWidget = QCheckBox()
         elif get_origin(hint) is Literal:
@@ -186,7 +206,8 @@ class ConfigForm(QWidget):
                 lay = QHBoxLayout(row)
                 lay.setContentsMargins(0, 0, 0, 0)
                 lay.addWidget(f.widget)
-                lay.addWidget(f.error, 1)
+                lay.addWidget(f.error)
+                lay.addWidget(f.help, 1)
                 label = QLabel(_label(name))
                 label.setToolTip(HELP.get(name, ""))
                 form.addRow(label, row)
@@ -283,6 +304,7 @@ class ConfigForm(QWidget):
             message = self.errors.get(name)
             f.error.setText(message or "")
             f.error.setVisible(bool(message))
+            f.help.setVisible(not message)
             f.widget.setStyleSheet("border: 1px solid #ff6b6b;" if message else "")
         bad_tabs = {self._tab_of[n] for n in self.errors if n}
         for i in range(self.tabs.count()):

@@ -32,7 +32,7 @@ from dfviewer.core.data import SPLITS, DatasetReport, check_dataset, read_pixels
 from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.tasks import BackgroundTask
 
-N_PREVIEW = 4
+N_PREVIEW = 8
 
 
 @dataclass
@@ -170,10 +170,11 @@ class DataPage(QWizardPage):
         for i in range(N_PREVIEW):
             a, d = ImageTile("", 112), ImageTile("", 112)
             a.caption.hide()
-            self.preview_grid.addWidget(a, 0, i)
-            self.preview_grid.addWidget(d, 1, i)
+            row = 2 * (i // 4)
+            self.preview_grid.addWidget(a, row, i % 4)
+            self.preview_grid.addWidget(d, row + 1, i % 4)
             self.tiles.append((a, d))
-        self.preview_grid.setRowStretch(2, 1)
+        self.preview_grid.setRowStretch(4, 1)
 
         middle = QHBoxLayout()
         middle.addWidget(facts, 1)

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWizardPage,
 )
 
+from dfviewer.gui.wizard.plots import STAGE_COLOURS
 from dfviewer.gui.wizard.tasks import BackgroundTask
 
 COLUMNS = [("MSE", "mse", ".4f"), ("PSNR (dB)", "psnr", ".2f"), ("SSIM", "ssim", ".3f"),
@@ -106,16 +107,34 @@ class FinishPage(QWizardPage):
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #a0a0a8;")
 
+        import pyqtgraph as pg
+
+        self.table.setMaximumHeight(150)
+        self.summary = QLabel()
+        self.summary.setObjectName("runSummary")
+        self.summary.setWordWrap(True)
+        self.chart = pg.GraphicsLayoutWidget()
+        self.chart.setBackground((30, 30, 34))
+        self.chart_plots = {}
+        for key, title in (("mse", "MSE per stage"), ("psnr", "PSNR (dB) per stage"), ("ssim", "SSIM per stage"),
+                           ("coverage", "GGD interval coverage")):
+            plot = self.chart.addPlot(title=title)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLabel("bottom", "expected" if key == "coverage" else "stage")
+            self.chart_plots[key] = plot
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.summary)
         layout.addLayout(eval_row)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table)
+        layout.addWidget(self.chart, 1)
         layout.addWidget(self.notes)
 
     def initializePage(self) -> None:  # noqa: N802
         wiz = self.wizard()
         self.model_path = wiz.run_page.model_path
         self.path_label.setText(str(self.model_path))
+        self.summary.setText(wiz.run_page.summary_text())
         exp = wiz.model_page.experiment()
         report = wiz.data_page.report
         if report is not None and report.splits.get("test", 0) == 0:
@@ -172,11 +191,38 @@ class FinishPage(QWizardPage):
                 cells.append("n/a" if v is None or not math.isfinite(v) else f"{100 * v:.0f} %")
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
+        self._draw_chart(report)
         n = report.n_images
         notes = [f"{n} image{'' if n == 1 else 's'} of the {report.split} split, T = {report.mc_samples} MC samples; "
                  f"saved as evaluation_{report.split}.json / .md next to the checkpoint."]
         notes += report.notes
         self.notes.setText("\n".join(notes))
+
+    def _draw_chart(self, report) -> None:
+        import numpy as np
+        import pyqtgraph as pg
+
+        stages = sorted(report.stages)
+        for key in ("mse", "psnr", "ssim"):
+            plot = self.chart_plots[key]
+            plot.clear()
+            means = [report.stages[k][key].get("mean") for k in stages]
+            stds = [report.stages[k][key].get("std") or 0.0 for k in stages]
+            if any(m is None for m in means):
+                continue
+            x, y, e = np.asarray(stages, float), np.asarray(means, float), np.asarray(stds, float)
+            plot.addItem(pg.ErrorBarItem(x=x, y=y, top=e, bottom=e, beam=0.15, pen=pg.mkPen((150, 150, 160))))
+            plot.plot(x, y, pen=pg.mkPen((86, 180, 233), width=2), symbol="o", symbolBrush=(86, 180, 233))
+            plot.getAxis("bottom").setTicks([[(k, str(k)) for k in stages]])
+        plot = self.chart_plots["coverage"]
+        plot.clear()
+        plot.plot([0, 1], [0, 1], pen=pg.mkPen((150, 150, 160), style=pg.QtCore.Qt.PenStyle.DashLine))
+        for k in stages:
+            cov = report.stages[k].get("coverage_ggd", {})
+            levels = sorted(float(p) for p in cov if cov[p] is not None)
+            if levels:
+                colour = STAGE_COLOURS.get(k, (200, 200, 200))
+                plot.plot(levels, [cov[str(p)] for p in levels], pen=pg.mkPen(colour, width=2), name=f"stage {k}")
 
     def _on_failed(self, message: str, details: str) -> None:
         self.progress.hide()

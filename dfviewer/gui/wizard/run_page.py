@@ -282,13 +282,24 @@ class RunPage(QWizardPage):
             if key not in p:
                 continue
             if key in ("aleatoric", "epistemic"):
-                top = max(percentile_window(np.asarray(p[key]), 1, 99)[1], 1e-6)
-                self.tiles[key].show_array(p[key], cmap, (0.0, top), caption=f"{caption} (0–{top:.2g})")
+                lo, hi = percentile_window(np.asarray(p[key]), 1, 99)
+                self.tiles[key].show_array(p[key], cmap, (lo, hi), caption=f"{caption}\n{lo:.2g} – {hi:.2g}")
             else:
                 self.tiles[key].show_array(p[key], cmap, None if key == "input" else limits)
         what = f"stage {event.stage}" if event.stage else "all stages"
         self.preview_caption.setText(f"{what}, epoch {event.epoch} of {event.epochs}; "
                                      "mean shown on the true dark-field's window")
+
+    def summary_text(self) -> str:
+        """One line about the finished run for the result page."""
+        st = read_run_state(self.wizard().model_page.output_folder()) if self.wizard() is not None else None
+        if st is None or st.experiment is None:
+            return ""
+        exp = st.experiment
+        return (f"Trained {exp.model.n_stages} stages × {exp.train.epochs_per_stage} epochs"
+                + (f" + {exp.train.finetune_epochs} fine-tuning" if exp.train.finetune_epochs else "")
+                + f" at {exp.model.working_size} px in {format_duration(st.seconds)}; settings in "
+                f"{st.folder / CONFIG_NAME if (st.folder / CONFIG_NAME).is_file() else st.folder}.")
 
     def _update_times(self) -> None:
         if self.status != "running":
