@@ -9,6 +9,8 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy"}
 TRUTH_MARKERS = ("_darkfield", "_dark-field", "_df")
+#: companions of a case that are not radiographs to open (true dark-field, masks)
+COMPANION_MARKERS = TRUTH_MARKERS + ("_lung", "_lungs", "_mask")
 TRUTH_SUFFIXES = (".tiff", ".tif", ".npy", ".png", ".dcm")
 
 
@@ -17,8 +19,14 @@ def is_truth_file(path: Path) -> bool:
     return any(stem.endswith(marker) for marker in TRUTH_MARKERS)
 
 
+def is_companion_file(path: Path) -> bool:
+    """A true dark-field or mask stored beside a case (``<case>_darkfield.tiff``, ``<case>_lung.png``)."""
+    stem = path.stem.lower()
+    return any(stem.endswith(marker) for marker in COMPANION_MARKERS)
+
+
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files in ``folder`` (not recursive), sorted, without the true dark-field companions.
+    """Image files in ``folder`` (not recursive), sorted, without companions (true dark-field, masks).
 
     Files without a suffix are included (DICOM files often have none).
     """
@@ -28,7 +36,7 @@ def list_images(folder: str | Path) -> list[Path]:
         if not path.is_file() or path.name.startswith("."):
             continue
         suffix = path.suffix.lower()
-        if (suffix in IMAGE_SUFFIXES or suffix == "") and not is_truth_file(path):
+        if (suffix in IMAGE_SUFFIXES or suffix == "") and not is_companion_file(path):
             files.append(path)
     return files
 

@@ -343,9 +343,10 @@ class MainWindow(QMainWindow):
         run.addAction(self.act_rerun)
         run.addAction(self.act_cancel)
 
-        self.tools_menu = menu.addMenu("&Tools")  # the training wizard goes here
-        placeholder = self.tools_menu.addAction("Train a Model… (coming soon)")
-        placeholder.setEnabled(False)
+        self.tools_menu = menu.addMenu("&Tools")
+        self.act_train = self._action("&Train a Model…", "mdi6.tools", None, self.open_training_wizard,
+                                      "Train a model on your own paired data or on the phantom")
+        self.tools_menu.addAction(self.act_train)
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("Keyboard &Shortcuts", "mdi6.keyboard", "F1", self.show_shortcuts,
@@ -960,6 +961,22 @@ class MainWindow(QMainWindow):
 
     def log(self, message: str) -> None:
         self.log_panel.add(message)
+
+    def open_training_wizard(self) -> None:
+        """Tools > Train a Model: its "Open in viewer" makes the trained checkpoint the viewer's model."""
+        try:
+            from dfviewer.gui.wizard.wizard import open_training_wizard
+        except ImportError as exc:
+            self.show_error("The training wizard is not part of this build.", str(exc))
+            return
+        self._wizard = open_training_wizard(self)
+        self._wizard.model_ready.connect(self.use_model)
+
+    def use_model(self, path: str | Path) -> None:
+        """Use checkpoint ``path`` from now on (and regenerate the open image's maps)."""
+        self.log(f"using model {path}")
+        self.apply_preferences(model=str(path), mc=self.mc_samples, working_size=self.working_size,
+                               device=self.device)
 
     def show_shortcuts(self) -> None:
         self._shortcuts = ShortcutsDialog(self)

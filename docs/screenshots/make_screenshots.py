@@ -23,6 +23,7 @@ def main() -> int:
     parser.add_argument("--case")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     parser.add_argument("--mc", type=int, default=20)
+    parser.add_argument("--stage", type=int, default=3, help="stage shown in the finished states")
     args = parser.parse_args()
 
     from PyQt6.QtCore import QEventLoop, QSettings, QTimer
@@ -69,7 +70,7 @@ def main() -> int:
     wait(window.controller.worker.progress)
     save(window, "preview")
     wait(window.inferenceFinished)
-    window.state.set_stage(3)
+    window.state.set_stage(args.stage)
     save(window, "finished")
     window.state.set_overlay_map("epistemic")
     window.state.set_overlay_mode("darkfield")

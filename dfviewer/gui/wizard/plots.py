@@ -17,6 +17,7 @@ PLOTS = [
     ("g_total", "Generator loss", "step", "g_total"),
     ("d", "Discriminator loss", "step", "d"),
     ("nll", "NLL", "step", "nll"),
+    ("l1", "L1 (training)", "step", "l1"),
     ("val_l1", "Validation L1", "val", "l1"),
     ("mse", "Validation MSE", "val", "mse"),
     ("psnr", "Validation PSNR (dB)", "val", "psnr"),
@@ -29,7 +30,7 @@ def _stage_name(stage: int) -> str:
 
 
 class TrainingPlots(QWidget):
-    """Seven small plots fed by training events; redrawn at most every 250 ms.
+    """Eight small plots fed by training events; redrawn at most every 250 ms.
 
     ``data[key][stage] = (xs, ys)``: x is the global step for losses, the global epoch for
     validation metrics (a validation curve of stage k continues through later phases).
