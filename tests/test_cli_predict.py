@@ -84,3 +84,17 @@ def test_png_previews_in_process(tmp_path, inputs, tiny_checkpoint, capsys):
     pngs = sorted(out.glob("*.png"))
     assert [p.name for p in pngs] == sorted(f"chest_stage1_{m}.png" for m in MAPS)
     assert Image.open(pngs[0]).size[0] > 61  # image plus colorbar margin
+
+
+def test_folder_expansion_skips_companions_and_earlier_outputs(tmp_path):
+    from dfviewer.cli.predict import expand_inputs, output_stems
+
+    for name in ("case.png", "case_lung.png", "case_darkfield.tiff", "case_stage1_mean.tiff", "notes.txt",
+                 ".hidden.png", "other.npy"):
+        (tmp_path / name).write_bytes(b"x")
+    files, problems = expand_inputs([str(tmp_path)])
+    assert [f.name for f in files] == ["case.png", "other.npy"] and not problems
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert expand_inputs([str(empty)])[1]
+    assert output_stems([tmp_path / "a.png", tmp_path / "a.tiff", tmp_path / "b.npy"]) == ["a_png", "a_tiff", "b"]

@@ -9,6 +9,7 @@ the command exits non-zero at the end.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -90,11 +91,16 @@ def default_model() -> Path:
     return path
 
 
+#: stems of files a folder holds beside its cases, skipped when a folder is expanded: true
+#: dark-fields and masks (the viewer's convention) and this command's own outputs
+_COMPANION = re.compile(r"(_darkfield|_dark-field|_df|_lungs?|_mask|_stage\d+_(mean|alpha|beta|aleatoric|epistemic|total))$")
+
+
 def _is_radiograph_candidate(path: Path) -> bool:
     from dfviewer.io.images import IMAGE_SUFFIXES
     from dfviewer.io.reader import DICOM_SUFFIXES, sniff
 
-    if path.name.startswith(".") or not path.is_file():
+    if path.name.startswith(".") or not path.is_file() or _COMPANION.search(path.stem.lower()):
         return False
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES or (suffix and suffix in DICOM_SUFFIXES):
@@ -106,7 +112,12 @@ def _is_radiograph_candidate(path: Path) -> bool:
 
 
 def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[str]]:
-    """Files to process (folders expanded, sorted) and sentences about unusable entries."""
+    """Files to process and sentences about unusable entries.
+
+    Folders are expanded (not recursively, sorted) to their image files, leaving out companions
+    (``<case>_darkfield.tiff``, ``<case>_lung.png``, masks) and earlier ``dfviewer predict``
+    outputs; files named explicitly are always processed.
+    """
     files: list[Path] = []
     problems: list[str] = []
     for name in inputs:
