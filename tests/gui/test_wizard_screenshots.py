@@ -80,4 +80,13 @@ def test_screenshots_of_every_page(qtbot, tmp_path):
     wiz.next()
     qtbot.waitUntil(lambda: wiz.finish_page.report is not None, timeout=120_000)
     shot("finish")
+
+    wiz.back()
+    wiz.back()
+    (data / "attenuation" / "case_00005.dcm").write_bytes(b"overwritten after the check")
+    mp.out_dir.setText(str(tmp_path / "runs" / "run-broken"))
+    wiz.next()
+    with qtbot.waitSignal(rp.run_ended, timeout=120_000):
+        rp.start()
+    shot("error")
     wiz.shutdown()
