@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def save() -> None:
         if args.stage:
             window.state.set_stage(args.stage)
+        window.resize(*size)  # loading may have grown the window
+        app.processEvents()
+        window.reset_view()
         window.flush()
         app.processEvents()
         image = window.grab()

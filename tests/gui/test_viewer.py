@@ -338,3 +338,23 @@ def test_docks_tags_model_log_and_help(opened, qtbot):
     for key in ("alpha", "beta", "aleatoric", "epistemic", "total"):
         assert opened.map_buttons[key].toolTip()
     assert "tools" in opened.tools_menu.title().lower()
+
+
+def test_drop_opens_files_and_companions_are_not_listed(window, case_dir, qtbot, tmp_path):
+    from PyQt6.QtCore import QMimeData, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    from dfviewer.gui.analysis import list_images
+
+    (tmp_path / "a.npy").write_bytes((case_dir / "plain.npy").read_bytes())
+    (tmp_path / "a_lung.png").write_bytes(b"mask")
+    (tmp_path / "a_darkfield.tiff").write_bytes(b"truth")
+    assert [p.name for p in list_images(tmp_path)] == ["a.npy"]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(case_dir / "plain.npy"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+        window.dropEvent(event)
+    assert window.state.path.name == "plain.npy"
+    assert window.act_train.isEnabled() and window.act_train in window.tools_menu.actions()
