@@ -245,6 +245,7 @@ class DataPage(QWizardPage):
                 a_tile.clear()
                 d_tile.clear()
                 d_tile.caption.setText("")
+                a_tile.caption.setText("")
         n = len(report.pairs)
         blocking = report.blocking
         if blocking:

@@ -44,6 +44,7 @@ class ImageTile(QWidget):
         self.image.setFixedSize(size, size)
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setStyleSheet("background: #1e1e22; border: 1px solid #3a3a40;")
+        self.default_caption = caption
         self.caption = QLabel(caption)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setStyleSheet("color: #a0a0a8; font-size: 11px;")
@@ -53,6 +54,7 @@ class ImageTile(QWidget):
         layout.addWidget(self.image)
         layout.addWidget(self.caption)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setFixedSize(size + 8, size + 34)
 
     def show_array(self, array: np.ndarray, colormap: str = "gray", limits: tuple[float, float] | None = None,
                    caption: str | None = None) -> None:
@@ -62,3 +64,5 @@ class ImageTile(QWidget):
 
     def clear(self) -> None:
         self.image.clear()
+        self.image.setPixmap(QPixmap())
+        self.caption.setText(self.default_caption)

@@ -72,6 +72,7 @@ class TrainingPlots(QWidget):
                 plot.removeItem(item)
             if plot.legend is not None:
                 plot.legend.clear()
+            plot.enableAutoRange()
         self.curves.clear()
         self.data = {k: {} for k, *_ in PLOTS}
         self._dirty.clear()

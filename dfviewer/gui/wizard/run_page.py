@@ -119,14 +119,14 @@ class RunPage(QWizardPage):
         pg_layout = QGridLayout(preview)
         self.tiles: dict[str, ImageTile] = {}
         for i, (key, caption, _cmap) in enumerate(PREVIEW_TILES):
-            tile = ImageTile(caption, 112)
+            tile = ImageTile(caption, 100)
             self.tiles[key] = tile
             pg_layout.addWidget(tile, i // 2, i % 2)
         self.preview_caption = QLabel("")
         self.preview_caption.setWordWrap(True)
         self.preview_caption.setStyleSheet("color: #a0a0a8; font-size: 11px;")
         pg_layout.addWidget(self.preview_caption, 2, 1)
-        preview.setMaximumWidth(270)
+        preview.setMaximumWidth(250)
         self.log = QPlainTextEdit()
         self.log.setObjectName("runLog")
         self.log.setReadOnly(True)
@@ -207,6 +207,9 @@ class RunPage(QWizardPage):
         command.env.update(wiz.extra_env)
         if not resume:
             self.plots.clear()
+            for tile in self.tiles.values():
+                tile.clear()
+            self.preview_caption.setText("")
         self.error_box.hide()
         self.status = "running"
         self.model_path = None
@@ -287,8 +290,8 @@ class RunPage(QWizardPage):
             else:
                 self.tiles[key].show_array(p[key], cmap, None if key == "input" else limits)
         what = f"stage {event.stage}" if event.stage else "all stages"
-        self.preview_caption.setText(f"{what}, epoch {event.epoch} of {event.epochs}; "
-                                     "mean shown on the true dark-field's window")
+        self.preview_caption.setText(f"{what},\nepoch {event.epoch} of {event.epochs}\n(mean on the true\n"
+                                     "dark-field's window)")
 
     def summary_text(self) -> str:
         """One line about the finished run for the result page."""
