@@ -14,7 +14,7 @@ from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from dfviewer.gui.layers import Layer, colorize
-from dfviewer.gui.maps import format_value, window_limits
+from dfviewer.gui.maps import window_limits
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 

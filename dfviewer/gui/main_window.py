@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pyqtgraph as pg
 import qtawesome as qta
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
@@ -18,7 +17,6 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -91,6 +89,7 @@ class MainWindow(QMainWindow):
         self._drag_window: tuple[float, float] | None = None
         self._hist_source: tuple[str, int] | None = None
         self._active_key = "attenuation"
+        self._active_panel = "overlay"
         self._model_name = Path(self.model_path).stem if self.model_path else ""
 
         self.state = ViewerState(self)
@@ -149,7 +148,8 @@ class MainWindow(QMainWindow):
         self.act_open_folder = self._action("Open &Folder…", "mdi6.folder-multiple-image", "Ctrl+Shift+O",
                                             self.open_folder_dialog, "Open every image of a folder")
         self.act_export = self._action("&Export Current Panel…", "mdi6.export", "Ctrl+E", self.export_panel_dialog,
-                                       "Save the overlay panel as a PNG exactly as shown (window, blend, crop)")
+                                       "Save the panel last clicked (default: the overlay panel) as a PNG exactly as shown "
+                                       "(window, blend, crop)")
         self.act_export_all = self._action("Export &All Maps…", "mdi6.image-multiple", "Ctrl+Shift+E",
                                            self.export_all_dialog, "Save every map of every stage to a folder")
         self.act_crop = self._action("Lung &Crop", "mdi6.crop", "C", None,
@@ -805,6 +805,7 @@ class MainWindow(QMainWindow):
         self.state.set_window(key, centre, width)
 
     def _on_panel_activated(self, panel_key: str) -> None:
+        self._active_panel = panel_key
         self._active_key = self._panel_map_key(panel_key)
         self.windowing.set_target({"attenuation": "attenuation", "darkfield": "mean", "truth": "mean"}
                                   .get(panel_key, "overlay"))
@@ -868,7 +869,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ export
 
     def export_panel_dialog(self) -> None:
-        key = "overlay" if self.layers.get("overlay") is not None else "attenuation"
+        """Export the panel last clicked (the overlay panel by default) as shown."""
+        key = self._active_panel if self.layers.get(self._active_panel) is not None else "overlay"
+        if self.layers.get(key) is None:
+            key = "attenuation"
         stem = self.state.path.stem if self.state.path else "image"
         suggestion = Path(str(self.settings.value("export_dir", str(Path.home())))) / f"{stem}_{self._panel_file_name(key)}.png"
         path, _ = QFileDialog.getSaveFileName(self, "Export panel as PNG", str(suggestion), "PNG images (*.png)",

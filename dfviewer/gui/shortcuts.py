@@ -5,7 +5,7 @@ from __future__ import annotations
 SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+O", "Open image(s)"),
     ("Ctrl+Shift+O", "Open folder"),
-    ("Ctrl+E", "Export the overlay panel as PNG"),
+    ("Ctrl+E", "Export the panel last clicked (default: overlay) as PNG, as shown"),
     ("Ctrl+Shift+E", "Export all maps of all stages to a folder"),
     ("1 / 2 / 3", "Show stage 1, 2 or 3"),
     ("A", "Overlay: alpha (GGD scale)"),

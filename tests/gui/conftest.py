@@ -63,7 +63,7 @@ def window(qtbot, settings, tiny_checkpoint):
 @pytest.fixture
 def opened(qtbot, window, case_dir):
     """The window with ``case.tiff`` opened and its inference finished."""
-    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         assert window.open_file(case_dir / "case.tiff")
     window.flush()
     return window

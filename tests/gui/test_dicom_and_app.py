@@ -10,7 +10,7 @@ import pytest
 def test_dicom_tags_are_searchable_and_file_window_is_used(window, dicom_case, qtbot, tmp_path):
     from dfviewer.gui.export import ExportOptions
 
-    with qtbot.waitSignal(window.inferenceFinished, timeout=60_000):
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         assert window.open_file(dicom_case)
     assert window.state.window("attenuation") == pytest.approx((1000.0, 1800.0))
     assert "0.5 mm/px" in window.readout.text()
