@@ -52,6 +52,7 @@ def wizard(qtbot, one_thread):
     wiz = TrainingWizard(extra_env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     wiz.eval_mc_samples = 2
     wiz.model_page.threads.setValue(1)
+    wiz.confirm_close = lambda: True  # never a modal question in a test
     qtbot.addWidget(wiz)
     wiz.show()
     yield wiz
@@ -228,9 +229,11 @@ def test_pause_cancel_keeps_the_last_epoch_and_resume_continues(qtbot, wizard, p
     rp.process.event_received.disconnect(on_event)
     with qtbot.waitSignal(rp.run_ended, timeout=RUN_TIMEOUT) as ended:
         rp.start()
-        wizard.confirm_close = lambda: False
+        asked = []
+        wizard.confirm_close = lambda: asked.append(1) or False
         wizard.reject()  # closing asks first; "no" keeps the run and the window
-        assert wizard.isVisible() and rp.running
+        wizard.confirm_close = lambda: True
+        assert asked and wizard.isVisible() and rp.running
     assert ended.args == ["completed"], rp.log.toPlainText()
     started = next(e for e in seen if isinstance(e, RunStarted))
     assert started.resumed_at_epoch == done
