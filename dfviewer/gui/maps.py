@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dfviewer.io.png_export import format_number
+
 
 @dataclass(frozen=True)
 class MapInfo:
@@ -136,12 +138,5 @@ def attenuation_presets(pixels: np.ndarray, file_presets=()) -> list[tuple[str, 
 
 
 def format_value(value: float) -> str:
-    """Compact number for the readout and colorbar labels."""
-    if not np.isfinite(value):
-        return "–"
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
-        return f"{value:.3g}"
-    if magnitude >= 100:
-        return f"{value:.1f}"
-    return f"{value:.4g}"
+    """Compact number for the readout and colorbar labels: the same text as exported PNGs."""
+    return format_number(value)
