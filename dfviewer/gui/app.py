@@ -85,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PyQt6.QtCore import QEventLoop, QSettings, QTimer
+    from PyQt6.QtGui import QIcon
     from PyQt6.QtWidgets import QApplication
+
+    from dfviewer.resources import resource_path
 
     from dfviewer.gui.main_window import MainWindow
     from dfviewer.gui.theme import apply_theme
@@ -93,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("dfviewer")
     app.setOrganizationName("dfviewer")
+    app.setDesktopFileName("io.github.dfviewer.DFViewer")  # Wayland matches the launcher by this
+    app.setWindowIcon(QIcon(str(resource_path("icons", "dfviewer.svg"))))
     apply_theme(app)
     settings = None
     if args.screenshot:  # reproducible screenshots: ignore the user's saved layout and preferences
