@@ -64,14 +64,14 @@ def test_predict_folder_to_npz_with_selected_stages(tmp_path, inputs, tiny_check
     assert data["stage3_mean"].shape == (30, 20) and not data["stage3_epistemic"].any()
 
 
-def test_predict_without_a_model_asks_for_one(tmp_path, inputs, capsys):
+def test_predict_defaults_to_the_bundled_demo_model(tmp_path, inputs, capsys):
     from dfviewer.cli.main import main
-    from dfviewer.resources import resource_path
 
-    if resource_path("models", "demo.safetensors").exists():
-        pytest.skip("a demo model is bundled, so --model is optional")
-    assert main(["predict", str(inputs[0]), "--out", str(tmp_path / "x")]) == 2
-    assert "--model" in capsys.readouterr().err
+    out = tmp_path / "demo"
+    assert main(["predict", str(inputs[0]), "--out", str(out), "--mc", "0", "--stages", "1"]) == 0
+    written = sorted(p.name for p in out.glob("*.tiff"))
+    assert written == sorted(f"chest_stage1_{m}.tiff" for m in MAPS)
+    assert "model demo.safetensors on cpu" in capsys.readouterr().err  # says which model it used
 
 
 def test_png_previews_in_process(tmp_path, inputs, tiny_checkpoint, capsys):
