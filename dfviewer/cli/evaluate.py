@@ -49,12 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # ``python -m dfviewer.cli.evaluate``
-    from dfviewer.errors import UserError
+    from dfviewer.cli.main import main
 
-    _parser = argparse.ArgumentParser(prog="dfviewer evaluate")
-    add_arguments(_parser)
-    try:
-        sys.exit(run(_parser.parse_args()))
-    except UserError as _exc:
-        print(f"dfviewer evaluate: {_exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -145,12 +145,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # ``python -m dfviewer.cli.train`` (e.g. under torchrun -m)
-    from dfviewer.errors import UserError
+    from dfviewer.cli.main import main
 
-    _parser = argparse.ArgumentParser(prog="dfviewer train")
-    add_arguments(_parser)
-    try:
-        sys.exit(run(_parser.parse_args()))
-    except UserError as _exc:
-        print(f"dfviewer train: {_exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main(["train", *sys.argv[1:]]))

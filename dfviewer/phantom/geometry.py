@@ -207,24 +207,6 @@ class TubeSet:
             chord = 2.0 * np.sqrt(np.clip(r**2 - d2, 0.0, None)) * stretch[idx]
             out[sel] = chord.max(axis=1)
         return outs
-        rmax = float(radius.max())
-        lo = xy.min(axis=0) - rmax
-        hi = xy.max(axis=0) + rmax
-        sel = (canvas.x >= lo[0]) & (canvas.x <= hi[0]) & (canvas.y >= lo[1]) & (canvas.y <= hi[1])
-        if not sel.any():
-            return out
-        query = np.stack([canvas.x[sel], canvas.y[sel]], axis=1)
-        tree = cKDTree(xy)
-        k = min(k, len(xy))
-        dist, idx = tree.query(query, k=k, distance_upper_bound=rmax)
-        if k == 1:
-            dist, idx = dist[:, None], idx[:, None]
-        valid = idx < len(xy)
-        idx = np.where(valid, idx, 0)
-        r = radius[idx] * (inner if inner else 1.0)
-        chord = 2.0 * np.sqrt(np.clip(r**2 - np.where(valid, dist, np.inf) ** 2, 0.0, None)) * stretch[idx]
-        out[sel] = chord.max(axis=1)
-        return out
 
 
 def capsule_chord(canvas: Canvas, a, b, radius: float) -> np.ndarray:
