@@ -95,3 +95,28 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
 
     with Image.open(tmp_path / "plots" / "calibration.png") as img:
         assert img.size == (640, 440)
+
+
+def test_evaluate_scores_the_noise_free_reference_and_device_pixels(tiny_checkpoint, tmp_path):
+    import tifffile
+
+    from dfviewer.core.evaluation import evaluate
+    from dfviewer.core.inference import Predictor
+    from dfviewer.core.normalize import normalize_target
+
+    data = make_pairs(tmp_path / "data", n=4, size=48, val=0, test=2, extras=True)
+    report = evaluate(tiny_checkpoint, data, split="test", mc_samples=3, device="cpu", seed=1)
+    norm = Predictor.from_checkpoint(tiny_checkpoint, device="cpu").config.normalization
+    psnrs = []
+    for case in ("case02", "case03"):
+        y = np.clip(normalize_target(tifffile.imread(data / "darkfield" / f"{case}.tif"), norm), 0, 1)
+        c = np.clip(normalize_target(tifffile.imread(data / "darkfield_clean" / f"{case}.tif"), norm), 0, 1)
+        psnrs.append(peak_signal_noise_ratio(y.astype(np.float64), c.astype(np.float64), data_range=1.0))
+    assert report.reference["n"] == 2
+    assert report.reference["psnr"]["mean"] == pytest.approx(np.mean(psnrs), rel=1e-6)
+    devices = report.stages[3]["epistemic_devices"]
+    assert devices["n_images"] == 1 and devices["inside"] > 0 and devices["beside"] > 0
+    assert devices["ratio"] == pytest.approx(devices["inside"] / devices["beside"])
+    table = report.to_markdown()
+    assert "noise-free" in table and "device pixels" in table
+    assert json.loads(report.save_json(tmp_path / "r.json").read_text())["reference_noise_free"]["n"] == 2

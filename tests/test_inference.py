@@ -85,16 +85,23 @@ def test_stream_preview_first_then_running_estimates(predictor, image):
     assert not np.array_equal(updates[0].stages[0].mean, updates[1].stages[0].mean)
 
 
-def test_mc_samples_differ_while_batchnorm_statistics_do_not_change(tiny_checkpoint, image):
-    ckpt = load_checkpoint(tiny_checkpoint)
+def _model_with_nontrivial_batchnorm(checkpoint):
+    """The checkpoint's model with random BatchNorm statistics and affine parameters."""
+    ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model("cpu")
-    # give BatchNorm non-trivial running statistics, then watch them
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.3, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
+    return ckpt, model
+
+
+def test_mc_samples_differ_while_batchnorm_statistics_do_not_change(tiny_checkpoint, image):
+    ckpt, model = _model_with_nontrivial_batchnorm(tiny_checkpoint)  # then watch the statistics
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    p = Predictor(model, ckpt.config, ckpt.metadata, "cpu")
+    p = Predictor(model, ckpt.config, ckpt.metadata, "cpu", fold_batchnorm=False)
     updates = list(p.predict_stream(image, mc_samples=3, seed=3))
     one = updates[1].stages[2].mean  # the first sample alone
     two = updates[2].stages[2].mean  # mean of samples 1 and 2
@@ -273,3 +280,19 @@ def test_mixed_precision_path_stays_float32_and_close(tiny_checkpoint, image):
             assert getattr(rb, name).dtype == np.float32 and np.isfinite(getattr(rb, name)).all()
         assert np.abs(ra.mean - rb.mean).max() < 0.05
         np.testing.assert_allclose(rb.beta, ra.beta, atol=0.1)
+
+
+def test_folding_batchnorm_keeps_the_outputs_and_the_callers_model(tiny_checkpoint, image):
+    ckpt, model = _model_with_nontrivial_batchnorm(tiny_checkpoint)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = Predictor(model, ckpt.config, ckpt.metadata, "cpu")
+    plain = Predictor(model, ckpt.config, ckpt.metadata, "cpu", fold_batchnorm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for key, value in before.items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    a = folded.predict(image, mc_samples=3, seed=5)
+    b = plain.predict(image, mc_samples=3, seed=5)
+    for ra, rb in zip(a, b):
+        for name in MAP_NAMES:
+            np.testing.assert_allclose(getattr(ra, name), getattr(rb, name), rtol=1e-4, atol=1e-5, err_msg=name)

@@ -59,3 +59,23 @@ def test_generator_loss_is_the_weighted_sum():
     assert torch.isfinite(mean.grad).all() and mean.grad.abs().sum() > 0
     no_adv = losses.generator_loss(mean, alpha, beta, y, None, cfg)
     assert no_adv.parts()["adv"] == 0.0
+
+
+def test_detached_nll_trains_alpha_and_beta_but_not_the_mean():
+    torch.manual_seed(0)
+    target = torch.rand(2, 1, 8, 8)
+    start = torch.rand(2, 1, 8, 8)
+    grads = {}
+    for detach in (False, True):
+        mean = start.clone().requires_grad_(True)
+        alpha = torch.full((2, 1, 8, 8), 0.2, requires_grad=True)
+        beta = torch.full((2, 1, 8, 8), 1.5, requires_grad=True)
+        cfg = TrainConfig(lambda_l1=0.0, lambda_nll=1.0, lambda_adv=0.0, lambda_residual=0.0, nll_detach_mean=detach)
+        out = losses.generator_loss(mean, alpha, beta, target, None, cfg)
+        out.total.backward()
+        grads[detach] = (mean.grad, alpha.grad.clone(), beta.grad.clone(), out.nll.item())
+    assert grads[False][0].abs().sum() > 0
+    assert grads[True][0] is None or not grads[True][0].any()  # nothing reaches the mean via the NLL
+    torch.testing.assert_close(grads[True][1], grads[False][1])  # same alpha and beta gradients
+    torch.testing.assert_close(grads[True][2], grads[False][2])
+    assert grads[True][3] == pytest.approx(grads[False][3])  # the same NLL value is reported

@@ -138,6 +138,8 @@ class TrainConfig:
     cosine_min_lr_factor: float = 0.01
     lambda_l1: float = 1.0
     lambda_nll: float = 0.001
+    # True: the NLL term trains alpha and beta only (no gradient into the mean through it).
+    nll_detach_mean: bool = False
     lambda_adv: float = 0.001
     lambda_residual: float = 0.5
     residual_kernel: int = 5
@@ -216,11 +218,13 @@ PRESETS: dict[str, ExperimentConfig] = {
             val_mc_samples=20,
         ),
     ),
-    # Small enough for an interactive CPU: the full T = 20 result of a 512 x 512 image
-    # in a few seconds on two cores.
+    # Small enough for an interactive CPU: one conv per U-Net block (0.24 M parameters a
+    # stage), the full T = 20 result of a 512 x 512 image in under 2 s on two cores. A larger
+    # NLL weight with the mean detached trains the alpha / beta heads without bending the mean
+    # (measured on the phantom: same MSE, better calibration than the paper's 0.001).
     "fast": ExperimentConfig(
-        model=ModelConfig(preset="fast", base_width=8, depth=4, working_size=256),
-        train=TrainConfig(preset="fast"),
+        model=ModelConfig(preset="fast", base_width=8, depth=4, convs_per_block=1, working_size=256),
+        train=TrainConfig(preset="fast", lambda_nll=0.1, nll_detach_mean=True),
     ),
 }
 

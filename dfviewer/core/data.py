@@ -4,8 +4,8 @@ Two layouts are read:
 
 * a ``manifest.csv`` (in the folder given, or given by path) with the columns ``case``,
   ``attenuation``, ``darkfield`` and ``split`` (``train``/``val``/``test``) and optionally
-  ``lung_mask``, ``healthy``, ``emphysema``, ``consolidation``, ``devices`` and ``ood``;
-  paths are relative to the manifest's folder (the layout ``dfviewer phantom`` writes);
+  ``lung_mask``, ``healthy``, ``emphysema``, ``consolidation``, ``devices`` and ``ood``
+  (and, for evaluation, ``darkfield_clean`` and ``device_mask``); paths are relative to the manifest's folder (the layout ``dfviewer phantom`` writes);
 * a folder with ``attenuation/`` and ``darkfield/`` subfolders (optionally ``lung_mask/``)
   whose files are paired by name without extension; the split is fixed by a hash of that
   name (80 % train, 10 % val, 10 % test), so it never changes when files are added.
@@ -47,6 +47,9 @@ IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".tif", ".tiff", ".npy", ""}
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("attenuation", "darkfield")
 FLAG_COLUMNS = ("healthy", "emphysema", "consolidation", "devices", "ood")
+# Optional manifest columns used by evaluation: the noise-free dark-field of a simulation
+# (how far the measured truth is from the signal) and a mask of inserted devices.
+EXTRA_COLUMNS = ("darkfield_clean", "device_mask")
 MASK_FOLDERS = ("lung_mask", "lung_masks", "lungs")
 
 
@@ -121,6 +124,8 @@ class Pair:
     lung_mask: Path | None = None
     shape: tuple[int, int] | None = None
     flags: dict[str, bool | None] = field(default_factory=dict)
+    #: optional files named by the manifest (``darkfield_clean``, ``device_mask``) that exist
+    extras: dict[str, Path] = field(default_factory=dict)
 
     @property
     def ood(self) -> bool:
@@ -289,7 +294,8 @@ def _from_manifest(manifest: Path, problems: list[DatasetProblem]) -> list[Pair]
             problems.append(DatasetProblem(case, f"lung mask {row['lung_mask']} is missing; evaluating on the whole image", False))
             mask = None
         flags = {c: _flag(row.get(c)) for c in FLAG_COLUMNS if c in row}
-        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags))
+        extras = {c: root / row[c] for c in EXTRA_COLUMNS if row.get(c) and (root / row[c]).is_file()}
+        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags, extras=extras))
     return pairs
 
 

@@ -9,7 +9,8 @@ Settings (stated in every report):
   as mean +/- standard deviation over images.
 * Uncertainty quality uses the pixels inside the lung mask (the whole image when a case has
   none), errors and sigmas in the same target units without clipping:
-  Spearman correlation of total sigma with |error| (per image, then mean +/- std);
+  Spearman correlation of total sigma with |error| (per image, then mean +/- std; and
+  pooled over the sampled pixels of all images);
   AUSE of total sigma (Ilg et al. 2018: mean absolute error left after removing the most
   uncertain 0-95 % of pixels, normalised to start at 1, minus the same curve for the
   oracle that removes the largest errors first; trapezoid area; per image, then averaged);
@@ -18,7 +19,11 @@ Settings (stated in every report):
   over pixels; UCE and ENCE of the total sigma over 10 equal-count bins (pooled, at most
   50 000 random pixels per image); mean epistemic sigma over the whole image and inside
   the lungs on out-of-distribution cases (manifest ``ood`` or ``devices``) against clean
-  ones, when the split has both.
+  ones, when the split has both; and, where the manifest names a ``device_mask``, mean
+  epistemic sigma on the device pixels against the rest of the same images.
+* For simulated data whose manifest names the noise-free dark-field (``darkfield_clean``),
+  the report also scores that noise-free image against the measured target: the image
+  quality a generator that knew the signal exactly would reach (noise sets the ceiling).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ SETTINGS_TEXT = (
     "Images in target units normalised by the checkpoint ((y - offset) / scale) and clipped to [0, 1]; "
     "PSNR per image with data_range=1; SSIM with a Gaussian window (sigma 1.5, 11 taps), "
     "use_sample_covariance=False, data_range=1; mean +/- std over images. Uncertainty inside the lung "
-    "masks (whole image where none): Spearman(total sigma, |error|) and AUSE (Ilg et al. 2018, MAE, "
+    "masks (whole image where none): Spearman(total sigma, |error|) per image and pooled, and AUSE (Ilg et al. 2018, MAE, "
     "fractions 0-0.95, oracle-subtracted) per image; coverage pooled over pixels, GGD interval of the "
     "aleatoric alpha/beta and Gaussian interval of total sigma; UCE/ENCE of total sigma over "
     f"{CALIBRATION_BINS} equal-count bins."
@@ -67,6 +72,9 @@ class EvaluationReport:
     per_image: list[dict[str, Any]]
     settings: str = SETTINGS_TEXT
     notes: list[str] = field(default_factory=list)
+    #: image metrics of the noise-free truth against the measured one (simulations only):
+    #: what a generator that knew the signal exactly would score
+    reference: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _finite({
@@ -74,6 +82,7 @@ class EvaluationReport:
             "n_images": self.n_images, "settings": self.settings, "notes": self.notes,
             "stages": {str(k): v for k, v in self.stages.items()},
             "curves": {str(k): v for k, v in self.curves.items()},
+            "reference_noise_free": self.reference,
             "per_image": self.per_image,
         })
 
@@ -97,13 +106,14 @@ class EvaluationReport:
             f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {self.n_images} images, "
             f"T = {self.mc_samples} MC samples)",
             "",
-            "| Stage | MSE | PSNR (dB) | SSIM | Spearman(σ, abs err) | AUSE | GGD 50 % / 90 % | Gauss(total) 50 % / 90 % | UCE | ENCE |",
+            "| Stage | MSE | PSNR (dB) | SSIM | Spearman(σ, abs err) per image / pooled | AUSE "
+            "| GGD 50 % / 90 % | Gauss(total) 50 % / 90 % | UCE | ENCE |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for k, s in sorted(self.stages.items()):
             lines.append(
                 f"| {k} | {pm(s['mse'], '.4f')} | {pm(s['psnr'], '.2f')} | {pm(s['ssim'], '.3f')} | "
-                f"{pm(s['spearman'], '.2f')} | {pm(s['ause'], '.3f')} | "
+                f"{pm(s['spearman'], '.2f')} / {num(s.get('spearman_pooled'), '.2f')} | {pm(s['ause'], '.3f')} | "
                 f"{num(s['coverage_ggd'].get('0.5'), '.2f')} / {num(s['coverage_ggd'].get('0.9'), '.2f')} | "
                 f"{num(s['coverage_total'].get('0.5'), '.2f')} / {num(s['coverage_total'].get('0.9'), '.2f')} | "
                 f"{num(s['uce'], '.2e')} | {num(s['ence'], '.3f')} |"
@@ -119,6 +129,19 @@ class EvaluationReport:
                     f"| {k} | {num(e['clean'], '.4g')} | {num(e['ood'], '.4g')} | {num(e['ratio'], '.2f')} | "
                     f"{num(el['clean'], '.4g')} | {num(el['ood'], '.4g')} | {num(el['ratio'], '.2f')} |"
                 )
+        dev_rows = [(k, s["epistemic_devices"]) for k, s in sorted(self.stages.items())
+                    if s.get("epistemic_devices", {}).get("n_images")]
+        if dev_rows:
+            lines += ["", f"Mean epistemic σ on the pixels of inserted devices against the rest of the same images "
+                      f"({dev_rows[0][1]['n_images']} images with a device mask):", "",
+                      "| Stage | device pixels | other pixels | ratio |", "|---|---|---|---|"]
+            for k, d in dev_rows:
+                lines.append(f"| {k} | {num(d['inside'], '.4g')} | {num(d['beside'], '.4g')} | {num(d['ratio'], '.2f')} |")
+        if self.reference:
+            r = self.reference
+            lines += ["", f"Reference: the noise-free simulated dark-field scored against the measured one "
+                      f"({r['n']} images), the best a generator could reach on these targets: MSE {pm(r['mse'], '.4f')}, "
+                      f"PSNR {pm(r['psnr'], '.2f')} dB, SSIM {pm(r['ssim'], '.3f')}."]
         lines += ["", f"Settings: {self.settings}"]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
@@ -163,6 +186,8 @@ class _StageAccumulator:
         self.oracles: list[np.ndarray] = []
         self.epi = {"clean": [], "ood": []}
         self.epi_lungs = {"clean": [], "ood": []}
+        self.epi_device: list[float] = []  # inside device masks
+        self.epi_beside: list[float] = []  # the rest of the same images
 
 
 def evaluate(
@@ -193,6 +218,7 @@ def evaluate(
     n_stages = predictor.config.n_stages
     acc = {k: _StageAccumulator(rng) for k in range(1, n_stages + 1)}
     per_image: list[dict[str, Any]] = []
+    reference: dict[str, list[float]] = {"mse": [], "psnr": [], "ssim": []}
     notes: list[str] = []
     no_mask = 0
     for i, pair in enumerate(pairs):
@@ -211,6 +237,18 @@ def evaluate(
         results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
                                     seed=seed + i)
         yn = normalize_target(y, norm)
+        devices = None
+        if "device_mask" in pair.extras:
+            devices = read_pixels(pair.extras["device_mask"]) > 0
+            if devices.shape != y.shape or not devices.any() or devices.all():
+                devices = None
+        if "darkfield_clean" in pair.extras:
+            clean = read_pixels(pair.extras["darkfield_clean"])
+            if clean.shape == y.shape:
+                cc, yc = np.clip(normalize_target(clean, norm), 0, 1), np.clip(yn, 0, 1)
+                reference["mse"].append(M.mse(cc, yc))
+                reference["psnr"].append(M.psnr(cc, yc, 1.0))
+                reference["ssim"].append(M.ssim(cc, yc, 1.0) if min(y.shape) >= 11 else math.nan)
         for res in results:
             a = acc[res.stage]
             pn = normalize_target(res.mean, norm)
@@ -243,6 +281,9 @@ def evaluate(
             group = "ood" if pair.ood else "clean"
             a.epi[group].append(epi)
             a.epi_lungs[group].append(epi_lungs)
+            if devices is not None:
+                a.epi_device.append(float(np.mean(res.epistemic[devices]) / scale))
+                a.epi_beside.append(float(np.mean(res.epistemic[~devices]) / scale))
             for k in ("mse", "psnr", "ssim", "spearman", "ause"):
                 a.rows[k].append(row[k])
             row["ood"] = pair.ood
@@ -266,6 +307,13 @@ def evaluate(
             "spearman_pooled": M.spearman(sig, np.abs(err)),
             "epistemic": _groups(a.epi),
             "epistemic_lungs": _groups(a.epi_lungs),
+            "epistemic_devices": {
+                "n_images": len(a.epi_device),
+                "inside": float(np.mean(a.epi_device)) if a.epi_device else None,
+                "beside": float(np.mean(a.epi_beside)) if a.epi_beside else None,
+                "ratio": float(np.mean(a.epi_device) / np.mean(a.epi_beside))
+                if a.epi_device and np.mean(a.epi_beside) > 0 else None,
+            },
         }
         curves[k] = {
             "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
@@ -274,8 +322,12 @@ def evaluate(
             "coverage_levels": list(COVERAGE_LEVELS),
         }
     name = str(model) if not isinstance(model, Predictor) else "(predictor)"
+    ref = None
+    if reference["mse"]:
+        ref = {k: _mean_std(v) for k, v in reference.items()}
+        ref["n"] = len(reference["mse"])
     return EvaluationReport(name, str(report.root), split, mc_samples, len(pairs), stages, curves, per_image,
-                            notes=notes)
+                            notes=notes, reference=ref)
 
 
 def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:

@@ -93,7 +93,10 @@ def generator_loss(
     """
     zero = mean.new_zeros((), dtype=torch.float32)
     l1 = l1_loss(mean, target)
-    nll = nll_loss(mean, alpha, beta, target) if cfg.lambda_nll > 0 else zero
+    # Detached: the likelihood shapes only alpha and beta (and the shared trunk through them),
+    # so low predicted alpha cannot make the mean chase some pixels and neglect others.
+    nll_mean = mean.detach() if cfg.nll_detach_mean else mean
+    nll = nll_loss(nll_mean, alpha, beta, target) if cfg.lambda_nll > 0 else zero
     adv = lsgan_generator_loss(fake_scores) if fake_scores is not None and cfg.lambda_adv > 0 else zero
     res = (
         residual_consistency_loss(mean, target, cfg.residual_kernel)
