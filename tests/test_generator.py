@@ -69,6 +69,24 @@ def test_freeze_stages_stops_gradients_and_batchnorm_drift(model):
     assert torch.equal(model.stages[0].stem[1].running_mean, stats)
 
 
+def test_frozen_stage_can_keep_sampling_dropout_without_drift(model):
+    model.train()
+    model.freeze_stages([0], sample_dropout=True)
+    stage = model.stages[0]
+    assert all(m.training for m in dropout_modules(stage))
+    assert not any(m.training for m in stage.modules() if isinstance(m, nn.BatchNorm2d))
+    stats = stage.stem[1].running_mean.clone()
+    x = torch.rand(2, 1, 32, 32)
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    b = model(x)
+    assert not torch.equal(a[0].mean, b[0].mean)  # the frozen stage samples its dropout masks
+    b[-1].mean.sum().backward()
+    assert all(p.grad is None for p in stage.parameters())
+    assert torch.equal(stage.stem[1].running_mean, stats)
+
+
 def test_patch_discriminator_scores_patches():
     d = PatchDiscriminator(in_channels=2, width=8, layers=3)
     scores = d(torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64))

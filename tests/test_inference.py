@@ -288,6 +288,8 @@ def test_folding_batchnorm_keeps_the_outputs_and_the_callers_model(tiny_checkpoi
     folded = Predictor(model, ckpt.config, ckpt.metadata, "cpu")
     plain = Predictor(model, ckpt.config, ckpt.metadata, "cpu", fold_batchnorm=False)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    loaded = Predictor.from_checkpoint(tiny_checkpoint, "cpu")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.model.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     for key, value in before.items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0, msg=key)

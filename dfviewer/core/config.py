@@ -140,6 +140,11 @@ class TrainConfig:
     lambda_nll: float = 0.001
     # True: the NLL term trains alpha and beta only (no gradient into the mean through it).
     nll_detach_mean: bool = False
+    # True: frozen earlier stages keep sampling dropout while a later stage trains, so that
+    # stage sees the same perturbed inputs as under MC dropout at inference (METHOD.md's
+    # plain freeze shows it only deterministic ones; measured: rare MC samples then blow up
+    # the later stage's sigma).
+    frozen_stage_dropout: bool = False
     lambda_adv: float = 0.001
     lambda_residual: float = 0.5
     residual_kernel: int = 5
@@ -224,7 +229,7 @@ PRESETS: dict[str, ExperimentConfig] = {
     # (measured on the phantom: same MSE, better calibration than the paper's 0.001).
     "fast": ExperimentConfig(
         model=ModelConfig(preset="fast", base_width=8, depth=4, convs_per_block=1, working_size=256),
-        train=TrainConfig(preset="fast", lambda_nll=0.1, nll_detach_mean=True),
+        train=TrainConfig(preset="fast", lambda_nll=0.1, nll_detach_mean=True, frozen_stage_dropout=True),
     ),
 }
 

@@ -170,16 +170,21 @@ class Cascade(nn.Module):
                 outputs.append(stage(stage_input(self.cfg, x, prev), previous_mean=prev.mean))
         return outputs
 
-    def freeze_stages(self, stages: Sequence[int]) -> None:
+    def freeze_stages(self, stages: Sequence[int], sample_dropout: bool = False) -> None:
         """Really freeze the given (0-based) stages: eval mode and no gradients.
 
         Call again after every ``model.train()``, which would switch them back to training
-        mode (the reference lets frozen stages' BatchNorm statistics drift that way).
+        mode (the reference lets frozen stages' BatchNorm statistics drift that way). With
+        ``sample_dropout`` their dropout layers keep sampling (normalisation stays in eval
+        mode), so a later stage trains on the MC-dropout inputs it will see at inference.
         """
         for m in stages:
             self.stages[m].eval()
             for p in self.stages[m].parameters():
                 p.requires_grad_(False)
+            if sample_dropout:
+                for module in dropout_modules(self.stages[m]):
+                    module.train()
 
     def unfreeze_all(self) -> None:
         for p in self.parameters():

@@ -278,7 +278,9 @@ class Predictor:
         """Load a safetensors checkpoint (file, folder or a loaded :class:`Checkpoint`)."""
         ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
         target = select_device(device)
-        return cls(ckpt.build_model(target), ckpt.config, ckpt.metadata, target)
+        model = ckpt.build_model(target).eval()
+        fold_batchnorm_layers(model)  # our own fresh model: fold in place, no copy
+        return cls(model, ckpt.config, ckpt.metadata, target, fold_batchnorm=False)
 
     # -- public API --
 

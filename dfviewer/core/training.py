@@ -1,7 +1,8 @@
 """Progressive training of the cascade (METHOD.md section 5), one function for CLI and GUI.
 
 :func:`train` checks the data, then trains stage 1; freezes it (eval mode, no gradients,
-re-applied after every ``model.train()``) and trains stage 2 on its outputs; and so on,
+re-applied after every ``model.train()``; with ``frozen_stage_dropout`` its dropout keeps
+sampling, as under MC dropout at inference) and trains stage 2 on its outputs; and so on,
 optionally ending with end-to-end fine-tuning at ``lr * finetune_lr_factor``. Each phase has
 its own Adam optimisers (generator and discriminators) and cosine annealing stepped once per
 epoch. Each stage has a conditional PatchGAN discriminator with a least-squares loss.
@@ -543,7 +544,7 @@ class _Trainer:
             lr = self.tc.lr * self.tc.finetune_lr_factor
             lr_d = self.tc.lr_discriminator * self.tc.finetune_lr_factor
         self.model.unfreeze_all()
-        self.model.freeze_stages(sorted(frozen))
+        self.model.freeze_stages(sorted(frozen), self.tc.frozen_stage_dropout)
         for k, disc in enumerate(self.discs):
             for prm in disc.parameters():
                 prm.requires_grad_(k in trained)
@@ -566,7 +567,7 @@ class _Trainer:
 
     def _set_train_mode(self, frozen: set[int]) -> None:
         self.model.train()
-        self.model.freeze_stages(sorted(frozen))
+        self.model.freeze_stages(sorted(frozen), self.tc.frozen_stage_dropout)
         self.discs.train()
 
     def _autocast(self):
