@@ -89,6 +89,13 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
     assert saved["stages"]["1"]["mse"]["mean"] == pytest.approx(report.stages[1]["mse"]["mean"])
     table = report.to_markdown()
     assert table.count("\n| 1 |") == 2 and "use_sample_covariance=False" in table
+    # the paired stage comparison counts images on which a stage beats the one before it
+    rows = {(r["case"], r["stage"]): r for r in report.per_image}
+    cases = {r["case"] for r in report.per_image}
+    diffs = [rows[(c, 3)]["mse"] - rows[(c, 2)]["mse"] for c in cases]
+    assert report.paired[3]["mse"] == {"better": sum(d < 0 for d in diffs), "n": 2,
+                                       "mean_change": pytest.approx(np.mean(diffs))}
+    assert "| 2 → 3 |" in table
     plots = write_plots(report, tmp_path / "plots")
     assert {p.name for p in plots} >= {"sparsification.png", "calibration.png", "metric_ssim.png"}
     from PIL import Image

@@ -24,6 +24,8 @@ Settings (stated in every report):
 * For simulated data whose manifest names the noise-free dark-field (``darkfield_clean``),
   the report also scores that noise-free image against the measured target: the image
   quality a generator that knew the signal exactly would reach (noise sets the ceiling).
+* The stages are also compared pairwise on the same images (stage k against k - 1): on how
+  many images each metric improves, and the mean change (the paper's claim, tested per image).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class EvaluationReport:
     #: image metrics of the noise-free truth against the measured one (simulations only):
     #: what a generator that knew the signal exactly would score
     reference: dict[str, Any] | None = None
+    #: per stage k > 1 and metric: on how many images stage k beats stage k - 1, and the mean change
+    paired: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _finite({
@@ -83,6 +87,7 @@ class EvaluationReport:
             "stages": {str(k): v for k, v in self.stages.items()},
             "curves": {str(k): v for k, v in self.curves.items()},
             "reference_noise_free": self.reference,
+            "paired": {str(k): v for k, v in self.paired.items()},
             "per_image": self.per_image,
         })
 
@@ -137,6 +142,13 @@ class EvaluationReport:
                       "| Stage | device pixels | other pixels | ratio |", "|---|---|---|---|"]
             for k, d in dev_rows:
                 lines.append(f"| {k} | {num(d['inside'], '.4g')} | {num(d['beside'], '.4g')} | {num(d['ratio'], '.2f')} |")
+        if self.paired:
+            lines += ["", "Stage against the stage before it, paired per image (images where it is better; mean change):", "",
+                      "| Stage | MSE | PSNR (dB) | SSIM |", "|---|---|---|---|"]
+            for k, p in sorted(self.paired.items()):
+                cells = [f"{p[m]['better']}/{p[m]['n']} ({p[m]['mean_change']:+.4g})" if p.get(m) else "n/a"
+                         for m in ("mse", "psnr", "ssim")]
+                lines.append(f"| {k - 1} → {k} | " + " | ".join(cells) + " |")
         if self.reference:
             r = self.reference
             lines += ["", f"Reference: the noise-free simulated dark-field scored against the measured one "
@@ -166,6 +178,27 @@ def _mean_std(values: list[float]) -> dict[str, float | None]:
     if v.size == 0:
         return {"mean": None, "std": None, "n": 0}
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
+
+
+def _paired_stage_comparison(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Stage k against stage k - 1 on the same images: how often better, and the mean change."""
+    by_case: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_case.setdefault(row["case"], {})[row["stage"]] = row
+    stages = sorted({row["stage"] for row in rows})
+    out: dict[int, dict[str, Any]] = {}
+    for k in stages[1:]:
+        out[k] = {}
+        for metric, lower_is_better in (("mse", True), ("psnr", False), ("ssim", False)):
+            diffs = [r[k][metric] - r[k - 1][metric] for r in by_case.values()
+                     if k in r and k - 1 in r and math.isfinite(r[k][metric]) and math.isfinite(r[k - 1][metric])]
+            if not diffs:
+                out[k][metric] = None
+                continue
+            d = np.asarray(diffs)
+            better = int((d < 0).sum() if lower_is_better else (d > 0).sum())
+            out[k][metric] = {"better": better, "n": int(d.size), "mean_change": float(d.mean())}
+    return out
 
 
 def _groups(values: dict[str, list[float]]) -> dict[str, float | None]:
@@ -322,12 +355,13 @@ def evaluate(
             "coverage_levels": list(COVERAGE_LEVELS),
         }
     name = str(model) if not isinstance(model, Predictor) else "(predictor)"
+    paired = _paired_stage_comparison(per_image)
     ref = None
     if reference["mse"]:
         ref = {k: _mean_std(v) for k, v in reference.items()}
         ref["n"] = len(reference["mse"])
     return EvaluationReport(name, str(report.root), split, mc_samples, len(pairs), stages, curves, per_image,
-                            notes=notes, reference=ref)
+                            notes=notes, reference=ref, paired=paired)
 
 
 def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:
