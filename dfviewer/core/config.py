@@ -18,6 +18,7 @@ from dfviewer.errors import UserError
 StageInput = Literal["attention", "reference"]
 NormLayer = Literal["batch", "instance", "none"]
 DropoutKind = Literal["channel", "element"]
+Upsampling = Literal["transpose", "resize"]
 InputNormMode = Literal["percentile", "fixed"]
 
 STAGE_INPUT_CHANNELS: dict[str, int] = {
@@ -84,6 +85,10 @@ class ModelConfig:
     # "channel" drops whole feature maps (nn.Dropout2d): as good a posterior sample for a
     # conv net and 2-3x faster on a CPU than per-element masks ("element", nn.Dropout).
     dropout_kind: DropoutKind = "channel"
+    # Decoder upsampling: "transpose" (2x2 transposed conv, the reference's) or "resize" (1x1
+    # conv, nearest-neighbour resize, then the block's 3x3 conv: resize-convolution, which
+    # leaves no 2-pixel grid in the maps, notably in the epistemic sigma).
+    upsampling: Upsampling = "transpose"
     n_stages: int = 3
     stage_input: StageInput = "attention"
     # Stage m > 1 predicts a correction added to stage m - 1's mean (refinement).
@@ -104,6 +109,7 @@ class ModelConfig:
         _check_choice(self.norm, NormLayer, "norm")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         _check_choice(self.dropout_kind, DropoutKind, "dropout_kind")
+        _check_choice(self.upsampling, Upsampling, "upsampling")
         _check(1 <= self.n_stages <= 8, "n_stages must be between 1 and 8")
         _check_choice(self.stage_input, StageInput, "stage_input")
         _check(0 < self.beta_min < self.beta_max, "need 0 < beta_min < beta_max")
@@ -228,7 +234,8 @@ PRESETS: dict[str, ExperimentConfig] = {
     # NLL weight with the mean detached trains the alpha / beta heads without bending the mean
     # (measured on the phantom: same MSE, better calibration than the paper's 0.001).
     "fast": ExperimentConfig(
-        model=ModelConfig(preset="fast", base_width=8, depth=4, convs_per_block=1, working_size=256),
+        model=ModelConfig(preset="fast", base_width=8, depth=4, convs_per_block=1, upsampling="resize",
+                          working_size=256),
         train=TrainConfig(preset="fast", lambda_nll=0.1, nll_detach_mean=True, frozen_stage_dropout=True),
     ),
 }

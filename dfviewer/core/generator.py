@@ -64,11 +64,18 @@ class ConvBlock(nn.Sequential):
 
 
 class UpBlock(nn.Module):
-    """Transposed-conv upsampling, skip concatenation, dropout, conv block."""
+    """Upsampling (transposed conv, or 1x1 conv + nearest resize), skip concatenation, dropout, conv block."""
 
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, cfg: ModelConfig) -> None:
         super().__init__()
-        self.up = nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2)
+        if cfg.upsampling == "resize":
+            # channels reduced at the low resolution, where it is cheap
+            self.up = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, kernel_size=1),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+            )
+        else:
+            self.up = nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2)
         self.dropout = _dropout(cfg)
         self.conv = ConvBlock(out_ch + skip_ch, out_ch, cfg.convs_per_block, cfg.norm)
 

@@ -270,3 +270,20 @@ def test_a_failure_in_training_reaches_the_error_display(qtbot, wizard, phantom,
     assert ended.args == ["failed"]
     assert "cuda" in rp.error_label.text().lower(), rp.error_label.text()
     assert rp.error_box.isVisible() and wizard.isVisible()
+
+
+def test_the_settings_form_offers_every_setting_of_the_config_dataclasses():
+    import dataclasses
+
+    from dfviewer.core import config as C
+    from dfviewer.gui.wizard.config_form import TABS
+
+    shown = {section: set() for section in ("model", "train", "normalization")}
+    for _title, section, names in TABS:
+        shown[section].update(names)
+    fields = {
+        "model": {f.name for f in dataclasses.fields(C.ModelConfig)} - {"preset", "normalization"},
+        "train": {f.name for f in dataclasses.fields(C.TrainConfig)} - {"preset"},
+        "normalization": {f.name for f in dataclasses.fields(C.Normalization)},
+    }
+    assert shown == fields
