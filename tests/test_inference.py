@@ -206,6 +206,29 @@ def test_pickle_checkpoint_is_refused_and_nothing_is_unpickled(tmp_path, name):
     assert not marker.exists()
 
 
+def test_a_plain_pickle_under_a_safetensors_name_is_refused(tmp_path):
+    import pickle
+
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "plain.safetensors"
+    path.write_bytes(pickle.dumps({"payload": _Bomb(str(marker))}, protocol=4))
+    with pytest.raises(CheckpointError, match="pickle"):
+        Predictor.from_checkpoint(path, device="cpu")
+    assert not marker.exists()
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path, tiny_model_config):
+    model = Cascade(tiny_model_config)
+    path = tmp_path / "m.safetensors"
+    for pad in range(256):  # grow the header one byte at a time until its length's low byte is 0x80
+        save_checkpoint(path, model, {"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    assert load_checkpoint(path).metadata["pad"] == "x" * pad
+
+
 def test_corrupt_and_missing_checkpoints_are_refused(tmp_path, tiny_checkpoint):
     data = tiny_checkpoint.read_bytes()
     truncated = tmp_path / "cut.safetensors"

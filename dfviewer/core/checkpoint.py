@@ -84,7 +84,12 @@ def save_checkpoint(
 
 def _looks_like_pickle(path: Path) -> bool:
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(9)
+    size = path.stat().st_size
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Checked first,
+    # because that length's first byte may well be 0x80 (a header of 128 + 256 k bytes).
+    if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8:
+        return False
     # torch.save writes a zip archive; older files and plain pickles start with PROTO 0x80.
     return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
