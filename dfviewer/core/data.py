@@ -5,7 +5,8 @@ Two layouts are read:
 * a ``manifest.csv`` (in the folder given, or given by path) with the columns ``case``,
   ``attenuation``, ``darkfield`` and ``split`` (``train``/``val``/``test``) and optionally
   ``lung_mask``, ``healthy``, ``emphysema``, ``consolidation``, ``devices`` and ``ood``
-  (and, for evaluation, ``darkfield_clean`` and ``device_mask``); paths are relative to the manifest's folder (the layout ``dfviewer phantom`` writes);
+  (and, for evaluation, ``darkfield_clean`` and ``device_mask``); paths are relative to
+  the manifest's folder (the layout ``dfviewer phantom`` writes);
 * a folder with ``attenuation/`` and ``darkfield/`` subfolders (optionally ``lung_mask/``)
   whose files are paired by name without extension; the split is fixed by a hash of that
   name (80 % train, 10 % val, 10 % test), so it never changes when files are added.

@@ -53,8 +53,8 @@ SETTINGS_TEXT = (
     "Images in target units normalised by the checkpoint ((y - offset) / scale) and clipped to [0, 1]; "
     "PSNR per image with data_range=1; SSIM with a Gaussian window (sigma 1.5, 11 taps), "
     "use_sample_covariance=False, data_range=1; mean +/- std over images. Uncertainty inside the lung "
-    "masks (whole image where none): Spearman(total sigma, |error|) per image and pooled, and AUSE (Ilg et al. 2018, MAE, "
-    "fractions 0-0.95, oracle-subtracted) per image; coverage pooled over pixels, GGD interval of the "
+    "masks (whole image where none): Spearman(total sigma, |error|) per image and pooled, and AUSE "
+    "(Ilg et al. 2018, MAE, fractions 0-0.95, oracle-subtracted) per image; coverage pooled over pixels, GGD interval of the "
     "aleatoric alpha/beta and Gaussian interval of total sigma; UCE/ENCE of total sigma over "
     f"{CALIBRATION_BINS} equal-count bins."
 )
@@ -180,6 +180,13 @@ def _mean_std(values: list[float]) -> dict[str, float | None]:
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
 
 
+def _image_quality(pred: np.ndarray, truth_clipped: np.ndarray) -> dict[str, float]:
+    """MSE, PSNR and SSIM of a prediction (normalised units, clipped here) against the clipped truth."""
+    p = np.clip(pred, 0, 1)
+    ssim = M.ssim(p, truth_clipped, 1.0) if min(truth_clipped.shape) >= 11 else math.nan
+    return {"mse": M.mse(p, truth_clipped), "psnr": M.psnr(p, truth_clipped, 1.0), "ssim": ssim}
+
+
 def _paired_stage_comparison(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Stage k against stage k - 1 on the same images: how often better, and the mean change."""
     by_case: dict[str, dict[int, dict[str, Any]]] = {}
@@ -199,6 +206,14 @@ def _paired_stage_comparison(rows: list[dict[str, Any]]) -> dict[int, dict[str, 
             better = int((d < 0).sum() if lower_is_better else (d > 0).sum())
             out[k][metric] = {"better": better, "n": int(d.size), "mean_change": float(d.mean())}
     return out
+
+
+def _device_ratio(inside: list[float], beside: list[float]) -> dict[str, Any]:
+    """Mean epistemic sigma on device pixels, on the rest of the same images, and their ratio."""
+    mean_in = float(np.mean(inside)) if inside else None
+    mean_beside = float(np.mean(beside)) if beside else None
+    ratio = mean_in / mean_beside if mean_in is not None and mean_beside else None
+    return {"n_images": len(inside), "inside": mean_in, "beside": mean_beside, "ratio": ratio}
 
 
 def _groups(values: dict[str, list[float]]) -> dict[str, float | None]:
@@ -270,6 +285,7 @@ def evaluate(
         results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
                                     seed=seed + i)
         yn = normalize_target(y, norm)
+        yc = np.clip(yn, 0, 1)
         devices = None
         if "device_mask" in pair.extras:
             devices = read_pixels(pair.extras["device_mask"]) > 0
@@ -278,16 +294,12 @@ def evaluate(
         if "darkfield_clean" in pair.extras:
             clean = read_pixels(pair.extras["darkfield_clean"])
             if clean.shape == y.shape:
-                cc, yc = np.clip(normalize_target(clean, norm), 0, 1), np.clip(yn, 0, 1)
-                reference["mse"].append(M.mse(cc, yc))
-                reference["psnr"].append(M.psnr(cc, yc, 1.0))
-                reference["ssim"].append(M.ssim(cc, yc, 1.0) if min(y.shape) >= 11 else math.nan)
+                for key, value in _image_quality(normalize_target(clean, norm), yc).items():
+                    reference[key].append(value)
         for res in results:
             a = acc[res.stage]
             pn = normalize_target(res.mean, norm)
-            yc, pc = np.clip(yn, 0, 1), np.clip(pn, 0, 1)
-            row = {"case": pair.case, "stage": res.stage, "mse": M.mse(pc, yc), "psnr": M.psnr(pc, yc, 1.0),
-                   "ssim": M.ssim(pc, yc, 1.0) if min(y.shape) >= 11 else math.nan}
+            row = {"case": pair.case, "stage": res.stage, **_image_quality(pn, yc)}
             err = (pn - yn)[region].astype(np.float64)
             scale = float(norm.target_scale)
             total = res.total[region] / scale
@@ -340,13 +352,7 @@ def evaluate(
             "spearman_pooled": M.spearman(sig, np.abs(err)),
             "epistemic": _groups(a.epi),
             "epistemic_lungs": _groups(a.epi_lungs),
-            "epistemic_devices": {
-                "n_images": len(a.epi_device),
-                "inside": float(np.mean(a.epi_device)) if a.epi_device else None,
-                "beside": float(np.mean(a.epi_beside)) if a.epi_beside else None,
-                "ratio": float(np.mean(a.epi_device) / np.mean(a.epi_beside))
-                if a.epi_device and np.mean(a.epi_beside) > 0 else None,
-            },
+            "epistemic_devices": _device_ratio(a.epi_device, a.epi_beside),
         }
         curves[k] = {
             "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
@@ -380,14 +386,14 @@ def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:
             series += [("mean - std", ks, [m - s for m, s in zip(means, stds)], True, 1),
                        ("mean + std", ks, [m + s for m, s in zip(means, stds)], True, 1)]
         written.append(line_plot(folder / f"metric_{name}.png", series, f"{label} per stage ({report.split})",
-                                 "stage", label, xlim=(0.8, ks[-1] + 0.2)))
+                                 "stage", label, xlim=(0.8, ks[-1] + 0.2), xticks=ks))
     series = []
     for k in ks:
         c = report.curves[k]
         series += [(f"stage {k}", c["fractions"], c["sparsification"], False, k - 1),
                    (f"stage {k} oracle", c["fractions"], c["oracle"], True, k - 1)]
     written.append(line_plot(folder / "sparsification.png", series, "Sparsification (total sigma) vs oracle",
-                             "fraction of pixels removed", "relative MAE"))
+                             "fraction of pixels removed", "relative MAE", xlim=(0, 1)))
     series = [("ideal", [0, 1], [0, 1], False, -1)]
     levels = list(report.curves[ks[0]]["coverage_levels"])
     for k in ks:

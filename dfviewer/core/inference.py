@@ -261,7 +261,7 @@ class Predictor:
         self.metadata = dict(metadata or {})
         self.channels_last = self.device.type == "cpu"
         if fold_batchnorm:
-            model = copy.deepcopy(model).eval()
+            model = copy.deepcopy(model)
             fold_batchnorm_layers(model)
         self.model = model.to(self.device).eval()
         if self.channels_last:
