@@ -90,6 +90,25 @@ def test_normalisation_matches_the_predictor_and_round_trips():
     np.testing.assert_allclose(denormalize_target(normalize_target(img, norm), norm), img, rtol=1e-6)
 
 
+def test_fixed_normalisation_warns_about_images_in_other_units():
+    from dfviewer.core.normalize import input_range_warning
+
+    rng = np.random.default_rng(4)
+    log_t = rng.uniform(0.0, 5.5, (64, 64)).astype(np.float32)  # -ln T, as the model was trained on
+    fixed = Normalization(input_mode="fixed", input_low=0.0, input_high=6.0)
+    assert input_range_warning(log_t, fixed) is None
+    assert input_range_warning(log_t * 1.4 - 0.5, fixed) is None  # a heavier patient: still plausible
+    assert input_range_warning(np.full((8, 8), 3.0, np.float32), fixed) is None  # flat but in range
+    processed = (rng.random((64, 64)) * 4095).astype(np.float32)  # a vendor's 12-bit radiograph
+    text = input_range_warning(processed, fixed)
+    assert text is not None and "(0 to 6)" in text and "\n" not in text
+    assert text.startswith("this image's values (")
+    assert input_range_warning(-log_t - 3, fixed) is not None  # mostly below the range
+    assert input_range_warning(np.full((8, 8), 40.0, np.float32), fixed) is not None
+    # a percentile model rescales every image: any units are fine
+    assert input_range_warning(processed, Normalization()) is None
+
+
 def test_dataset_resizes_pads_and_augments_deterministically(tmp_path):
     root = make_pairs(tmp_path / "m", n=4, size=0, shape=(40, 64), val=0, test=0)
     report = check_dataset(root)

@@ -127,3 +127,24 @@ def test_evaluate_scores_the_noise_free_reference_and_device_pixels(tiny_checkpo
     table = report.to_markdown()
     assert "noise-free" in table and "device pixels" in table
     assert json.loads(report.save_json(tmp_path / "r.json").read_text())["reference_noise_free"]["n"] == 2
+
+
+def test_evaluate_notes_images_outside_a_fixed_models_input_range(tmp_path, tiny_model_config):
+    import dataclasses
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.config import Normalization
+    from dfviewer.core.evaluation import evaluate
+    from dfviewer.core.generator import Cascade
+
+    data = make_pairs(tmp_path / "data", n=4, size=48, val=0, test=2)
+    x = np.load(next((data / "attenuation").glob("*.npy")))
+    inside = Normalization(input_mode="fixed", input_low=float(x.min()), input_high=float(x.max()))
+    outside = Normalization(input_mode="fixed", input_low=float(x.max()) + 1000, input_high=float(x.max()) + 1001)
+    notes = {}
+    for name, norm in (("inside", inside), ("outside", outside)):
+        cfg = dataclasses.replace(tiny_model_config, normalization=norm)
+        path = save_checkpoint(tmp_path / f"{name}.safetensors", Cascade(cfg), {})
+        notes[name] = evaluate(path, data, split="test", mc_samples=0, device="cpu").notes
+    assert not any("value range" in n for n in notes["inside"])
+    assert any(n.startswith("2 of 2 attenuation images lie outside the value range") for n in notes["outside"])

@@ -269,11 +269,14 @@ def evaluate(
     reference: dict[str, list[float]] = {"mse": [], "psnr": [], "ssim": []}
     notes: list[str] = []
     no_mask = 0
+    off_range: list[str] = []
     for i, pair in enumerate(pairs):
         if cancel is not None and cancel.is_set():
             raise PredictionCancelled("evaluation cancelled")
         x = read_pixels(pair.attenuation)
         y = read_pixels(pair.darkfield)
+        if predictor.input_warning(x):
+            off_range.append(pair.case)
         if pair.lung_mask is not None:
             region = read_pixels(pair.lung_mask) > 0
             if not region.any():
@@ -337,6 +340,10 @@ def evaluate(
             progress(i + 1, len(pairs))
     if no_mask:
         notes.append(f"{no_mask} of {len(pairs)} cases have no lung mask; their uncertainty metrics use the whole image")
+    if off_range:
+        shown = ", ".join(off_range[:5]) + (", ..." if len(off_range) > 5 else "")
+        notes.append(f"{len(off_range)} of {len(pairs)} attenuation images lie outside the value range the model "
+                     f"was trained on ({shown}); its figures on them say little")
     if mc_samples == 0:
         notes.append("mc_samples = 0: deterministic pass, epistemic sigma is zero")
     stages, curves = {}, {}

@@ -29,7 +29,7 @@ from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
-from dfviewer.core.normalize import normalize_input
+from dfviewer.core.normalize import input_range_warning, normalize_input
 from dfviewer.errors import UserError
 
 MAP_NAMES = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
@@ -283,6 +283,10 @@ class Predictor:
         return cls(model, ckpt.config, ckpt.metadata, target, fold_batchnorm=False)
 
     # -- public API --
+
+    def input_warning(self, image: np.ndarray) -> str | None:
+        """A sentence when ``image`` is in units this model was not trained on (see :func:`input_range_warning`)."""
+        return input_range_warning(image, self.config.normalization)
 
     def predict(
         self,

@@ -44,3 +44,37 @@ def denormalize_target(y: np.ndarray, norm: Normalization) -> np.ndarray:
 def denormalize_spread(s: np.ndarray, norm: Normalization) -> np.ndarray:
     """Scales and standard deviations (alpha, sigma) from network to target units."""
     return (np.asarray(s, dtype=np.float32) * np.float32(norm.target_scale)).astype(np.float32)
+
+
+#: a ``fixed``-normalised input whose bulk maps outside this range is not what the model saw
+_FIXED_INPUT_TOLERANCE = (-0.5, 1.5)
+
+
+def input_range_warning(image: np.ndarray, norm: Normalization) -> str | None:
+    """One sentence when an image's values lie outside what a ``fixed``-normalised model was trained on.
+
+    A ``percentile`` model rescales every image, so it accepts any units and this returns None.
+    A ``fixed`` model expects the training data's units (e.g. ``-ln T`` of a dark-field system);
+    an image whose 1st-99th percentile range maps mostly outside [-0.5, 1.5] (a vendor's 12-bit
+    processed radiograph, say) gives outputs with no meaning, and the user should be told so.
+    """
+    if norm.input_mode != "fixed":
+        return None
+    values = np.asarray(image, dtype=np.float32)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    p1, p99 = (float(v) for v in np.percentile(values[:: max(1, values.size // 200_000)], [1, 99]))
+    span = norm.input_high - norm.input_low
+    lo, hi = ((p - norm.input_low) / span for p in (p1, p99))
+    tol_lo, tol_hi = _FIXED_INPUT_TOLERANCE
+    if hi > lo:
+        inside = max(0.0, min(hi, tol_hi) - max(lo, tol_lo))
+        plausible = inside / (hi - lo) >= 0.5
+    else:
+        plausible = tol_lo <= lo <= tol_hi
+    if plausible:
+        return None
+    return (f"this image's values ({p1:.4g} to {p99:.4g}) lie outside the range the model was trained on "
+            f"({norm.input_low:.4g} to {norm.input_high:.4g}), so its dark-field and uncertainty maps "
+            f"have no meaning for it")

@@ -63,6 +63,7 @@ class InferenceWorker(QObject):
     finished = pyqtSignal(int, float)  # job id, seconds
     cancelled = pyqtSignal(int)
     failed = pyqtSignal(int, str, str)  # job id, sentence, details
+    inputWarning = pyqtSignal(int, str)  # job id, sentence: the image is not in the model's input units
     log = pyqtSignal(str)
 
     def __init__(self) -> None:
@@ -116,6 +117,11 @@ class InferenceWorker(QObject):
         return predictor
 
     def _run(self, job: InferenceJob, predictor: Any, start: float) -> None:
+        warning = predictor.input_warning(job.image) if hasattr(predictor, "input_warning") else None
+        if warning:
+            sentence = warning[0].upper() + warning[1:] + "."
+            self.log.emit(f"warning: {sentence}")
+            self.inputWarning.emit(job.job_id, sentence)
         stream = predictor.predict_stream(job.image, mc_samples=job.mc_samples,
                                           working_size=job.working_size, cancel=job.cancel)
         last_emit = 0.0

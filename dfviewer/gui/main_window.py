@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.layers: dict[str, Layer | None] = {}
         self._dirty: set[str] = set()
         self._crop_manual = False
+        self._input_warning = ""  # the latest job's "not in the model's units" sentence
         self._crop_was_enabled = False
         self._drag_window: tuple[float, float] | None = None
         self._hist_source: tuple[str, int] | None = None
@@ -384,6 +385,7 @@ class MainWindow(QMainWindow):
         w.cancelled.connect(self._on_cancelled)
         w.failed.connect(self._on_failed)
         w.modelLoaded.connect(self._on_model_loaded)
+        w.inputWarning.connect(self._on_input_warning)
         w.log.connect(self.log)
 
     # ------------------------------------------------------------------ opening
@@ -491,6 +493,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"No model checkpoint is available ({where} is missing); choose one in "
                             "Edit > Preferences.")
             return
+        self._input_warning = ""
         self.controller.start(self.state.radiograph.pixels, self.model_path, self.device, self.mc_samples,
                               self.working_size or None)
         self.state.set_running(True)
@@ -526,9 +529,17 @@ class MainWindow(QMainWindow):
         self._update_summary(final=True)
         if not self._crop_manual:
             self._find_crop_box()
-        self.statusBar().showMessage(f"Inference finished in {seconds:.1f} s", 5000)
+        if self._input_warning:  # stays until the next message: the maps need this caveat
+            self.statusBar().showMessage(f"Inference finished in {seconds:.1f} s. {self._input_warning}")
+        else:
+            self.statusBar().showMessage(f"Inference finished in {seconds:.1f} s", 5000)
         self._update_enabled()
         self.inferenceFinished.emit()
+
+    def _on_input_warning(self, job_id: int, sentence: str) -> None:
+        if self.controller.is_current(job_id):
+            self._input_warning = sentence
+            self.statusBar().showMessage(sentence)
 
     def _on_cancelled(self, job_id: int) -> None:
         if self.controller.running:
