@@ -848,6 +848,10 @@ class MainWindow(QMainWindow):
         """Linked pan and zoom: every panel shows the same centre at the same pixel scale."""
         if self._syncing:
             return
+        # A hidden panel (the real dark-field when there is none) keeps its own default range and
+        # may report it when it is laid out or painted; it must never drive the shown panels.
+        if not any(p.view is source and self.grid.shown[id(p)] for p in self.panels.values()):
+            return
         width_px = source.width()
         (x0, x1), (y0, y1) = source.viewRange()
         if width_px <= 0 or x1 <= x0:

@@ -379,3 +379,22 @@ def test_image_in_other_units_than_a_fixed_model_gets_a_lasting_warning(window, 
     message = window.statusBar().currentMessage()
     assert message.startswith("Inference finished in ") and "have no meaning for it." in message
     assert window.state.results is not None  # the maps are still shown, with the caveat
+
+
+def test_image_without_a_real_darkfield_stays_fitted_once_painted(window, case_dir, qtbot):
+    # The hidden real-dark-field panel keeps a default 1-pixel range; once painted it used to
+    # drive the linked views, so every panel showed one pixel of the image, magnified.
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(case_dir / "plain.npy")
+    window.flush()
+    panel = window.panels["attenuation"]
+    for key in ("attenuation", "darkfield", "overlay"):
+        window.panels[key].graphics.grab()  # paints, as the screen would
+    qtbot.wait(50)
+    r0, r1, c0, c1 = panel.view_region()
+    h, w = window.state.shape
+    assert r0 <= 0.5 and r1 >= h - 0.5 and c0 <= 0.5 and c1 >= w - 0.5
+    shot = panel.graphics.grab().toImage()
+    values = {shot.pixelColor(x, y).value() for x in range(0, shot.width(), 7) for y in range(0, shot.height(), 7)}
+    assert len(values) > 20  # the radiograph, not one magnified pixel
+    np.testing.assert_allclose(window.panels["darkfield"].view_region(), panel.view_region(), atol=1.0)

@@ -1,0 +1,114 @@
+"""What the best possible generator could score on a simulated test split (Bayes-style oracles).
+
+    python scripts/phantom_ceilings.py DATASET [--split test] [--samples 16] [--smooth 1.5] [--model demo.safetensors]
+
+For every case the simulator is run again ``--samples`` times with the same anatomy, devices, dose
+and case flags (healthy / emphysema / consolidation) but fresh random streams for what an
+attenuation image cannot show exactly. Two oracles:
+
+* ``noise``: knows the noise-free dark-field exactly; its sigma is the true per-pixel standard
+  deviation of the detector noise (from the resimulated noise). The ceiling of any sigma for a
+  generator whose only error is the noise.
+* ``bayes``: knows the anatomy but not the alveolar texture, the placement of the pathology
+  patches, or the noise. Its prediction is the mean of the resimulated measured images, its sigma
+  their standard deviation: the conditional mean and spread given everything the oracle knows.
+  A real model sees consolidation (and a little emphysema) in the attenuation image, so it could
+  beat this oracle's MSE there; it cannot see the texture or the noise.
+
+A standard deviation from a few draws is itself noisy (about 18 % from 16), which would lower
+the oracles' Spearman; the variance over the draws is therefore averaged over a Gaussian window
+of ``--smooth`` pixels (the noise level follows the transmitted intensity, which changes slowly).
+
+Scores use ``dfviewer evaluate``'s settings and the model's target normalisation: MSE / PSNR /
+SSIM of the clipped images, Spearman(sigma, |error|) inside the lung mask per image and pooled,
+and the coverage of the Gaussian 90 % interval of sigma.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from dfviewer.core import metrics as M
+from dfviewer.core.checkpoint import load_checkpoint
+from dfviewer.core.data import read_pixels
+from dfviewer.core.evaluation import _image_quality
+from dfviewer.core.normalize import normalize_target
+from dfviewer.phantom import simulate
+from dfviewer.phantom.config import PhantomConfig
+
+
+def _resimulate(seed: int, index: int, cfg: PhantomConfig, ood: bool, draw: int):
+    """Case ``index`` with the same flags, anatomy and devices; fresh pathology, texture and noise."""
+    original = simulate._case_rngs
+
+    def rngs(s: int, i: int) -> list[np.random.Generator]:
+        flags, anatomy, _, _, devices, _ = original(s, i)
+        fresh = [np.random.default_rng([0xC0FFEE, s, i, draw, j]) for j in range(3)]
+        return [flags, anatomy, fresh[0], fresh[1], devices, fresh[2]]
+
+    simulate._case_rngs = rngs
+    try:
+        return simulate.simulate_case(seed, index, cfg, ood=ood)
+    finally:
+        simulate._case_rngs = original
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--samples", type=int, default=16, help="resimulations per case")
+    parser.add_argument("--smooth", type=float, default=1.5, help="Gaussian sigma (pixels) for the variance")
+    parser.add_argument("--model", default="resources/models/demo.safetensors",
+                        help="checkpoint whose target normalisation is used")
+    args = parser.parse_args()
+    meta = json.loads((args.dataset / "phantom.json").read_text())
+    cfg = PhantomConfig(**meta["config"])
+    norm = load_checkpoint(args.model).config.normalization
+    rows = [r for r in csv.DictReader((args.dataset / "manifest.csv").open()) if r["split"] == args.split]
+    scores: dict[str, dict[str, list[float]]] = {"noise": {}, "bayes": {}}
+    pooled: dict[str, tuple[list, list]] = {"noise": ([], []), "bayes": ([], [])}
+    cover: dict[str, list[int]] = {"noise": [0, 0], "bayes": [0, 0]}
+    half90 = M.gaussian_halfwidth(np.ones(1), 0.9)[0]
+    for row in rows:
+        index, ood = int(row["case"].rsplit("_", 1)[1]), row["ood"] == "1"
+        y = normalize_target(read_pixels(args.dataset / row["darkfield"]), norm)
+        clean = normalize_target(read_pixels(args.dataset / row["darkfield_clean"]), norm)
+        lungs = read_pixels(args.dataset / row["lung_mask"]) > 0
+        draws = [_resimulate(meta["seed"], index, cfg, ood, k) for k in range(args.samples)]
+        measured = np.stack([normalize_target(c.darkfield, norm) for c in draws])
+        noise = np.stack([normalize_target(c.darkfield, norm) - normalize_target(c.darkfield_clean, norm)
+                          for c in draws])
+        def spread(draws: np.ndarray) -> np.ndarray:
+            var = draws.var(0, ddof=1)
+            return np.sqrt(gaussian_filter(var, args.smooth) if args.smooth > 0 else var)
+
+        oracles = {"noise": (clean, spread(noise)), "bayes": (measured.mean(0), spread(measured))}
+        for name, (pred, sigma) in oracles.items():
+            s = scores[name]
+            for key, value in _image_quality(pred, np.clip(y, 0, 1)).items():
+                s.setdefault(key, []).append(value)
+            err = (y - pred)[lungs]
+            s.setdefault("spearman", []).append(M.spearman(sigma[lungs], np.abs(err)))
+            pooled[name][0].append(sigma[lungs])
+            pooled[name][1].append(np.abs(err))
+            cover[name][0] += int((np.abs(err) <= half90 * sigma[lungs]).sum())
+            cover[name][1] += err.size
+    print(f"{len(rows)} {args.split} cases of {args.dataset}, {args.samples} resimulations each, "
+          f"variance smoothed over {args.smooth} px")
+    for name, s in scores.items():
+        sp_pooled = M.spearman(np.concatenate(pooled[name][0]), np.concatenate(pooled[name][1]))
+        print(f"{name:>5}: MSE {np.mean(s['mse']):.4f}  PSNR {np.mean(s['psnr']):.2f}  SSIM {np.mean(s['ssim']):.3f}  "
+              f"Spearman per image {np.nanmean(s['spearman']):.3f} ± {np.nanstd(s['spearman']):.3f}, "
+              f"pooled {sp_pooled:.3f}  90 % coverage {cover[name][0] / max(cover[name][1], 1):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
