@@ -37,26 +37,10 @@ from scipy.ndimage import gaussian_filter
 from dfviewer.core import metrics as M
 from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.data import read_pixels
-from dfviewer.core.evaluation import _image_quality
+from dfviewer.core.evaluation import image_quality
 from dfviewer.core.normalize import normalize_target
-from dfviewer.phantom import simulate
+from dfviewer.phantom.simulate import simulate_case
 from dfviewer.phantom.config import PhantomConfig
-
-
-def _resimulate(seed: int, index: int, cfg: PhantomConfig, ood: bool, draw: int):
-    """Case ``index`` with the same flags, anatomy and devices; fresh pathology, texture and noise."""
-    original = simulate._case_rngs
-
-    def rngs(s: int, i: int) -> list[np.random.Generator]:
-        flags, anatomy, _, _, devices, _ = original(s, i)
-        fresh = [np.random.default_rng([0xC0FFEE, s, i, draw, j]) for j in range(3)]
-        return [flags, anatomy, fresh[0], fresh[1], devices, fresh[2]]
-
-    simulate._case_rngs = rngs
-    try:
-        return simulate.simulate_case(seed, index, cfg, ood=ood)
-    finally:
-        simulate._case_rngs = original
 
 
 def main() -> int:
@@ -81,7 +65,7 @@ def main() -> int:
         y = normalize_target(read_pixels(args.dataset / row["darkfield"]), norm)
         clean = normalize_target(read_pixels(args.dataset / row["darkfield_clean"]), norm)
         lungs = read_pixels(args.dataset / row["lung_mask"]) > 0
-        draws = [_resimulate(meta["seed"], index, cfg, ood, k) for k in range(args.samples)]
+        draws = [simulate_case(meta["seed"], index, cfg, ood=ood, redraw=k) for k in range(args.samples)]
         measured = np.stack([normalize_target(c.darkfield, norm) for c in draws])
         noise = np.stack([normalize_target(c.darkfield, norm) - normalize_target(c.darkfield_clean, norm)
                           for c in draws])
@@ -92,7 +76,7 @@ def main() -> int:
         oracles = {"noise": (clean, spread(noise)), "bayes": (measured.mean(0), spread(measured))}
         for name, (pred, sigma) in oracles.items():
             s = scores[name]
-            for key, value in _image_quality(pred, np.clip(y, 0, 1)).items():
+            for key, value in image_quality(pred, np.clip(y, 0, 1)).items():
                 s.setdefault(key, []).append(value)
             err = (y - pred)[lungs]
             s.setdefault("spearman", []).append(M.spearman(sigma[lungs], np.abs(err)))

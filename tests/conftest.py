@@ -31,3 +31,19 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
     model = Cascade(tiny_model_config)
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     return save_checkpoint(path, model, {"note": "random weights for tests"})
+
+
+@pytest.fixture(scope="session")
+def fixed_units_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
+    """The tiny model, but trained (so to speak) on fixed input units: -ln T from 0 to 6."""
+    import dataclasses
+
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.config import Normalization
+    from dfviewer.core.generator import Cascade
+
+    cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(input_mode="fixed", input_high=6.0))
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("models") / "fixed.safetensors", Cascade(cfg), {})

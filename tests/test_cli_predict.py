@@ -100,18 +100,8 @@ def test_folder_expansion_skips_companions_and_earlier_outputs(tmp_path):
     assert output_stems([tmp_path / "a.png", tmp_path / "a.tiff", tmp_path / "b.npy"]) == ["a_png", "a_tiff", "b"]
 
 
-def test_predict_warns_when_the_image_is_not_in_a_fixed_models_units(tmp_path, inputs, tiny_model_config):
-    import dataclasses
-
-    import torch
-
-    from dfviewer.core.checkpoint import save_checkpoint
-    from dfviewer.core.config import Normalization
-    from dfviewer.core.generator import Cascade
-
-    cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(input_mode="fixed", input_high=6.0))
-    torch.manual_seed(0)
-    model_path = save_checkpoint(tmp_path / "fixed.safetensors", Cascade(cfg), {})
+def test_predict_warns_when_the_image_is_not_in_a_fixed_models_units(tmp_path, inputs, fixed_units_checkpoint):
+    model_path = fixed_units_checkpoint
     good, _ = inputs  # uint16 values up to 65535, far from -ln T in [0, 6]
     result = dfviewer("predict", good, "--model", model_path, "--out", tmp_path / "maps", "--mc", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -29,6 +29,23 @@ def test_same_seed_and_index_give_identical_cases():
     assert not np.array_equal(a.attenuation_clean, other.attenuation_clean)
 
 
+def test_redraw_keeps_the_patient_and_draws_texture_pathology_and_noise_afresh():
+    cfg = PhantomConfig(size=64)
+    base = simulate_case(7, 3, cfg, ood=True)
+    again = simulate_case(7, 3, cfg, ood=True, redraw=1)
+    np.testing.assert_array_equal(simulate_case(7, 3, cfg, ood=True, redraw=1).darkfield, again.darkfield)
+    flags = ("healthy", "emphysema", "consolidation", "devices", "dose", "rotation_deg", "zoom", "patient_size")
+    assert {k: base.attributes[k] for k in flags} == {k: again.attributes[k] for k in flags}
+    np.testing.assert_array_equal(base.masks["lung"], again.masks["lung"])
+    np.testing.assert_array_equal(base.masks["device"], again.masks["device"])
+    assert not np.array_equal(base.darkfield, again.darkfield)
+    # without disease the anatomy is all that is left of the attenuation: identical; the texture is not
+    healthy = cfg.replace(pathology=False)
+    a, b = simulate_case(7, 3, healthy, redraw=None), simulate_case(7, 3, healthy, redraw=2)
+    np.testing.assert_array_equal(a.attenuation_clean, b.attenuation_clean)
+    assert not np.array_equal(a.darkfield_clean, b.darkfield_clean)
+
+
 def test_outputs_are_float32_images_with_required_masks():
     case = simulate_case(0, 0, PhantomConfig(size=48))
     for name in ("attenuation", "darkfield", "attenuation_clean", "darkfield_clean"):

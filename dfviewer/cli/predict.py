@@ -231,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
             image = read_radiograph(path).pixels
             warning = predictor.input_warning(image)
             if warning:
-                bar.close()
                 print(f"dfviewer predict: warning: {path.name}: {warning}.", file=sys.stderr)
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)

@@ -180,8 +180,9 @@ def _mean_std(values: list[float]) -> dict[str, float | None]:
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
 
 
-def _image_quality(pred: np.ndarray, truth_clipped: np.ndarray) -> dict[str, float]:
-    """MSE, PSNR and SSIM of a prediction (normalised units, clipped here) against the clipped truth."""
+def image_quality(pred: np.ndarray, truth_clipped: np.ndarray) -> dict[str, float]:
+    """MSE, PSNR and SSIM (evaluate's settings) of a prediction in normalised units, clipped here,
+    against the truth already clipped to [0, 1]."""
     p = np.clip(pred, 0, 1)
     ssim = M.ssim(p, truth_clipped, 1.0) if min(truth_clipped.shape) >= 11 else math.nan
     return {"mse": M.mse(p, truth_clipped), "psnr": M.psnr(p, truth_clipped, 1.0), "ssim": ssim}
@@ -297,12 +298,12 @@ def evaluate(
         if "darkfield_clean" in pair.extras:
             clean = read_pixels(pair.extras["darkfield_clean"])
             if clean.shape == y.shape:
-                for key, value in _image_quality(normalize_target(clean, norm), yc).items():
+                for key, value in image_quality(normalize_target(clean, norm), yc).items():
                     reference[key].append(value)
         for res in results:
             a = acc[res.stage]
             pn = normalize_target(res.mean, norm)
-            row = {"case": pair.case, "stage": res.stage, **_image_quality(pn, yc)}
+            row = {"case": pair.case, "stage": res.stage, **image_quality(pn, yc)}
             err = (pn - yn)[region].astype(np.float64)
             scale = float(norm.target_scale)
             total = res.total[region] / scale

@@ -30,21 +30,29 @@ class PhantomCase:
     attributes: dict = field(default_factory=dict)
 
 
-def _case_rngs(seed: int, index: int) -> list[np.random.Generator]:
+def _case_rngs(seed: int, index: int, redraw: int | None = None) -> list[np.random.Generator]:
+    """Streams for flags, anatomy, pathology, texture, devices and noise; ``redraw`` replaces the
+    pathology, texture and noise streams with fresh ones (the same patient, re-measured)."""
     children = np.random.SeedSequence([int(seed), int(index)]).spawn(6)
-    return [np.random.default_rng(c) for c in children]
+    rngs = [np.random.default_rng(c) for c in children]
+    if redraw is not None:
+        fresh = np.random.SeedSequence([int(seed), int(index), 0xD4A, int(redraw)]).spawn(3)
+        rngs[2], rngs[3], rngs[5] = (np.random.default_rng(c) for c in fresh)
+    return rngs
 
 
 def simulate_case(seed: int, index: int, config: PhantomConfig | None = None, *,
-                  ood: bool | None = None) -> PhantomCase:
+                  ood: bool | None = None, redraw: int | None = None) -> PhantomCase:
     """Simulate case ``index`` of the stream ``seed``; identical inputs give identical outputs.
 
     ``ood`` forces the case in or out of distribution (default: drawn with ``config.ood_probability``).
     Separate random streams drive case flags, anatomy, pathology, texture, devices and noise, so e.g.
-    ``config.replace(pathology=False)`` gives the same patient without disease.
+    ``config.replace(pathology=False)`` gives the same patient without disease. ``redraw=k``
+    keeps the case flags, anatomy and devices but draws the pathology placement, alveolar
+    texture and detector noise afresh (draw ``k``): what an attenuation image cannot pin down.
     """
     cfg = config or PhantomConfig()
-    r_flags, r_anat, r_path, r_tex, r_dev, r_noise = _case_rngs(seed, index)
+    r_flags, r_anat, r_path, r_tex, r_dev, r_noise = _case_rngs(seed, index, redraw)
 
     # case flags (always drawn in the same order so the streams stay aligned)
     healthy = r_flags.random() < cfg.healthy_fraction

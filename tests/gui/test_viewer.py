@@ -360,20 +360,9 @@ def test_drop_opens_files_and_companions_are_not_listed(window, case_dir, qtbot,
     assert window.act_train.isEnabled() and window.act_train in window.tools_menu.actions()
 
 
-def test_image_in_other_units_than_a_fixed_model_gets_a_lasting_warning(window, case_dir, qtbot, tmp_path,
-                                                                      tiny_model_config):
-    import dataclasses
-
-    import torch
-
-    from dfviewer.core.checkpoint import save_checkpoint
-    from dfviewer.core.config import Normalization
-    from dfviewer.core.generator import Cascade
-
-    cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(input_mode="fixed", input_high=6.0))
-    torch.manual_seed(0)
-    model_path = save_checkpoint(tmp_path / "fixed.safetensors", Cascade(cfg), {})
-    window.apply_preferences(model=str(model_path), mc=2, working_size=0, device="cpu")
+def test_image_in_other_units_than_a_fixed_model_gets_a_lasting_warning(window, case_dir, qtbot,
+                                                                      fixed_units_checkpoint):
+    window.apply_preferences(model=str(fixed_units_checkpoint), mc=2, working_size=0, device="cpu")
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "case.tiff")  # values 200-2000: not -ln T
     message = window.statusBar().currentMessage()
