@@ -5,7 +5,7 @@ import torch
 
 from _dfv_pairs import make_pairs
 from dfviewer.core.config import Normalization
-from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset, hash_split
+from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset, combine_datasets, hash_split
 from dfviewer.core.normalize import denormalize_target, normalize_input, normalize_target
 
 
@@ -71,6 +71,59 @@ def test_manifest_missing_file_and_bad_split(tmp_path):
     reasons = {p.case: p.reason for p in report.blocking}
     assert "missing file" in reasons["case01"] and "gone.tif" in reasons["case01"]
     assert "unknown split" in reasons["case02"]
+
+
+def test_combine_keeps_splits_flags_masks_and_extra_columns(tmp_path):
+    site_a = make_pairs(tmp_path / "site" / "a", n=5, size=24, extras=True)
+    with open(site_a / "manifest.csv") as handle:  # an informational column travels along
+        lines = handle.read().splitlines()
+    lines = [lines[0] + ",dose"] + [line + f",{i}" for i, line in enumerate(lines[1:])]
+    (site_a / "manifest.csv").write_text("\n".join(lines) + "\n")
+    site_b = make_pairs(tmp_path / "other" / "a", n=4, size=24, seed=1)  # same folder name as site_a
+    folders = _folder_dataset(tmp_path / "plain")
+    for name in ("orphan", "small", "broken"):  # keep only its good pairs
+        (folders / "attenuation" / f"{name}.npy").unlink()
+    for name in ("small", "broken", "lonely"):
+        next((folders / "darkfield").glob(f"{name}.*")).unlink()
+
+    manifest, splits = combine_datasets([site_a, site_b / "manifest.csv", folders], tmp_path / "all" / "combined.csv")
+    assert manifest == tmp_path / "all" / "combined.csv"
+    combined = check_dataset(manifest)
+    originals = {prefix: check_dataset(src) for prefix, src in (("a", site_a), ("a_", site_b), ("plain", folders))}
+    assert combined.ok and len(combined.pairs) == sum(len(r.pairs) for r in originals.values()) == 11
+    assert splits == combined.splits
+    by_case = {p.case: p for p in combined.pairs}
+    for prefix, report in originals.items():
+        for pair in report.pairs:
+            mine = by_case[f"{prefix}_{pair.case}"]
+            assert mine.split == pair.split and mine.ood == pair.ood
+            assert mine.attenuation.resolve() == pair.attenuation.resolve()
+            assert mine.darkfield.resolve() == pair.darkfield.resolve()
+            assert (mine.lung_mask and mine.lung_mask.resolve()) == (pair.lung_mask and pair.lung_mask.resolve())
+            assert {k: v.resolve() for k, v in mine.extras.items()} == {k: v.resolve() for k, v in pair.extras.items()}
+    assert by_case["a_case03"].row["dose"] == "3"
+    assert by_case["a_case04"].row["device_mask"] == "../site/a/masks/case04_device.png"  # relative: the tree can move
+
+
+def test_combine_refuses_a_broken_source_and_writes_nothing(tmp_path):
+    good = make_pairs(tmp_path / "good", n=3, size=24)
+    bad = make_pairs(tmp_path / "bad", n=3, size=24)
+    (bad / "darkfield" / "case01.tif").unlink()
+    with pytest.raises(DatasetError, match="case01"):
+        combine_datasets([good, bad], tmp_path / "out")
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_combine_command(tmp_path, capsys):
+    from dfviewer.cli.main import main
+
+    a, b = make_pairs(tmp_path / "a", n=3, size=24), make_pairs(tmp_path / "b", n=4, size=24)
+    assert main(["combine", str(a), str(b), "--out", str(tmp_path / "ab")]) == 0
+    assert "listing 7 pairs from 2 datasets (3 train, 2 val, 2 test)" in capsys.readouterr().out
+    assert check_dataset(tmp_path / "ab").splits == {"train": 3, "val": 2, "test": 2}
+    assert main(["combine", str(a), str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dfviewer combine:") and "does not exist" in err and "\n" not in err
 
 
 def test_not_a_dataset(tmp_path):

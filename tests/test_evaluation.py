@@ -96,6 +96,14 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
     assert report.paired[3]["mse"] == {"better": sum(d < 0 for d in diffs), "n": 2,
                                        "mean_change": pytest.approx(np.mean(diffs))}
     assert "| 2 → 3 |" in table
+    # the split holds one clean and one devices case: image quality is also given for each group apart
+    groups = report.by_group
+    assert set(groups) == {"clean", "ood"} and groups["clean"]["n"] == groups["ood"]["n"] == 1
+    for name, flag in (("clean", False), ("ood", True)):
+        case = next(r["case"] for r in report.per_image if r["ood"] == flag)
+        assert groups[name]["stages"][2]["ssim"]["mean"] == pytest.approx(rows[(case, 2)]["ssim"])
+        assert groups[name]["paired"][3]["mse"]["better"] == int(rows[(case, 3)]["mse"] < rows[(case, 2)]["mse"])
+    assert "| ood (1) | 3 |" in table and saved["by_group"]["clean"]["n"] == 1
     plots = write_plots(report, tmp_path / "plots")
     assert {p.name for p in plots} >= {"sparsification.png", "calibration.png", "metric_ssim.png"}
     from PIL import Image

@@ -1,6 +1,6 @@
 """The ``dfviewer`` command: sub-commands for the headless jobs, the viewer otherwise.
 
-``dfviewer predict|train|evaluate|phantom ...`` run headless; anything else (no
+``dfviewer predict|train|evaluate|phantom|combine ...`` run headless; anything else (no
 arguments, files, ``--demo``) opens the viewer. Each sub-command lives in
 ``dfviewer/cli/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``.
 """
@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "phantom": "write a simulated paired attenuation / dark-field chest dataset",
     "train": "train the progressive model on paired attenuation / dark-field images",
     "evaluate": "score a model per stage on paired data (MSE, PSNR, SSIM, uncertainty quality)",
+    "combine": "write one manifest over several paired datasets, to train or evaluate on them together",
 }
 
 

@@ -14,6 +14,7 @@ Two layouts are read:
 :func:`check_dataset` reads every file once and lists every problem (missing partners,
 size mismatches, unreadable files) in one :class:`DatasetReport`; training refuses to
 start while any blocking problem remains (:meth:`DatasetReport.raise_if_blocking`).
+:func:`combine_datasets` writes one manifest over several datasets (``dfviewer combine``).
 
 :class:`PairedDataset` serves the pairs at the working resolution: each image is
 normalised at its own resolution with :func:`dfviewer.core.normalize.normalize_input`
@@ -29,7 +30,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dfviewer.atomic import atomic_write_text
 from dfviewer.core.config import Normalization
 from dfviewer.core.normalize import normalize_input, normalize_target
 from dfviewer.errors import UserError
@@ -127,6 +131,8 @@ class Pair:
     flags: dict[str, bool | None] = field(default_factory=dict)
     #: optional files named by the manifest (``darkfield_clean``, ``device_mask``) that exist
     extras: dict[str, Path] = field(default_factory=dict)
+    #: the manifest row as written (all columns), kept so datasets can be combined losslessly
+    row: dict[str, str] = field(default_factory=dict)
 
     @property
     def ood(self) -> bool:
@@ -296,7 +302,7 @@ def _from_manifest(manifest: Path, problems: list[DatasetProblem]) -> list[Pair]
             mask = None
         flags = {c: _flag(row.get(c)) for c in FLAG_COLUMNS if c in row}
         extras = {c: root / row[c] for c in EXTRA_COLUMNS if row.get(c) and (root / row[c]).is_file()}
-        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags, extras=extras))
+        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags, extras=extras, row=row))
     return pairs
 
 
@@ -316,6 +322,54 @@ def locate(path: str | Path) -> tuple[Path, Path | None]:
     raise DatasetError(
         f"folder {path} holds neither a {MANIFEST_NAME} nor attenuation/ and darkfield/ subfolders"
     )
+
+
+def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, dict[str, int]]:
+    """Write one manifest that lists the pairs of several datasets; return it and the pairs per split.
+
+    ``out`` is a ``.csv`` path or a folder (then ``out/manifest.csv``). Each source (a dataset
+    folder or manifest) keeps its splits, flags, masks and other columns; case names get the
+    source folder's name as a prefix so they stay unique. Paths are written relative to the new
+    manifest's folder and no image is copied. Raises :class:`DatasetError` naming the first
+    problem of a source that could not be trained on as it is.
+    """
+    out = Path(out)
+    manifest = out if out.suffix.lower() == ".csv" else out / MANIFEST_NAME
+    base = manifest.parent.resolve()
+    columns: dict[str, None] = dict.fromkeys(("case", "attenuation", "darkfield", "split", "lung_mask"))
+    rows: list[dict[str, str]] = []
+    prefixes: set[str] = set()
+    for source in sources:
+        root, src_manifest = locate(source)
+        problems: list[DatasetProblem] = []
+        pairs = _from_manifest(src_manifest, problems) if src_manifest else _from_folders(root, problems)
+        bad = [p for p in problems if p.blocking]
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise DatasetError(f"dataset {source} cannot be combined: {bad[0]}{more}")
+        prefix = root.resolve().name or "data"
+        while prefix in prefixes:
+            prefix += "_"
+        prefixes.add(prefix)
+        for pair in pairs:
+            # columns naming a file of the source (masks, clean truth...) point there from the new folder
+            row = {k: _relocated(root / v, base) if v and (root / v).is_file() else v for k, v in pair.row.items()}
+            row.update(case=f"{prefix}_{pair.case}", split=pair.split,
+                       attenuation=_relocated(pair.attenuation, base), darkfield=_relocated(pair.darkfield, base),
+                       lung_mask=_relocated(pair.lung_mask, base) if pair.lung_mask else "")
+            columns.update(dict.fromkeys(row))
+            rows.append(row)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(manifest, buffer.getvalue())
+    counts = Counter(r["split"] for r in rows)
+    return manifest, {s: counts.get(s, 0) for s in SPLITS}
+
+
+def _relocated(file: Path, base: Path) -> str:
+    return Path(os.path.relpath(file.resolve(), base)).as_posix()
 
 
 def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None) -> DatasetReport:

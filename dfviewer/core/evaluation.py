@@ -25,7 +25,9 @@ Settings (stated in every report):
   the report also scores that noise-free image against the measured target: the image
   quality a generator that knew the signal exactly would reach (noise sets the ceiling).
 * The stages are also compared pairwise on the same images (stage k against k - 1): on how
-  many images each metric improves, and the mean change (the paper's claim, tested per image).
+  many images each metric improves, and the mean change (the paper's claim, tested per image);
+  when the split has clean and out-of-distribution cases, image quality and the paired
+  comparison are also given for each group apart (a cascade can refine the one and not the other).
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class EvaluationReport:
     reference: dict[str, Any] | None = None
     #: per stage k > 1 and metric: on how many images stage k beats stage k - 1, and the mean change
     paired: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: when the split has clean and out-of-distribution cases: per group, the number of images, the
+    #: image metrics per stage and the paired stage comparison on that group alone
+    by_group: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _finite({
@@ -88,6 +93,7 @@ class EvaluationReport:
             "curves": {str(k): v for k, v in self.curves.items()},
             "reference_noise_free": self.reference,
             "paired": {str(k): v for k, v in self.paired.items()},
+            "by_group": self.by_group,
             "per_image": self.per_image,
         })
 
@@ -149,6 +155,17 @@ class EvaluationReport:
                 cells = [f"{p[m]['better']}/{p[m]['n']} ({p[m]['mean_change']:+.4g})" if p.get(m) else "n/a"
                          for m in ("mse", "psnr", "ssim")]
                 lines.append(f"| {k - 1} → {k} | " + " | ".join(cells) + " |")
+        if self.by_group:
+            lines += ["", "Image quality on clean and out-of-distribution cases apart (stage against the one before it: "
+                      "images where it is better):", "",
+                      "| Cases | Stage | MSE | PSNR (dB) | SSIM | better: MSE / PSNR / SSIM |", "|---|---|---|---|---|---|"]
+            for group, g in self.by_group.items():
+                for k, q in sorted(g["stages"].items()):
+                    p = g["paired"].get(k, {})
+                    better = " / ".join(f"{p[m]['better']}/{p[m]['n']}" if p.get(m) else "n/a"
+                                        for m in ("mse", "psnr", "ssim")) if p else ""
+                    lines.append(f"| {group} ({g['n']}) | {k} | {pm(q['mse'], '.4f')} | {pm(q['psnr'], '.2f')} | "
+                                 f"{pm(q['ssim'], '.3f')} | {better} |")
         if self.reference:
             r = self.reference
             lines += ["", f"Reference: the noise-free simulated dark-field scored against the measured one "
@@ -207,6 +224,22 @@ def _paired_stage_comparison(rows: list[dict[str, Any]]) -> dict[int, dict[str, 
             better = int((d < 0).sum() if lower_is_better else (d > 0).sum())
             out[k][metric] = {"better": better, "n": int(d.size), "mean_change": float(d.mean())}
     return out
+
+
+def _quality_by_group(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Image metrics per stage and paired stage comparison on clean and on OOD cases apart."""
+    groups = {"clean": [r for r in rows if not r["ood"]], "ood": [r for r in rows if r["ood"]]}
+    if not all(groups.values()):
+        return {}
+    return {
+        name: {
+            "n": len({r["case"] for r in sub}),
+            "stages": {k: {m: _mean_std([r[m] for r in sub if r["stage"] == k]) for m in ("mse", "psnr", "ssim")}
+                       for k in sorted({r["stage"] for r in sub})},
+            "paired": _paired_stage_comparison(sub),
+        }
+        for name, sub in groups.items()
+    }
 
 
 def _device_ratio(inside: list[float], beside: list[float]) -> dict[str, Any]:
@@ -375,7 +408,7 @@ def evaluate(
         ref = {k: _mean_std(v) for k, v in reference.items()}
         ref["n"] = len(reference["mse"])
     return EvaluationReport(name, str(report.root), split, mc_samples, len(pairs), stages, curves, per_image,
-                            notes=notes, reference=ref, paired=paired)
+                            notes=notes, reference=ref, paired=paired, by_group=_quality_by_group(per_image))
 
 
 def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:
