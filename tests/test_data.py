@@ -112,6 +112,10 @@ def test_combine_refuses_a_broken_source_and_writes_nothing(tmp_path):
     with pytest.raises(DatasetError, match="case01"):
         combine_datasets([good, bad], tmp_path / "out")
     assert not (tmp_path / "out" / "manifest.csv").exists()
+    before = (good / "manifest.csv").read_text()
+    with pytest.raises(DatasetError, match="elsewhere"):  # never overwrites a source's own manifest
+        combine_datasets([good], good)
+    assert (good / "manifest.csv").read_text() == before
 
 
 def test_combine_command(tmp_path, capsys):

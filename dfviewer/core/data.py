@@ -341,6 +341,8 @@ def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, 
     prefixes: set[str] = set()
     for source in sources:
         root, src_manifest = locate(source)
+        if src_manifest is not None and src_manifest.resolve() == manifest.resolve():
+            raise DatasetError(f"{manifest} is the manifest of {source}; write the combined one elsewhere")
         problems: list[DatasetProblem] = []
         pairs = _from_manifest(src_manifest, problems) if src_manifest else _from_folders(root, problems)
         bad = [p for p in problems if p.blocking]
@@ -359,6 +361,8 @@ def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, 
                        lung_mask=_relocated(pair.lung_mask, base) if pair.lung_mask else "")
             columns.update(dict.fromkeys(row))
             rows.append(row)
+    if not rows:
+        raise DatasetError("there are no pairs to combine")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="", lineterminator="\n")
     writer.writeheader()
