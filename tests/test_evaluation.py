@@ -132,6 +132,17 @@ def test_evaluate_scores_the_noise_free_reference_and_device_pixels(tiny_checkpo
     devices = report.stages[3]["epistemic_devices"]
     assert devices["n_images"] == 1 and devices["inside"] > 0 and devices["beside"] > 0
     assert devices["ratio"] == pytest.approx(devices["inside"] / devices["beside"])
+    # the image-quality MSE on the same two regions of the one devices case (case03, second in the split)
+    from PIL import Image
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu").predict(
+        np.load(data / "attenuation" / "case03.npy"), mc_samples=3, seed=1 + 1)[2]
+    y = np.clip(normalize_target(tifffile.imread(data / "darkfield" / "case03.tif"), norm), 0, 1)
+    sq = (np.clip(normalize_target(pred.mean, norm), 0, 1) - y) ** 2
+    mask = np.asarray(Image.open(data / "masks" / "case03_device.png")) > 0
+    mse = report.stages[3]["mse_devices"]
+    assert mse["inside"] == pytest.approx(sq[mask].mean(), rel=1e-5)
+    assert mse["beside"] == pytest.approx(sq[~mask].mean(), rel=1e-5)
     table = report.to_markdown()
     assert "noise-free" in table and "device pixels" in table
     assert json.loads(report.save_json(tmp_path / "r.json").read_text())["reference_noise_free"]["n"] == 2

@@ -20,7 +20,8 @@ Settings (stated in every report):
   50 000 random pixels per image); mean epistemic sigma over the whole image and inside
   the lungs on out-of-distribution cases (manifest ``ood`` or ``devices``) against clean
   ones, when the split has both; and, where the manifest names a ``device_mask``, mean
-  epistemic sigma on the device pixels against the rest of the same images.
+  epistemic sigma and the image-quality MSE on the device pixels against the rest of the
+  same images.
 * For simulated data whose manifest names the noise-free dark-field (``darkfield_clean``),
   the report also scores that noise-free image against the measured target: the image
   quality a generator that knew the signal exactly would reach (noise sets the ceiling).
@@ -140,14 +141,16 @@ class EvaluationReport:
                     f"| {k} | {num(e['clean'], '.4g')} | {num(e['ood'], '.4g')} | {num(e['ratio'], '.2f')} | "
                     f"{num(el['clean'], '.4g')} | {num(el['ood'], '.4g')} | {num(el['ratio'], '.2f')} |"
                 )
-        dev_rows = [(k, s["epistemic_devices"]) for k, s in sorted(self.stages.items())
+        dev_rows = [(k, s["epistemic_devices"], s.get("mse_devices", {})) for k, s in sorted(self.stages.items())
                     if s.get("epistemic_devices", {}).get("n_images")]
         if dev_rows:
-            lines += ["", f"Mean epistemic σ on the pixels of inserted devices against the rest of the same images "
-                      f"({dev_rows[0][1]['n_images']} images with a device mask):", "",
-                      "| Stage | device pixels | other pixels | ratio |", "|---|---|---|---|"]
-            for k, d in dev_rows:
-                lines.append(f"| {k} | {num(d['inside'], '.4g')} | {num(d['beside'], '.4g')} | {num(d['ratio'], '.2f')} |")
+            lines += ["", f"Mean epistemic σ and MSE on the pixels of inserted devices against the rest of the same "
+                      f"images ({dev_rows[0][1]['n_images']} images with a device mask):", "",
+                      "| Stage | σ_ep: device pixels | other pixels | ratio | MSE: device pixels | other pixels |",
+                      "|---|---|---|---|---|---|"]
+            for k, d, m in dev_rows:
+                lines.append(f"| {k} | {num(d['inside'], '.4g')} | {num(d['beside'], '.4g')} | {num(d['ratio'], '.2f')} | "
+                             f"{num(m.get('inside'), '.4f')} | {num(m.get('beside'), '.4f')} |")
         if self.paired:
             lines += ["", "Stage against the stage before it, paired per image (images where it is better; mean change):", "",
                       "| Stage | MSE | PSNR (dB) | SSIM |", "|---|---|---|---|"]
@@ -243,7 +246,7 @@ def _quality_by_group(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _device_ratio(inside: list[float], beside: list[float]) -> dict[str, Any]:
-    """Mean epistemic sigma on device pixels, on the rest of the same images, and their ratio."""
+    """Mean of a per-image value on device pixels, on the rest of the same images, and their ratio."""
     mean_in = float(np.mean(inside)) if inside else None
     mean_beside = float(np.mean(beside)) if beside else None
     ratio = mean_in / mean_beside if mean_in is not None and mean_beside else None
@@ -270,6 +273,8 @@ class _StageAccumulator:
         self.epi_lungs = {"clean": [], "ood": []}
         self.epi_device: list[float] = []  # inside device masks
         self.epi_beside: list[float] = []  # the rest of the same images
+        self.mse_device: list[float] = []  # image-quality MSE on the same two regions
+        self.mse_beside: list[float] = []
 
 
 def evaluate(
@@ -366,6 +371,9 @@ def evaluate(
             if devices is not None:
                 a.epi_device.append(float(np.mean(res.epistemic[devices]) / scale))
                 a.epi_beside.append(float(np.mean(res.epistemic[~devices]) / scale))
+                sq = (np.clip(pn, 0, 1) - yc) ** 2
+                a.mse_device.append(float(np.mean(sq[devices])))
+                a.mse_beside.append(float(np.mean(sq[~devices])))
             for k in ("mse", "psnr", "ssim", "spearman", "ause"):
                 a.rows[k].append(row[k])
             row["ood"] = pair.ood
@@ -394,6 +402,7 @@ def evaluate(
             "epistemic": _groups(a.epi),
             "epistemic_lungs": _groups(a.epi_lungs),
             "epistemic_devices": _device_ratio(a.epi_device, a.epi_beside),
+            "mse_devices": _device_ratio(a.mse_device, a.mse_beside),
         }
         curves[k] = {
             "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
