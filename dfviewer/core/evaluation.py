@@ -245,7 +245,7 @@ def _quality_by_group(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _device_ratio(inside: list[float], beside: list[float]) -> dict[str, Any]:
+def _region_means(inside: list[float], beside: list[float]) -> dict[str, Any]:
     """Mean of a per-image value on device pixels, on the rest of the same images, and their ratio."""
     mean_in = float(np.mean(inside)) if inside else None
     mean_beside = float(np.mean(beside)) if beside else None
@@ -401,8 +401,8 @@ def evaluate(
             "spearman_pooled": M.spearman(sig, np.abs(err)),
             "epistemic": _groups(a.epi),
             "epistemic_lungs": _groups(a.epi_lungs),
-            "epistemic_devices": _device_ratio(a.epi_device, a.epi_beside),
-            "mse_devices": _device_ratio(a.mse_device, a.mse_beside),
+            "epistemic_devices": _region_means(a.epi_device, a.epi_beside),
+            "mse_devices": _region_means(a.mse_device, a.mse_beside),
         }
         curves[k] = {
             "fractions": M.SPARSIFICATION_FRACTIONS.tolist(),
