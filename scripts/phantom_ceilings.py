@@ -43,6 +43,12 @@ from dfviewer.phantom.simulate import simulate_case
 from dfviewer.phantom.config import PhantomConfig
 
 
+def _spread(draws: np.ndarray, smooth: float) -> np.ndarray:
+    """Per-pixel standard deviation over the draws, its variance smoothed over ``smooth`` pixels."""
+    var = draws.var(0, ddof=1)
+    return np.sqrt(gaussian_filter(var, smooth) if smooth > 0 else var)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
@@ -69,11 +75,8 @@ def main() -> int:
         measured = np.stack([normalize_target(c.darkfield, norm) for c in draws])
         noise = np.stack([normalize_target(c.darkfield, norm) - normalize_target(c.darkfield_clean, norm)
                           for c in draws])
-        def spread(draws: np.ndarray) -> np.ndarray:
-            var = draws.var(0, ddof=1)
-            return np.sqrt(gaussian_filter(var, args.smooth) if args.smooth > 0 else var)
-
-        oracles = {"noise": (clean, spread(noise)), "bayes": (measured.mean(0), spread(measured))}
+        oracles = {"noise": (clean, _spread(noise, args.smooth)),
+                   "bayes": (measured.mean(0), _spread(measured, args.smooth))}
         for name, (pred, sigma) in oracles.items():
             s = scores[name]
             for key, value in image_quality(pred, np.clip(y, 0, 1)).items():

@@ -336,7 +336,7 @@ def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, 
     out = Path(out)
     manifest = out if out.suffix.lower() == ".csv" else out / MANIFEST_NAME
     base = manifest.parent.resolve()
-    columns: dict[str, None] = dict.fromkeys(("case", "attenuation", "darkfield", "split", "lung_mask"))
+    columns: dict[str, None] = {}
     rows: list[dict[str, str]] = []
     prefixes: set[str] = set()
     for source in sources:
@@ -354,11 +354,12 @@ def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, 
             prefix += "_"
         prefixes.add(prefix)
         for pair in pairs:
-            # columns naming a file of the source (masks, clean truth...) point there from the new folder
-            row = {k: _relocated(root / v, base) if v and (root / v).is_file() else v for k, v in pair.row.items()}
-            row.update(case=f"{prefix}_{pair.case}", split=pair.split,
-                       attenuation=_relocated(pair.attenuation, base), darkfield=_relocated(pair.darkfield, base),
-                       lung_mask=_relocated(pair.lung_mask, base) if pair.lung_mask else "")
+            row = {"case": f"{prefix}_{pair.case}", "attenuation": _relocated(pair.attenuation, base),
+                   "darkfield": _relocated(pair.darkfield, base), "split": pair.split,
+                   "lung_mask": _relocated(pair.lung_mask, base) if pair.lung_mask else ""}
+            # other columns naming a file of the source (masks, clean truth...) point there from the new folder
+            row |= {k: _relocated(root / v, base) if v and (root / v).is_file() else v
+                    for k, v in pair.row.items() if k not in row}
             columns.update(dict.fromkeys(row))
             rows.append(row)
     if not rows:

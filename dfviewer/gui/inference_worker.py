@@ -117,7 +117,7 @@ class InferenceWorker(QObject):
         return predictor
 
     def _run(self, job: InferenceJob, predictor: Any, start: float) -> None:
-        warning = predictor.input_warning(job.image) if hasattr(predictor, "input_warning") else None
+        warning = predictor.input_warning(job.image)
         if warning:
             sentence = warning[0].upper() + warning[1:] + "."
             self.log.emit(f"warning: {sentence}")

@@ -264,6 +264,9 @@ class _ExplodingPredictor:
         self.device = real.device
         self.metadata = {}
 
+    def input_warning(self, image):
+        return self.real.input_warning(image)
+
     def predict_stream(self, image, **kwargs):
         import torch
 
