@@ -1,5 +1,8 @@
 """Draw docs/phantom_pairs.png: simulated pairs (attenuation | dark-field | masks), Pillow only.
 
+The top row sets a real chest CR (pydicom's RG1_UNCR test image, when pydicom-data is installed) beside a
+healthy phantom case, both windowed on their 1st-99th body percentiles, for a like-for-like look.
+
 Usage: python scripts/phantom_figure.py [--out docs/phantom_pairs.png] [--size 320] [--seed 0]
 """
 
@@ -42,6 +45,28 @@ def overlay(base: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+def real_cr(size: int) -> np.ndarray | None:
+    """pydicom's RG1 chest CR, inverted to bone-bright (it is MONOCHROME1), fitted into a size x size tile."""
+    try:
+        from pydicom import dcmread
+        from pydicom.data import get_testdata_file
+
+        path = get_testdata_file("RG1_UNCR.dcm")
+        if path is None:
+            return None
+        ds = dcmread(path)
+        img = ds.pixel_array.astype(np.float32)
+    except Exception:  # pydicom or its test data missing: draw the figure without the real image
+        return None
+    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        img = img.max() - img
+    tile = Image.fromarray(gray(img, *np.percentile(img, (1, 99))))
+    tile.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = Image.new("RGB", (size, size), (0, 0, 0))
+    out.paste(tile, ((size - tile.width) // 2, (size - tile.height) // 2))
+    return np.asarray(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/phantom_pairs.png")
@@ -51,10 +76,24 @@ def main() -> None:
     s = args.size
     font = ImageFont.load_default(size=max(12, s // 20))
     pad, head = 6, max(20, s // 11)
-    canvas = Image.new("RGB", (3 * s + 4 * pad, len(ROWS) * (s + head) + pad + 2 * head), (255, 255, 255))
+    real = real_cr(s)
+    top = 0 if real is None else s + 2 * head  # the comparison row with its own titles
+    canvas = Image.new("RGB", (3 * s + 4 * pad, top + len(ROWS) * (s + head) + pad + 2 * head), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
+    if real is not None:
+        case = simulate_case(args.seed, len(ROWS), PhantomConfig(size=s, healthy_fraction=1.0), ood=False)
+        body = case.masks["body"]
+        lung = case.masks["lung"]
+        att = gray(case.attenuation, *np.percentile(case.attenuation[body], (1, 99)))
+        dark = gray(case.darkfield, 0.0, float(np.percentile(case.darkfield_clean[lung], 99.5)) * 1.1)
+        titles = ("real chest CR (RG1)", "phantom attenuation", "phantom dark-field")
+        for c, (title, panel) in enumerate(zip(titles, (real, att, dark))):
+            draw.text((pad + c * (s + pad) + 4, 4), title, fill=(0, 0, 0), font=font)
+            canvas.paste(Image.fromarray(panel), (pad + c * (s + pad), head))
+        draw.text((pad + 4, head + s + 2), "windows: 1st-99th percentile (phantom: of the body)", fill=(80, 80, 80),
+                  font=font)
     for c, title in enumerate(("attenuation  -ln T", "dark-field  -ln(V/V0)", "masks")):
-        draw.text((pad + c * (s + pad) + 4, 4), title, fill=(0, 0, 0), font=font)
+        draw.text((pad + c * (s + pad) + 4, top + 4), title, fill=(0, 0, 0), font=font)
     for r, (label, changes, ood) in enumerate(ROWS):
         case = simulate_case(args.seed, r, PhantomConfig(size=s, **changes), ood=ood)
         body, lung = case.masks["body"], case.masks["lung"]
@@ -62,7 +101,7 @@ def main() -> None:
         att = gray(case.attenuation, lo, hi)
         dark = gray(case.darkfield, 0.0, float(np.percentile(case.darkfield_clean[lung], 99.5)) * 1.1)
         panels = [att, dark, overlay(att, case.masks)]
-        y0 = head + r * (s + head)
+        y0 = top + head + r * (s + head)
         for c, panel in enumerate(panels):
             canvas.paste(Image.fromarray(panel), (pad + c * (s + pad), y0 + head - 4))
         draw.text((pad + 4, y0 + 2), label, fill=(0, 0, 0), font=font)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +41,11 @@ def test_predict_writes_tiffs_and_reports_a_bad_input(tmp_path, inputs, tiny_che
     assert len(errors) == 1 and errors[0].startswith("dfviewer predict: ") and "Traceback" not in result.stderr
     assert "chest.png" in result.stdout and str(out) in result.stdout
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"chest_stage{k}_{m}.tiff" for k in (1, 2, 3) for m in MAPS)
+    assert names == sorted([*(f"chest_stage{k}_{m}.tiff" for k in (1, 2, 3) for m in MAPS), "predictions.csv"])
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = {Path(r["input"]).name: r for r in csv.DictReader(handle)}
+    assert rows["broken.png"]["status"] == "failed" and "broken.png" in rows["broken.png"]["reason"]
+    assert rows["chest.png"]["status"] == "done" and rows["chest.png"]["outputs"] == "18"
     total = tifffile.imread(out / "chest_stage3_total.tiff")
     epistemic = tifffile.imread(out / "chest_stage3_epistemic.tiff")
     assert total.dtype == np.float32 and total.shape == (45, 61)
@@ -56,7 +62,7 @@ def test_predict_folder_to_npz_with_selected_stages(tmp_path, inputs, tiny_check
     code = main(["predict", str(tmp_path), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "0",
                  "--stages", "2,3", "--format", "npz", "--seed", "1", "--working-size", "32"])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["chest.npz", "other.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["chest.npz", "other.npz", "predictions.csv"]
     data = np.load(out / "other.npz")
     assert sorted(k for k in data.files if k.startswith("stage")) == sorted(
         f"stage{k}_{m}" for k in (2, 3) for m in MAPS

@@ -109,6 +109,30 @@ def test_attenuation_is_higher_over_the_spine_than_over_the_lungs():
     assert case.darkfield_clean[rows, 63:65].mean() < 0.5 * case.darkfield_clean[rows][lung[rows]].mean()
 
 
+def test_ribs_cross_the_upper_lung_fields_in_bands_and_the_right_dome_sits_higher():
+    from dfviewer.phantom.anatomy import build_anatomy
+    from dfviewer.phantom.geometry import Canvas
+
+    cfg = PhantomConfig(size=128)
+    canvas = Canvas.build(cfg.size, cfg.spacing_mm)
+    for seed in range(5):
+        anat = build_anatomy(np.random.default_rng(seed), canvas, cfg)
+        for side in anat.lungs:
+            # a vertical line through the middle of each lung field, upper half of the lung
+            col = int(round(canvas.to_pixel(side.center[0], 0.0)[1]))
+            rows = np.flatnonzero(anat.lung_len[:, col] > 12)
+            bone = anat.a_bone[rows[: len(rows) // 2], col] > 0.1
+            bands = int(bone[0]) + int(np.sum(bone[1:] & ~bone[:-1]))
+            assert bands >= 3  # several separate ribs, not one slab
+            assert 0.3 < bone.mean() < 0.9  # with lung visible between them
+        # right hemidiaphragm higher, and the ribs cover the lungs down to about the domes
+        assert anat.params["dome_top_right"] > anat.params["dome_top_left"] + 5
+        dome_row = canvas.to_pixel(0.0, anat.params["dome_top_right"])[0]
+        right_col = int(round(canvas.to_pixel(anat.lungs[0].center[0], 0.0)[1]))
+        bone_rows = np.flatnonzero(anat.a_bone[:, right_col] > 0.1)
+        assert bone_rows.min() < dome_row < bone_rows.max()
+
+
 def test_darkfield_noise_grows_where_little_light_gets_through():
     cfg = PhantomConfig(size=128, healthy_fraction=1.0, blur_mm=0.0, stripe_strength=0.0)
     case = simulate_case(5, 0, cfg, ood=False)
@@ -183,7 +207,7 @@ def missing_subcommands():
 
     from dfviewer.cli.main import COMMANDS
 
-    return [name for name in COMMANDS if importlib.util.find_spec(f"dfviewer.cli.{name}") is None]
+    return [name for name in COMMANDS if importlib.util.find_spec(f"dfviewer.cli.{name.replace('-', '_')}") is None]
 
 
 def test_cli_module_runs_in_process(tmp_path, capsys):

@@ -16,12 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--out", metavar="JSON", help="write the report as JSON (and a .md beside it)")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots to this folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks (and of the renderings)")
+    parser.add_argument("--renderings", type=int, default=0, metavar="N",
+                        help="also score every image under N seeded clinical renderings per family (windowed 8-bit "
+                             "PNG, 12-bit CR, CLAHE JPEG, multi-scale enhanced) with consistency against the raw input")
 
 
 def run(args: argparse.Namespace) -> int:
     from dfviewer.core.evaluation import evaluate, write_plots
+    from dfviewer.core.inference import Predictor
+    from dfviewer.errors import UserError
 
+    if args.renderings < 0:
+        raise UserError(f"--renderings must be 0 or more, not {args.renderings}")
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -31,8 +38,15 @@ def run(args: argparse.Namespace) -> int:
             if done == total:
                 sys.stderr.write("\n")
 
-    report = evaluate(args.model, args.data, split=args.split, mc_samples=args.mc,
+    predictor = Predictor.from_checkpoint(args.model, device=args.device)
+    report = evaluate(predictor, args.data, split=args.split, mc_samples=args.mc,
                       working_size=args.working_size, device=args.device, progress=progress, seed=args.seed)
+    report.model = str(args.model)
+    if args.renderings:
+        from dfviewer.core.rendering_eval import evaluate_renderings
+
+        report.renderings = evaluate_renderings(predictor, args.data, args.split, args.renderings, args.mc,
+                                                args.seed, progress)
     table = report.to_markdown()
     print(table)
     if args.out:

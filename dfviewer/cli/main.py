@@ -1,6 +1,6 @@
 """The ``dfviewer`` command: sub-commands for the headless jobs, the viewer otherwise.
 
-``dfviewer predict|train|evaluate|phantom|combine ...`` run headless; anything else (no
+``dfviewer predict|train|evaluate|phantom|combine|domain-fit ...`` run headless; anything else (no
 arguments, files, ``--demo``) opens the viewer. Each sub-command lives in
 ``dfviewer/cli/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``.
 """
@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "train the progressive model on paired attenuation / dark-field images",
     "evaluate": "score a model per stage on paired data (MSE, PSNR, SSIM, uncertainty quality)",
     "combine": "write one manifest over several paired datasets, to train or evaluate on them together",
+    "domain-fit": "store in a model a check that flags inputs unlike frontal chest radiographs",
 }
 
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dfviewer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"dfviewer.cli.{name}")
+        module = importlib.import_module(f"dfviewer.cli.{name.replace('-', '_')}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)

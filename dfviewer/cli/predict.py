@@ -225,12 +225,16 @@ def run(args: argparse.Namespace) -> int:
 
     failures = len(problems)
     total_written = 0
+    rows: list[dict[str, str]] = []
+    flagged: list[str] = []
     for index, (path, stem) in enumerate(zip(files, output_stems(files)), start=1):
         bar = ProgressBar(f"{index}/{len(files)} {path.name}")
         try:
             image = read_radiograph(path).pixels
             warning = predictor.input_warning(image)
+            score = predictor.domain_score(image)
             if warning:
+                flagged.append(str(path))
                 print(f"dfviewer predict: warning: {path.name}: {warning}.", file=sys.stderr)
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)
@@ -240,16 +244,44 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             failures += 1
             print(f"dfviewer predict: {_sentence(exc, path)}", file=sys.stderr)
+            rows.append({"input": str(path), "status": "failed", "reason": _sentence(exc, path)})
             continue
         total_written += len(written)
+        rows.append({"input": str(path), "status": "done", "outputs": str(len(written)),
+                     "flagged": "1" if warning else "0", "domain_score": "" if score is None else f"{score:.4g}",
+                     "warning": warning or ""})
         if args.fmt == "npz":
             print(f"{path}: wrote {written[0]}")
         else:
             pattern = out_dir / f"{stem}_stage*_*.{args.fmt}"
             print(f"{path}: wrote {len(written)} maps to {pattern}")
     ok = len(files) - (failures - len(problems))
+    _write_manifest(out_dir / MANIFEST_NAME, rows)
+    if flagged:
+        print(f"dfviewer predict: {len(flagged)} input(s) flagged as unlike the model's training inputs "
+              f"(see {MANIFEST_NAME}):", file=sys.stderr)
+        for name in flagged:
+            print(f"  {name}", file=sys.stderr)
     print(f"done: {ok} of {len(files)} input(s) processed, {total_written} file(s) in {out_dir}", file=sys.stderr)
     return 1 if failures else 0
+
+
+MANIFEST_NAME = "predictions.csv"
+_MANIFEST_COLUMNS = ("input", "status", "outputs", "flagged", "domain_score", "warning", "reason")
+
+
+def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
+    """One row per input: done or failed, how many maps, whether the domain check flagged it, and why."""
+    import csv
+    import io
+
+    from dfviewer.atomic import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _sentence(exc: UserError, path: Path) -> str:

@@ -19,7 +19,8 @@ StageInput = Literal["attention", "reference"]
 NormLayer = Literal["batch", "instance", "none"]
 DropoutKind = Literal["channel", "element"]
 Upsampling = Literal["transpose", "resize"]
-InputNormMode = Literal["percentile", "fixed"]
+InputNormMode = Literal["percentile", "fixed", "equalize"]
+InputRegion = Literal["image", "thorax"]
 
 STAGE_INPUT_CHANNELS: dict[str, int] = {
     # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): METHOD.md section 3.
@@ -49,7 +50,11 @@ class Normalization:
 
     Input (attenuation): ``percentile`` maps the ``input_low``-th and ``input_high``-th
     percentiles of each image to 0 and 1 (robust to any DICOM's units); ``fixed`` uses
-    ``input_low`` and ``input_high`` as values. Target (dark-field): ``(y - target_offset)
+    ``input_low`` and ``input_high`` as values (quantitative ``-ln T`` only); ``equalize`` maps
+    every pixel to its quantile (0..1) among the region's pixels, which any monotone window,
+    gamma or bit depth leaves unchanged (the bounds are unused). ``input_region`` is where the
+    statistics are taken: the whole ``image`` or the central ``thorax`` box (rows 10-90 %,
+    columns 15-85 %), which collimation borders, markers and text at the edges do not move. Target (dark-field): ``(y - target_offset)
     / target_scale``; the inverse maps the generated mean back to the target's units and
     scales alpha and sigma by ``target_scale``.
     """
@@ -57,11 +62,13 @@ class Normalization:
     input_mode: InputNormMode = "percentile"
     input_low: float = 0.5
     input_high: float = 99.5
+    input_region: InputRegion = "image"
     target_offset: float = 0.0
     target_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _check_choice(self.input_mode, InputNormMode, "input_mode")
+        _check_choice(self.input_region, InputRegion, "input_region")
         _check(self.input_high > self.input_low, "input_high must be larger than input_low")
         if self.input_mode == "percentile":
             _check(
@@ -159,6 +166,14 @@ class TrainConfig:
     augment_rotation_deg: float = 5.0
     augment_flip: bool = True
     augment_contrast: float = 0.1
+    # Zoom (fraction, e.g. 0.1 = 0.9-1.1x) and shift (fraction of the side) of input and target together.
+    augment_zoom: float = 0.0
+    augment_shift: float = 0.0
+    # Probability that a training input goes through a random clinical rendering (VOI, tone
+    # curve, vendor enhancement, CLAHE, bit depth, JPEG, markers; dfviewer.phantom.rendering)
+    # while its target stays as it is; validation inputs are rendered with the same
+    # probability, one fixed draw per case. 0 = the raw input only.
+    render_input: float = 0.0
     val_mc_samples: int = 4
     num_workers: int = 0
     seed: int = 0
@@ -191,6 +206,9 @@ class TrainConfig:
         _check(1 <= self.discriminator_layers <= 6, "discriminator_layers must be 1-6")
         _check(0 <= self.augment_rotation_deg <= 45, "augment_rotation_deg must be in [0, 45]")
         _check(0 <= self.augment_contrast < 1, "augment_contrast must be in [0, 1)")
+        _check(0 <= self.augment_zoom <= 0.5, "augment_zoom must be in [0, 0.5]")
+        _check(0 <= self.augment_shift <= 0.25, "augment_shift must be in [0, 0.25]")
+        _check(0 <= self.render_input <= 1, "render_input must be in [0, 1]")
         _check(self.val_mc_samples >= 0, "val_mc_samples must not be negative")
         _check(self.num_workers >= 0, "num_workers must not be negative")
         _check(0 <= self.target_percentile <= 100, "target_percentile must be in [0, 100]")

@@ -477,15 +477,29 @@ def pad_square(t: torch.Tensor, size: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Augment:
-    """Augmentation settings (from :class:`~dfviewer.core.config.TrainConfig`)."""
+    """Augmentation settings (from :class:`~dfviewer.core.config.TrainConfig`).
+
+    Flip, rotation, zoom and shift move input and target together; ``render`` is the
+    probability that the input alone goes through a random clinical rendering
+    (:func:`dfviewer.phantom.rendering.render`: windows, tone curves, vendor enhancement, bit
+    depth, JPEG, markers), which leaves it pixel-aligned with the unchanged target.
+    """
 
     rotation_deg: float = 0.0
     flip: bool = False
     contrast: float = 0.0
+    zoom: float = 0.0
+    shift: float = 0.0
+    render: float = 0.0
 
     @property
     def active(self) -> bool:
-        return self.rotation_deg > 0 or self.flip or self.contrast > 0
+        return (self.rotation_deg > 0 or self.flip or self.contrast > 0 or self.zoom > 0 or self.shift > 0
+                or self.render > 0)
+
+    @property
+    def geometric(self) -> bool:
+        return self.rotation_deg > 0 or self.zoom > 0 or self.shift > 0
 
 
 class PairedDataset(torch.utils.data.Dataset):
@@ -493,7 +507,8 @@ class PairedDataset(torch.utils.data.Dataset):
 
     ``x``: normalised input (1, S, S); ``y``: normalised target (1, S, S); ``valid``: the
     unpadded (h, w) as an int64 tensor. Set :attr:`epoch` before each epoch so the
-    augmentation draws change per epoch (and repeat exactly on a resumed run).
+    augmentation draws change per epoch (and repeat exactly on a resumed run). With
+    ``augment.render`` the raw inputs are kept and normalised after rendering, per sample.
     """
 
     def __init__(
@@ -511,14 +526,16 @@ class PairedDataset(torch.utils.data.Dataset):
         self.augment = augment or Augment()
         self.seed = int(seed)
         self.epoch = 0
-        self._inputs: list[np.ndarray] = []
+        self._raw = self.augment.render > 0  # keep raw inputs: normalised after rendering, per sample
+        self._inputs: list[np.ndarray] = []  # normalised, or raw when rendering
         self._targets: list[np.ndarray] = []  # in target units, at working size
         for pair in self.pairs:
             a = cache.pop(pair.attenuation, None) if cache is not None else None
             d = cache.pop(pair.darkfield, None) if cache is not None else None
             a = read_pixels(pair.attenuation) if a is None else a
             d = read_pixels(pair.darkfield) if d is None else d
-            self._inputs.append(to_working_size(normalize_input(a, norm), self.working_size))
+            a = a if self._raw else normalize_input(a, norm)
+            self._inputs.append(to_working_size(a, self.working_size))
             self._targets.append(to_working_size(d, self.working_size))
 
     def __len__(self) -> int:
@@ -540,31 +557,47 @@ class PairedDataset(torch.utils.data.Dataset):
         h, w = x.shape[-2:]
         if self.augment.active:
             x, y = self._augment(x, y, index)
+        if self._raw:
+            x = self._render(x, index)
         x = pad_square(x, self.working_size)
         y = pad_square(y, self.working_size)
         return x.contiguous(), y.contiguous(), torch.tensor([h, w], dtype=torch.int64)
 
     def _augment(self, x: torch.Tensor, y: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**63))
-        u = torch.rand(4, generator=g).tolist()
+        u = torch.rand(8, generator=g).tolist()
         aug = self.augment
         if aug.flip and u[0] < 0.5:
             x, y = x.flip(-1), y.flip(-1)
-        if aug.rotation_deg > 0:
+        if aug.geometric:
             angle = math.radians((2 * u[1] - 1) * aug.rotation_deg)
-            x, y = _rotate(torch.stack([x, y]), angle).unbind(0)
-        if aug.contrast > 0:
+            zoom = 1 + (2 * u[4] - 1) * aug.zoom
+            shift = ((2 * u[5] - 1) * aug.shift, (2 * u[6] - 1) * aug.shift)
+            x, y = _affine(torch.stack([x, y]), angle, zoom, shift).unbind(0)
+        if aug.contrast > 0 and not self._raw:
             gain = 1 + (2 * u[2] - 1) * aug.contrast
-            shift = (2 * u[3] - 1) * aug.contrast * 0.5
-            x = (x - 0.5) * gain + 0.5 + shift
+            shift_c = (2 * u[3] - 1) * aug.contrast * 0.5
+            x = (x - 0.5) * gain + 0.5 + shift_c
         return x, y
 
+    def _render(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        """The raw input, clinically rendered with probability ``augment.render``, then normalised."""
+        image = x[0].numpy().copy()
+        rng = np.random.default_rng([self.seed, self.epoch, index, 7])
+        if rng.random() < self.augment.render:
+            from dfviewer.phantom.rendering import render
 
-def _rotate(t: torch.Tensor, angle: float) -> torch.Tensor:
-    """Rotate (N, C, H, W) about the centre, bilinear, borders replicated."""
-    cos, sin = math.cos(angle), math.sin(angle)
+            image = render(image, rng)
+        return torch.from_numpy(normalize_input(image, self.norm))[None]
+
+
+def _affine(t: torch.Tensor, angle: float, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
+    """Rotate (N, C, H, W) about the centre, magnify by ``zoom`` and shift by a fraction of the
+    side; bilinear, borders replicated."""
+    cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
     h, w = t.shape[-2:]
     aspect = h / w
-    theta = torch.tensor([[cos, -sin * aspect, 0.0], [sin / aspect, cos, 0.0]], dtype=torch.float32)
+    theta = torch.tensor([[cos, -sin * aspect, 2 * shift[0]], [sin / aspect, cos, 2 * shift[1]]],
+                         dtype=torch.float32)
     grid = F.affine_grid(theta[None].expand(t.shape[0], 2, 3), list(t.shape), align_corners=False)
     return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -85,6 +85,8 @@ class EvaluationReport:
     #: when the split has clean and out-of-distribution cases: per group, the number of images, the
     #: image metrics per stage and the paired stage comparison on that group alone
     by_group: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: scores by clinical rendering (:func:`dfviewer.core.rendering_eval.evaluate_renderings`), when asked
+    renderings: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _finite({
@@ -95,6 +97,7 @@ class EvaluationReport:
             "reference_noise_free": self.reference,
             "paired": {str(k): v for k, v in self.paired.items()},
             "by_group": self.by_group,
+            "renderings": self.renderings,
             "per_image": self.per_image,
         })
 
@@ -174,6 +177,10 @@ class EvaluationReport:
             lines += ["", f"Reference: the noise-free simulated dark-field scored against the measured one "
                       f"({r['n']} images), the best a generator could reach on these targets: MSE {pm(r['mse'], '.4f')}, "
                       f"PSNR {pm(r['psnr'], '.2f')} dB, SSIM {pm(r['ssim'], '.3f')}."]
+        if self.renderings:
+            from dfviewer.core.rendering_eval import renderings_markdown
+
+            lines += ["", renderings_markdown(self.renderings).rstrip("\n")]
         lines += ["", f"Settings: {self.settings}"]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"

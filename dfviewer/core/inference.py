@@ -29,6 +29,7 @@ from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
+from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
 from dfviewer.core.normalize import input_range_warning, normalize_input
 from dfviewer.errors import UserError
 
@@ -259,6 +260,8 @@ class Predictor:
         self.device = select_device(device)
         self.config = config if config is not None else model.cfg
         self.metadata = dict(metadata or {})
+        #: the "is this a frontal chest radiograph" check, when the checkpoint carries one
+        self.domain = DomainModel.from_dict(self.metadata["domain_check"]) if "domain_check" in self.metadata else None
         self.channels_last = self.device.type == "cpu"
         if fold_batchnorm:
             model = copy.deepcopy(model)
@@ -285,8 +288,24 @@ class Predictor:
     # -- public API --
 
     def input_warning(self, image: np.ndarray) -> str | None:
-        """A sentence when ``image`` is in units this model was not trained on (see :func:`input_range_warning`)."""
-        return input_range_warning(image, self.config.normalization)
+        """A sentence when ``image`` is not what this model was trained on, else None.
+
+        A ``fixed``-unit model checks the values' range (:func:`input_range_warning`); a model
+        with a domain check flags images that do not look like frontal chest radiographs.
+        """
+        warning = input_range_warning(image, self.config.normalization)
+        if warning is None and self.domain is not None:
+            score = self.domain_score(image)
+            if score is not None and score > self.domain.threshold:
+                warning = domain_sentence(score, self.domain.threshold)
+        return warning
+
+    def domain_score(self, image: np.ndarray) -> float | None:
+        """The domain check's score of ``image`` (above ``self.domain.threshold``: flagged); None without a check."""
+        if self.domain is None:
+            return None
+        normalized = normalize_input(check_image(image), self.config.normalization)
+        return self.domain.score(domain_features(normalized))
 
     def predict(
         self,

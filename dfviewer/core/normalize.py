@@ -1,7 +1,10 @@
 """Input and target normalisation shared by training, evaluation and the predictor.
 
 Input (attenuation): ``percentile`` maps the ``input_low``-th and ``input_high``-th
-percentiles of each image to 0 and 1; ``fixed`` uses those two numbers as values. Target
+percentiles of each image to 0 and 1; ``fixed`` uses those two numbers as values;
+``equalize`` maps each pixel to its quantile among the region's pixels (histogram
+equalisation), so any monotone grey-value curve (window, gamma, log, bit depth) gives the
+same network input. Target
 (dark-field): ``(y - target_offset) / target_scale``. The same functions must run at
 training and at prediction time, or the network sees differently scaled inputs.
 """
@@ -13,16 +16,59 @@ import numpy as np
 from dfviewer.core.config import Normalization
 
 
+#: the central box whose statistics the ``thorax`` region uses: (row from, row to, column from, column to)
+THORAX_BOX = (0.10, 0.90, 0.15, 0.85)
+#: quantiles of the region that define the equalisation curve
+_EQUALIZE_LEVELS = 1025
+#: at most this many region pixels enter the statistics (a strided sample: same result, less time)
+_MAX_STAT_PIXELS = 250_000
+
+
+def region_values(image: np.ndarray, region: str) -> np.ndarray:
+    """The finite pixel values the input statistics use: the whole image or the thorax box."""
+    image = np.asarray(image, dtype=np.float32)
+    if region == "thorax" and image.ndim == 2 and min(image.shape) >= 8:
+        h, w = image.shape
+        r0, r1, c0, c1 = THORAX_BOX
+        image = image[int(r0 * h) : max(int(r0 * h) + 1, int(round(r1 * h))),
+                      int(c0 * w) : max(int(c0 * w) + 1, int(round(c1 * w)))]
+    values = image.ravel()
+    values = values[:: max(1, values.size // _MAX_STAT_PIXELS)]
+    return values[np.isfinite(values)]
+
+
+def equalize(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each pixel's quantile (0..1) among ``reference`` values, linear between quantile levels.
+
+    Values tied at one level (a clipped window, few grey levels) get the middle of their quantiles.
+    """
+    levels = np.linspace(0.0, 1.0, _EQUALIZE_LEVELS)
+    ordered = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    if ordered.size == 0:
+        return np.zeros(np.shape(image), dtype=np.float32)
+    xs = np.interp(levels * (ordered.size - 1), np.arange(ordered.size), ordered)  # = np.quantile, one sort
+    unique, inverse = np.unique(xs, return_inverse=True)
+    if unique.size < 2:
+        return np.zeros(np.shape(image), dtype=np.float32)
+    mids = np.bincount(inverse, weights=levels) / np.bincount(inverse)
+    return np.interp(np.asarray(image, dtype=np.float32), unique, mids).astype(np.float32)
+
+
 def normalize_input(image: np.ndarray, norm: Normalization) -> np.ndarray:
     """Map an attenuation image to the network's roughly [0, 1] range (not clipped).
 
     A flat image (no spread between the two bounds) maps to zeros.
     """
     image = np.asarray(image, dtype=np.float32)
-    if norm.input_mode == "percentile":
-        low, high = np.percentile(image, [norm.input_low, norm.input_high])
-    else:
+    if norm.input_mode == "fixed":
         low, high = norm.input_low, norm.input_high
+    else:
+        values = region_values(image, norm.input_region)
+        if values.size == 0:
+            return np.zeros_like(image, dtype=np.float32)
+        if norm.input_mode == "equalize":
+            return equalize(image, values)
+        low, high = np.percentile(values, [norm.input_low, norm.input_high])
     span = float(high) - float(low)
     if not span > 0:
         return np.zeros_like(image, dtype=np.float32)

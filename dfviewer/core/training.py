@@ -423,7 +423,9 @@ class _Trainer:
         if not train_pairs:
             raise DatasetError(f"dataset {self.report.root} has no pairs in the train split")
         mc = experiment.model
-        aug = Augment(self.tc.augment_rotation_deg, self.tc.augment_flip, self.tc.augment_contrast)
+        tc = self.tc
+        aug = Augment(tc.augment_rotation_deg, tc.augment_flip, tc.augment_contrast, tc.augment_zoom,
+                      tc.augment_shift, tc.render_input)
         self.train_ds = PairedDataset(train_pairs, mc.normalization, mc.working_size, aug, self.tc.seed, cache)
         if self.state is None and self.tc.target_percentile > 0:
             scale = self.train_ds.target_percentile(self.tc.target_percentile)
@@ -435,7 +437,8 @@ class _Trainer:
         self.train_ds.set_normalization(mc.normalization)
         self.mcfg: ModelConfig = mc
         val_pairs = self.report.split("val")
-        self.val_ds = PairedDataset(val_pairs, mc.normalization, mc.working_size, None, 0, cache) if val_pairs else None
+        val_aug = Augment(render=tc.render_input)  # one fixed rendering draw per case (the epoch stays 0)
+        self.val_ds = PairedDataset(val_pairs, mc.normalization, mc.working_size, val_aug, 0, cache) if val_pairs else None
         cache.clear()
 
         torch.manual_seed(self.tc.seed)

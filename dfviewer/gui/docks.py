@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -149,6 +150,10 @@ class ModelPanel(QWidget):
             ("Working size", f"{info.get('working_size', '?')} px"),
         ]
         for key, value in meta.items():
+            if key == "domain_check" and isinstance(value, dict):
+                rows.append(("Domain check", f"flags inputs unlike frontal chest radiographs (score above "
+                             f"{value.get('threshold', float('nan')):.3g}); fitted on {value.get('fitted_on', '?')}"))
+                continue
             text = str(value)
             rows.append((str(key).replace("_", " ").capitalize(), text if len(text) < 300 else text[:300] + "…"))
         html = "".join(f"<tr><td style='color:#9a9aa0; padding-right:8px'>{k}</td><td>{_escape(v)}</td></tr>"
@@ -187,9 +192,40 @@ class SummaryTable(QTableWidget):
         self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
                         "mask; with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
                         "(data range = the real image's range; SSIM: Gaussian window, sigma 1.5).")
+        self._warning = ""
+
+    def set_input_warning(self, sentence: str) -> None:
+        """Flag the image in a last row ("" clears it): the model's domain check or input range warning."""
+        self._warning = sentence
+        n = self.rowCount() - (1 if self._has_flag_row() else 0)
+        self.clearSpans()
+        self.setRowCount(n)
+        if n:  # under the stages already shown; otherwise show_rows adds it
+            self._add_flag_row()
+
+    def _has_flag_row(self) -> bool:
+        item = self.item(self.rowCount() - 1, 0) if self.rowCount() else None
+        return item is not None and item.data(Qt.ItemDataRole.UserRole) == "flag"
+
+    def _add_flag_row(self) -> None:
+        if not self._warning:
+            return
+        row = self.rowCount()
+        self.setRowCount(row + 1)
+        item = QTableWidgetItem("⚠ Flagged: unlike the model's training inputs")
+        item.setData(Qt.ItemDataRole.UserRole, "flag")
+        item.setForeground(QColor(232, 160, 40))
+        item.setToolTip(self._warning)
+        self.setItem(row, 0, item)
+        self.setSpan(row, 0, 1, len(self.COLUMNS))
+
+    def flag_text(self) -> str:
+        """The flag row's text, or "" when the image is not flagged."""
+        return self.item(self.rowCount() - 1, 0).text() if self._has_flag_row() else ""
 
     def show_rows(self, rows: list[dict[str, float]], selected_stage: int) -> None:
         has_truth = any("mse" in r for r in rows)
+        self.clearSpans()
         self.setRowCount(len(rows))
         for i, row in enumerate(rows):
             values = [str(row["stage"]), format_value(row["aleatoric"]), format_value(row["epistemic"])]
@@ -202,6 +238,8 @@ class SummaryTable(QTableWidget):
                 self.setItem(i, j, item)
         for j in (3, 4, 5):
             self.setColumnHidden(j, not has_truth)
+        if rows:
+            self._add_flag_row()
         self.select_stage(selected_stage)
 
     def select_stage(self, stage: int) -> None:

@@ -494,6 +494,7 @@ class MainWindow(QMainWindow):
                             "Edit > Preferences.")
             return
         self._input_warning = ""
+        self.summary.set_input_warning("")
         self.controller.start(self.state.radiograph.pixels, self.model_path, self.device, self.mc_samples,
                               self.working_size or None)
         self.state.set_running(True)
@@ -539,6 +540,7 @@ class MainWindow(QMainWindow):
     def _on_input_warning(self, job_id: int, sentence: str) -> None:
         if self.controller.is_current(job_id):
             self._input_warning = sentence
+            self.summary.set_input_warning(sentence)
             self.statusBar().showMessage(sentence)
 
     def _on_cancelled(self, job_id: int) -> None:

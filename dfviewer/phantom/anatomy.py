@@ -1,8 +1,9 @@
 """A randomised 3-D chest made of analytic shapes, projected to path-length maps.
 
 Outputs line integrals along the anterior-posterior ray of every pixel: soft-tissue attenuation
-(body, breasts, air in trachea, bronchi, lungs and stomach), bone attenuation (spine, ribs,
-clavicles, scapulae, humeral heads) and the aerated-lung path length that carries the dark-field.
+(body, upper arms, breasts, air in trachea, bronchi, lungs, stomach and bowel), bone attenuation
+(spine, ribs with faint costal cartilage, clavicles, scapulae, humeri) and the aerated-lung path
+length that carries the dark-field (hilar vessel bundles and peripheral vessels removed).
 Organs of tissue density (heart, mediastinum, abdomen under the diaphragm) show because they
 displace lung: each lung is its tapered superquadric minus the union of heart, mediastinum,
 aortic knob and diaphragm dome along every ray.
@@ -24,6 +25,7 @@ from dfviewer.phantom.geometry import (
     intersect,
     length,
     minus_union,
+    segment_chord,
     superquadric,
 )
 
@@ -84,6 +86,19 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
     half = half_d * np.power(np.clip(rest, 0, None), 1.0 / p_body)
     body: Interval = (-half, np.where(rest > 0, half, -1.0))
     body_len = length(body)
+    # upper arms hanging beside the chest (abducted a little), from the shoulder down and out
+    arms = rng.random() < 0.75
+    abduct = _u(rng, 0, 7)
+    arm_r = 46 * s * _u(rng, 0.85, 1.15)
+    arm_top = {}
+    if arms:
+        for side in (-1, 1):
+            top = (side * (width * 0.96 + arm_r * 0.25), y_sh - 22 * s, -8 * s)
+            dx = np.sin(np.deg2rad(abduct)) * 260 * s
+            bottom = (top[0] + side * dx, top[1] - 260 * s, top[2])
+            arm_top[side] = (top, bottom)
+            body_len = np.maximum(body_len, segment_chord(canvas, top, bottom, arm_r))
+    params["arms"] = bool(arms)
     a_soft = mt * body_len
     a_bone = np.zeros_like(a_soft)
 
@@ -102,12 +117,12 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
     sides = []
     dome_gap = _u(rng, 12, 25)  # right dome higher
     heart_c = (28 * s + _u(rng, -6, 8), base + 92 * s * _u(rng, 0.95, 1.05), 14 * s)
-    heart_ax = (66 * s * _u(rng, 0.92, 1.12), 54 * s * _u(rng, 0.92, 1.08), 62 * s)
+    heart_ax = (66 * s * _u(rng, 0.92, 1.12), 54 * s * _u(rng, 0.92, 1.08), 68 * s)
     heart_angle = np.deg2rad(_u(rng, -34, -20))
     heart = ellipsoid(x, y, heart_c, heart_ax, heart_angle)
     heart_top = heart_c[1] + heart_ax[1] * 0.9
     med_c = (4 * s, heart_top + 70 * s, 0.0)
-    mediastinum = superquadric(x, y, med_c, (27 * s, 115 * s, 48 * s), p=3.0)
+    mediastinum = superquadric(x, y, med_c, (32 * s, 115 * s, 50 * s), p=3.0)  # great vessels, SVC, oesophagus
     knob_c = (30 * s, max(heart_top + 22 * s, apex - 75 * s), 4 * s)
     knob = ellipsoid(x, y, knob_c, (17 * s, 16 * s, 20 * s))
     for side in (-1, 1):
@@ -116,7 +131,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         cy = (apex + base) / 2
         by = (apex - base) / 2
         outer = superquadric(x, y, (cx, cy, lung_z), (half_x, by, depth * 0.78), p=2.7, q=2.0, taper=0.55)
-        dome_top = base + (70 if side < 0 else 70 - dome_gap) * s * _u(rng, 0.9, 1.1)
+        dome_top = base + (58 if side < 0 else 58 - dome_gap) * s * _u(rng, 0.9, 1.1)
         dome_ax = half_x * 1.3
         depth_ratio = 1.0 - np.sqrt(1.0 - (1 / 1.3) ** 2)
         dome_b = (dome_top - base) / depth_ratio * 0.93
@@ -137,6 +152,16 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
                         (32 * s * _u(rng, 0.7, 1.2), 18 * s, 25 * s))
         a_soft -= mt * length(bub)
 
+    # bowel gas below the domes: colonic flexures under each dome and a few small-bowel loops
+    low = min(params["dome_top_left"], params["dome_top_right"])
+    for j in range(int(rng.integers(1, 6))):
+        bx = _u(rng, -0.75, 0.75) * width
+        bc = (bx, low - _u(rng, 55, 170) * s, _u(rng, -0.3, 0.5) * depth)
+        bax = (_u(rng, 8, 24) * s, _u(rng, 6, 16) * s, _u(rng, 8, 20) * s)
+        win = canvas.window(bc[0], bc[1], max(bax[:2]) + 2)
+        if win is not None:
+            a_soft[win] -= mt * 0.8 * length(ellipsoid(x[win], y[win], bc, bax, _u(rng, -1, 1))) * (body_len[win] > 0)
+
     # airways: trachea to the carina, main bronchi to the hila (right steeper and shorter)
     carina = (-2 * s, apex - 88 * s, -10 * s)
     hila = {-1: (-48 * s, carina[1] - 30 * s), 1: (50 * s, carina[1] - 22 * s)}
@@ -153,6 +178,15 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         _grow_tree(rng, vessels, canvas, lung_2d, (hx, hy), side, s, (12, 45, 80, 115, 148, 172))
         _grow_tree(rng, vessels, canvas, lung_2d, (hx + side * 8 * s, hy - 25 * s), side, s, (60, 100, 135, 160))
     vchord = vessels.chord(canvas, k=3)
+    # hila: the pulmonary arteries and veins bunch at the lung roots into dense, lobulated shadows
+    for side in (-1, 1):
+        hx, hy = hila[side]
+        for j in range(3):
+            c = (hx - side * _u(rng, 0, 10) * s, hy + _u(rng, -30, 20) * s, lung_z)
+            ax = (_u(rng, 6, 10) * s, _u(rng, 18, 30) * s, _u(rng, 10, 16) * s)
+            win = canvas.window(c[0], c[1], max(ax[:2]) + 2)
+            if win is not None:
+                vchord[win] += 0.45 * length(ellipsoid(x[win], y[win], c, ax, side * _u(rng, 0.1, 0.5)))
     vessel_len = np.minimum(vchord, 0.6 * lung_len)
     a_soft += (mt - ml) * vessel_len
     aerated = lung_len - vessel_len
@@ -166,7 +200,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
     while yk > -260:
         pitch = pitch0 * (1 + 0.025 * max(level, 0))
         hw = (12 + 0.55 * (level + 3)) * s
-        hh = 0.36 * pitch
+        hh = 0.39 * pitch  # discs take about a fifth of each level
         c = (float(rng.normal(0, 0.8)), yk, spine_z)
         win = canvas.window(c[0], yk, hw * 2.2)
         if win is not None:
@@ -174,51 +208,72 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
             ax = (hw, hh, hw * 0.85)
             outer = length(superquadric(xs, ys, c, ax, p=3.2))
             inner = length(superquadric(xs, ys, c, (hw * 0.9, hh * 0.9, hw * 0.77), p=3.2))
-            a_bone[win] += _bone(canvas, cfg, outer, inner)
+            # mostly trabecular bodies with a thin cortex, seen through the dense mediastinum: faint on a real PA film
+            a_bone[win] += 0.5 * _bone(canvas, cfg, outer, inner)
             if level >= 0:
                 for sx in (-1, 1):
                     pc = (sx * hw * 0.78, yk + 0.15 * pitch, spine_z - hw * 0.6)
                     po = length(ellipsoid(xs, ys, pc, (4.5 * s, 6.5 * s, 10 * s)))
                     pi = length(ellipsoid(xs, ys, pc, (2.6 * s, 4.2 * s, 8 * s)))
-                    a_bone[win] += _bone(canvas, cfg, po, pi)
-                sp = length(ellipsoid(xs, ys, (0, yk - 0.3 * pitch, spine_z - hw * 1.6), (3.5 * s, 8 * s, 18 * s)))
-                a_bone[win] += (cfg.mu_cortical - mt) * 0.7 * sp
+                    a_bone[win] += 0.6 * _bone(canvas, cfg, po, pi)
+                sp = length(ellipsoid(xs, ys, (0, yk - 0.3 * pitch, spine_z - hw * 1.6), (3 * s, 7 * s, 10 * s)))
+                a_bone[win] += (cfg.mu_cortical - mt) * 0.35 * sp
         yk -= pitch
         level += 1
 
-    # ribs: 12 pairs wrapping around the thorax; posterior arcs near-horizontal, anterior ends sloping down
-    posterior, anterior = TubeSet.empty(), TubeSet.empty()
+    # ribs: 12 pairs round an elliptic thorax. Posterior arcs leave the spine near-horizontally with a
+    # slight upward bow and turn down at the lateral wall; anterior arcs slope down towards the midline
+    # and end 3-4 levels lower at the costochondral junction. Costal cartilage (nearly tissue density)
+    # carries ribs 1-10 on to the sternum / costal margin; 11-12 float. The rib spacing is tied to the
+    # right dome so that about ten posterior ribs lie over the lung fields.
+    rib_pitch = float(np.clip((y_t1 - params["dome_top_right"]) / 9.6, 15 * s, 25 * s))
+    posterior, anterior, cartilage = TubeSet.empty(), TubeSet.empty(), TubeSet.empty()
+    step = min(canvas.spacing / canvas.zoom / 2, 1.2)
+    calcified = _u(rng, 0.05, 0.3)  # costal cartilage calcification (older patients: denser)
     for k in range(1, 13):
-        yr = y_t1 - (k - 1) * pitch0 * 1.02 + 4 * s
-        grow = min(1.0, 0.42 + 0.15 * (k - 1))
-        rx = width * 0.93 * grow
-        rz = depth * (0.55 + 0.35 * grow)
-        t_end = 0.85 if k <= 7 else max(0.5, 0.85 - 0.07 * (k - 7))
-        drop = (95 + 6 * min(k, 8)) * s * _u(rng, 0.9, 1.1)
-        radius = (4.0 + 0.25 * min(k, 6)) * s
+        yr = y_t1 - 4 * s - (k - 1) * rib_pitch
+        grow = min(1.0, 0.45 + 0.17 * (k - 1)) - 0.04 * max(k - 8, 0)
+        rx = width * 0.91 * grow  # inner rib margin at the lateral lung edge
+        rz = depth * (0.5 + 0.4 * grow)
+        t_bone = 0.8 if k <= 7 else (0.72 if k <= 10 else 0.58 - 0.1 * (k - 11))
+        theta0 = np.arcsin(min(0.95, 22 * s / rx))
+        theta_st = np.pi - np.arcsin(min(0.95, 16 * s / rx))  # sternal edge
+        t_end = min(1.0, (theta_st - theta0) / (np.pi - theta0)) if k <= 7 else (0.86 if k <= 10 else t_bone)
+        rise = max(16.0 - 1.1 * k, 3.0) * s
+        drop = (80 + 4 * min(k, 8)) * s * _u(rng, 0.9, 1.1)
+        oblique = 9 * s * max(k - 6, 0)
+        radius = (4.0 + 0.3 * min(k, 6)) * s
         for side in (-1, 1):
-            theta0 = np.arcsin(min(0.95, 24 * s / rx))
-            t = np.linspace(0.0, t_end, 40)
+            t = np.linspace(0.0, t_end, 48)
             theta = theta0 + t * (np.pi - theta0)
             px = side * rx * np.sin(theta)
             pz = -depth * 0.2 - rz * np.cos(theta)
-            py = yr + 9 * s * np.sin(np.pi * np.clip(t / 0.6, 0, 1)) - drop * t**2
+            py = yr + rise * np.sin(np.pi * np.clip(t / 0.55, 0, 1)) - drop * t**2 - oblique * t
             pts = np.stack([px, py, pz], axis=1)
-            split = np.searchsorted(t, 0.5)
-            step = min(canvas.spacing / canvas.zoom / 2, 1.2)
+            split = int(np.searchsorted(t, 0.5))
+            bone_end = int(np.searchsorted(t, t_bone))
             posterior.add_curve(pts[: split + 1], radius, step)
-            anterior.add_curve(pts[split:], radius * 0.9, step)
-    for tubes in (posterior, anterior):
-        a_bone += _bone(canvas, cfg, *tubes.chords(canvas, (1.0, 0.6), k=1))
+            if bone_end > split:
+                # anterior rib: thinner, tapering towards its cartilage
+                taper = np.linspace(0.95, 0.75, bone_end + 1 - split) * radius
+                anterior.add_curve(pts[split: bone_end + 1], taper, step)
+            if len(pts) - bone_end > 2:
+                cartilage.add_curve(pts[bone_end:], radius * 0.8, step)
+    for tubes, weight in ((posterior, 1.0), (anterior, 0.8)):
+        a_bone += weight * _bone(canvas, cfg, *tubes.chords(canvas, (1.0, 0.6), k=1))
+    a_bone += (cfg.mu_cortical - mt) * calcified * 0.35 * cartilage.chord(canvas, k=1)
 
-    # clavicles (S-shaped, from the sternal notch up and out to the acromion)
+    # clavicles: from the sternoclavicular joint (over the first anterior rib, next to the spine) out and
+    # up to the acromion above the humeral head; S-curve, thick medial head, flattened lateral end
     clav = TubeSet.empty()
+    clav_lift = _u(rng, 28, 44) * s  # how far the lateral end rides above the medial one
     for side in (-1, 1):
         t = np.linspace(0, 1, 30)
-        px = side * (18 * s + t * (width * 0.9 - 18 * s))
-        py = y_sh - 30 * s + 20 * s * t + 6 * s * np.sin(2 * np.pi * t)
-        pz = depth * (0.9 - 0.9 * t)
-        clav.add_curve(np.stack([px, py, pz], axis=1), 6.5 * s, min(canvas.spacing / 2, 1.2))
+        px = side * (16 * s + t * (width * 0.97 - 16 * s))
+        py = y_sh - 48 * s + clav_lift * t**1.5 + 5 * s * np.sin(2 * np.pi * t)
+        pz = depth * (0.9 - 0.95 * t)
+        rad = (7.5 - 2.5 * np.sin(np.pi * t) + 1.0 * t) * s
+        clav.add_curve(np.stack([px, py, pz], axis=1), rad, min(canvas.spacing / 2, 1.2))
     a_bone += _bone(canvas, cfg, *clav.chords(canvas, (1.0, 0.55), k=1))
 
     # scapulae (thin plates with a thick lateral border) and humeral heads
@@ -230,13 +285,18 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         border = capsule_chord(canvas, (sc[0] + side * 34 * s, sc[1] + 55 * s, sc[2]),
                                (sc[0] + side * 10 * s, sc[1] - 65 * s, sc[2]), 5 * s)
         a_bone += (cfg.mu_cortical - mt) * 0.6 * border
-        hc = (side * (width * 1.02), y_sh - 12 * s, -5 * s)
+        hc = (side * (width * 1.0 + 6 * s), y_sh - 16 * s, -5 * s)
         win = canvas.window(hc[0], hc[1], 30 * s)
         if win is not None:
             ho = length(ellipsoid(x[win], y[win], hc, (24 * s,) * 3))
             hi = length(ellipsoid(x[win], y[win], hc, (21 * s,) * 3))
             a_bone[win] += _bone(canvas, cfg, ho, hi) * (body_len[win] > 0)
 
+    # humeral shafts down the upper arms
+    for side, (top, bottom) in arm_top.items():
+        shaft = (top[0] + side * 4 * s, top[1] + 4 * s, top[2])
+        a_bone += 0.7 * _bone(canvas, cfg, segment_chord(canvas, shaft, bottom, 11 * s),
+                              segment_chord(canvas, shaft, bottom, 8 * s))
     params["hila"] = hila
     a_bone *= body_len > 0  # bones never poke out of the skin
     lung_aerated = np.clip(aerated, 0.0, None)

@@ -390,3 +390,38 @@ def test_image_without_a_real_darkfield_stays_fitted_once_painted(window, case_d
     values = {shot.pixelColor(x, y).value() for x in range(0, shot.width(), 7) for y in range(0, shot.height(), 7)}
     assert len(values) > 20  # the radiograph, not one magnified pixel
     np.testing.assert_allclose(window.panels["darkfield"].view_region(), panel.view_region(), atol=1.0)
+
+
+@pytest.fixture
+def domain_checked_checkpoint(tmp_path, tiny_checkpoint):
+    """The tiny model with a domain check fitted on chest-like images (as ``dfviewer domain-fit`` stores it)."""
+    from conftest import chest_like
+
+    from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
+    from dfviewer.core.domain import fit_domain_model, stack_features
+    from dfviewer.core.normalize import normalize_input
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    views = [normalize_input(chest_like(seed=s)[0], ckpt.config.normalization) for s in range(10, 70)]
+    domain = fit_domain_model(stack_features(views[:40]), stack_features(views[40:]), quantile=1.0)
+    return save_checkpoint(tmp_path / "checked.safetensors", ckpt.build_model(),
+                           {**ckpt.metadata, "domain_check": domain.to_dict()})
+
+
+def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(window, case_dir, qtbot, tmp_path,
+                                                                               domain_checked_checkpoint):
+    window.apply_preferences(model=str(domain_checked_checkpoint), mc=2, working_size=0, device="cpu")
+    inverted = tmp_path / "inverted.npy"
+    np.save(inverted, -np.load(case_dir / "plain.npy"))
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(inverted)
+    window.flush()
+    assert "does not look like a frontal chest radiograph" in window.statusBar().currentMessage()
+    assert window.summary.flag_text().startswith("⚠ Flagged")
+    assert "frontal chest radiograph" in window.summary.item(window.summary.rowCount() - 1, 0).toolTip()
+    assert "Domain check" in window.model_panel.label.text()
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(case_dir / "plain.npy")
+    window.flush()
+    assert window.summary.flag_text() == "" and window.summary.rowCount() == 3
+    assert "frontal chest" not in window.statusBar().currentMessage()

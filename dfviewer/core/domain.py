@@ -1,0 +1,183 @@
+"""Is this a frontal chest radiograph? A check learned from the training inputs, kept in the checkpoint.
+
+A model trained on chest radiographs gives confident-looking maps for anything: a CT slice, a
+lateral view, a hand, an inverted image. The check describes each *normalised* input (what
+the network sees) by a coarse picture of its layout, 16 x 16 block means, and of its local
+contrast, 8 x 8 block standard deviations, and scores how far that description lies from the
+training inputs' with a probabilistic PCA (Mahalanobis distance in the main components plus
+the residual beyond them, per feature). The threshold is a high quantile of the scores of
+validation inputs (rendered as clinical systems deliver them), so about that fraction of
+in-distribution inputs is flagged; everything is stored as plain numbers in the checkpoint's
+metadata (``domain_check``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dfviewer.errors import UserError
+
+FEATURES = "blockmean16+blockstd8"
+_LAYOUT, _TEXTURE, _FINE = 16, 8, 64
+
+
+def domain_features(normalized: np.ndarray) -> np.ndarray:
+    """The layout and texture description (320 numbers) of one normalised input image."""
+    image = np.ascontiguousarray(np.nan_to_num(np.asarray(normalized, dtype=np.float32)))
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise UserError("the domain check needs a two-dimensional image")
+    with torch.inference_mode():
+        t = torch.from_numpy(image)[None, None]
+        fine = F.adaptive_avg_pool2d(t, _FINE)
+        layout = F.adaptive_avg_pool2d(fine, _LAYOUT)
+        k = _FINE // _TEXTURE
+        mean = F.avg_pool2d(fine, k)
+        var = (F.avg_pool2d(fine * fine, k) - mean * mean).clamp_min(0)
+        texture = var.sqrt()
+    return torch.cat([layout.ravel(), texture.ravel()]).numpy().astype(np.float64)
+
+
+@dataclass(frozen=True)
+class DomainModel:
+    """A probabilistic PCA of training features and the score threshold above which to flag."""
+
+    mean: list[float]
+    components: list[list[float]]
+    variances: list[float]
+    residual_variance: float
+    threshold: float
+    quantile: float
+    features: str = FEATURES
+    fitted_on: str = ""
+
+    def score(self, features: np.ndarray) -> float:
+        """Mean squared standardised distance per feature (about 1 for a typical training input)."""
+        f = np.asarray(features, dtype=np.float64) - np.asarray(self.mean)
+        comps = np.asarray(self.components)
+        z = comps @ f
+        resid = f - comps.T @ z
+        d = f.size
+        total = float(np.sum(z * z / np.asarray(self.variances)) + resid @ resid / self.residual_variance)
+        return total / d
+
+    def flagged(self, features: np.ndarray) -> bool:
+        return self.score(features) > self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mean"] = [round(v, 6) for v in self.mean]
+        data["components"] = [[round(v, 6) for v in row] for row in self.components]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DomainModel:
+        """Read the metadata form; a damaged one raises :class:`UserError`."""
+        try:
+            model = cls(**data)
+            mean = np.asarray(model.mean, dtype=np.float64)
+            comps = np.asarray(model.components, dtype=np.float64)
+            var = np.asarray(model.variances, dtype=np.float64)
+            ok = (mean.ndim == 1 and comps.ndim == 2 and comps.shape[1] == mean.size
+                  and var.shape == (comps.shape[0],) and np.all(var > 0) and model.residual_variance > 0
+                  and math.isfinite(model.threshold) and model.features == FEATURES
+                  and np.all(np.isfinite(comps)) and np.all(np.isfinite(mean)))
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"the checkpoint's domain check is damaged: {exc}") from None
+        if not ok:
+            raise UserError("the checkpoint's domain check is damaged (inconsistent sizes or values)")
+        return model
+
+
+def fit_domain_model(
+    train_features: np.ndarray,
+    val_features: np.ndarray,
+    quantile: float = 0.995,
+    explained: float = 0.95,
+    max_components: int = 40,
+    fitted_on: str = "",
+) -> DomainModel:
+    """Fit the PCA on ``train_features`` (n x 320); the threshold is ``quantile`` of the val scores."""
+    train = np.asarray(train_features, dtype=np.float64)
+    if train.ndim != 2 or train.shape[0] < 10:
+        raise UserError("the domain check needs at least 10 training images")
+    if len(val_features) < 10:
+        raise UserError("the domain check needs at least 10 validation images")
+    mean = train.mean(axis=0)
+    _, s, vt = np.linalg.svd(train - mean, full_matrices=False)
+    eig = s**2 / max(1, train.shape[0] - 1)
+    share = np.cumsum(eig) / eig.sum()
+    k = int(min(max_components, np.searchsorted(share, explained) + 1, len(eig) - 1))
+    rest = eig[k:]
+    # the variance beyond the kept components, floored so an unseen direction is not infinitely unlikely
+    residual = float(max(rest.sum() / max(1, train.shape[1] - k), 1e-3 * eig[0] / train.shape[1], 1e-12))
+    provisional = DomainModel(mean.tolist(), vt[:k].tolist(), np.maximum(eig[:k], 1e-12).tolist(), residual,
+                              math.inf, quantile, FEATURES, fitted_on)
+    scores = np.array([provisional.score(f) for f in val_features])
+    threshold = float(np.quantile(scores, quantile))
+    return DomainModel(mean.tolist(), vt[:k].tolist(), np.maximum(eig[:k], 1e-12).tolist(), residual,
+                       threshold, quantile, FEATURES, fitted_on)
+
+
+def stack_features(images: Iterable[np.ndarray]) -> np.ndarray:
+    """Features of several normalised images as an (n, 320) array."""
+    return np.stack([domain_features(im) for im in images])
+
+
+def domain_sentence(score: float, threshold: float) -> str:
+    """The one sentence a user reads when an input is flagged."""
+    return (f"this image does not look like a frontal chest radiograph to the model (domain score "
+            f"{score:.3g} above its threshold {threshold:.3g}; an inverted image, a lateral view, another "
+            f"body part or modality), so its dark-field and uncertainty maps may have no meaning")
+
+
+def fit_on_dataset(
+    data: str,
+    norm: Any,
+    working_size: int,
+    augment: Any,
+    renderings: int = 3,
+    quantile: float = 0.995,
+    max_train: int = 800,
+    seed: int = 0,
+) -> DomainModel:
+    """Fit the check on a paired dataset's train split and set its threshold on the val split.
+
+    Every image is seen ``renderings`` times under ``augment`` (a
+    :class:`~dfviewer.core.data.Augment`: pose and clinical rendering as in training), normalised
+    with ``norm`` as the model normalises its inputs.
+    """
+    from dfviewer.core.data import DatasetError, PairedDataset, check_dataset
+
+    if renderings < 1:
+        raise UserError(f"the number of renderings per image must be at least 1, not {renderings}")
+    report = check_dataset(data)
+    report.raise_if_blocking()
+    rng = np.random.default_rng(seed)
+    train_pairs, val_pairs = report.split("train"), report.split("val")
+    if len(train_pairs) > max_train:
+        train_pairs = [train_pairs[i] for i in sorted(rng.choice(len(train_pairs), max_train, replace=False))]
+    if len(train_pairs) < 10 or len(val_pairs) < 4:
+        raise DatasetError(f"dataset {report.root} needs at least 10 train and 4 val pairs for the domain check")
+
+    def features(pairs: list, ds_seed: int) -> np.ndarray:
+        ds = PairedDataset(pairs, norm, working_size, augment, ds_seed)
+        rows = []
+        for epoch in range(renderings):
+            ds.epoch = epoch
+            for i in range(len(ds)):
+                x, _, valid = ds[i]
+                h, w = valid.tolist()
+                rows.append(domain_features(x[0, :h, :w].numpy()))
+        return np.stack(rows)
+
+    described = (f"{report.root}: {len(train_pairs)} train and {len(val_pairs)} val images, "
+                 f"{renderings} renderings each, seed {seed}")
+    return fit_domain_model(features(train_pairs, seed), features(val_pairs, seed + 1), quantile,
+                            fitted_on=described)
