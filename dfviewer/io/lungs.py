@@ -168,11 +168,28 @@ def _hulls(mask: np.ndarray) -> np.ndarray:
 
 
 def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
+    """Lungs from attenuation; if none are found, again with air and lung apices told apart.
+
+    On a tightly collimated film a lung apex can touch the air around the shoulders through a thin
+    neck of dark pixels, so the whole lung counts as outside air; a few erosions cut that neck
+    before the border-connected air is found (then it is grown back inside the dark pixels).
+    """
+    lungs = _lungs_from_attenuation(att, cut=0)
+    if lungs is None:  # stricter: each lung at least 4 % of the thorax, so noise never passes for lungs
+        lungs = _lungs_from_attenuation(att, cut=max(1, round(0.012 * max(att.shape))), min_fraction=0.04)
+    return lungs
+
+
+def _lungs_from_attenuation(att: np.ndarray, cut: int, min_fraction: float = 0.015) -> np.ndarray | None:
     from scipy import ndimage
 
     smooth = ndimage.gaussian_filter(att, 1.5)
     dark = smooth <= _otsu(smooth.ravel())
-    outside = _border_components(dark)
+    if cut:
+        outside = ndimage.binary_dilation(_border_components(ndimage.binary_erosion(dark, iterations=cut)),
+                                          iterations=cut) & dark
+    else:
+        outside = _border_components(dark)
     if outside.mean() < 0.03:  # no air around the patient: the body fills the image
         outside = np.zeros_like(outside)
     full_body = ndimage.binary_fill_holes(~outside)
@@ -185,9 +202,14 @@ def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
     threshold = _otsu(smooth[body])
     candidates = body & (smooth < threshold)
     candidates = _clean(candidates, max(1, round(min(att.shape) / 100)))
-    lungs = _two_lungs(candidates, body)
+    lungs = _two_lungs(candidates, body, min_fraction)
     if lungs is None:
         return None
+    if cut:  # the fallback must find regions clearly darker than the body around them, not noise
+        rest = body & ~lungs
+        grain = float(np.std(att - smooth)) + 1e-6
+        if not rest.any() or float(smooth[rest].mean() - smooth[lungs].mean()) < 3 * grain:
+            return None
     return _hulls(lungs) & full_body
 
 
