@@ -243,3 +243,51 @@ def test_domain_fit_on_a_wrong_folder_is_one_sentence(tmp_path, tiny_checkpoint)
     result = dfviewer("domain-fit", "--model", tiny_checkpoint, "--data", tmp_path / "nowhere")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- the bundled model's domain check on real files ----------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from dfviewer.core.inference import Predictor
+
+    return Predictor.from_checkpoint(REPO / "resources" / "models" / "demo.safetensors", device="cpu")
+
+
+def _dicom(name: str) -> np.ndarray:
+    pytest.importorskip("pydicom.data")
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.io import read_radiograph
+
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"pydicom-data has no {name}")
+    return read_radiograph(path).pixels
+
+
+def test_bundled_model_takes_a_real_chest_cr_and_flags_what_is_not_one(bundled):
+    assert bundled.domain is not None
+    rg1 = _dicom("RG1_UNCR.dcm")
+    assert bundled.input_warning(rg1) is None
+    assert bundled.input_warning(rg1.max() - rg1)  # inverted
+    for name in ("CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm"):
+        sentence = bundled.input_warning(_dicom(name))
+        assert sentence and "frontal chest radiograph" in sentence, name
+
+
+def test_bundled_model_rarely_flags_rendered_phantom_cases(bundled):
+    from dfviewer.phantom import PhantomConfig, simulate_case
+    from dfviewer.phantom.rendering import render
+
+    flagged = views = 0
+    for i in range(16):
+        x = simulate_case(2031, i, PhantomConfig(size=256)).attenuation
+        for r in range(4):
+            image = x if r == 0 else render(x, np.random.default_rng([2031, i, r]))
+            flagged += bundled.input_warning(image) is not None
+            views += 1
+    assert flagged <= 0.02 * views + 1e-9, f"{flagged} of {views} flagged"

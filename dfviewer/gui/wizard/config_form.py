@@ -39,9 +39,11 @@ TABS: list[tuple[str, str, list[str]]] = [
                            "batch_size", "lr", "lr_discriminator", "adam_betas", "cosine_min_lr_factor", "seed"]),
     ("Losses", "train", ["lambda_l1", "lambda_nll", "nll_detach_mean", "lambda_adv", "lambda_residual",
                          "residual_kernel", "discriminator_width", "discriminator_layers"]),
-    ("Augmentation", "train", ["augment_rotation_deg", "augment_flip", "augment_contrast"]),
+    ("Augmentation", "train", ["augment_rotation_deg", "augment_flip", "augment_zoom", "augment_shift",
+                               "augment_contrast", "render_input"]),
     ("Validation && runtime", "train", ["val_mc_samples", "num_workers", "amp", "target_percentile"]),
-    ("Normalisation", "normalization", ["input_mode", "input_low", "input_high", "target_offset", "target_scale"]),
+    ("Normalisation", "normalization", ["input_mode", "input_region", "input_low", "input_high", "target_offset",
+                                        "target_scale"]),
 ]
 
 HELP: dict[str, str] = {
@@ -84,7 +86,14 @@ HELP: dict[str, str] = {
     "refine_residual": "Later stages predict a correction to the previous stage's mean.",
     "beta_min": "Lower bound of the GGD shape parameter beta.",
     "beta_max": "Upper bound of the GGD shape parameter beta.",
-    "input_mode": "percentile: map each image's low/high percentiles to 0/1; fixed: use the values.",
+    "input_mode": "percentile: map each image's low/high percentiles to 0/1; fixed: use the values; equalize: "
+                  "each pixel's quantile in the image (any window, gamma or bit depth gives the same input).",
+    "input_region": "Where the percentiles or quantiles are taken: the whole image, or the central thorax box "
+                    "(not moved by borders, markers or text).",
+    "augment_zoom": "Random zoom of each training pair, e.g. 0.15 = 0.85-1.15x.",
+    "augment_shift": "Random shift of each training pair, as a fraction of the side.",
+    "render_input": "Probability that a training input goes through a random clinical rendering (window, tone "
+                    "curve, vendor enhancement, CLAHE, bit depth, JPEG, markers); the target stays as it is.",
 }
 
 _FIELD_TYPES = {
@@ -97,7 +106,8 @@ _FIELD_TYPES = {
 LABELS = {"n_stages": "Stages", "in_channels": "Input channels", "lr": "Learning rate",
           "lr_discriminator": "Learning rate (discriminator)", "val_mc_samples": "Validation MC samples",
           "amp": "Mixed precision (GPU)", "augment_rotation_deg": "Rotation (± degrees)",
-          "augment_flip": "Left-right flip", "augment_contrast": "Contrast jitter"}
+          "augment_flip": "Left-right flip", "augment_contrast": "Contrast jitter", "augment_zoom": "Zoom (±)",
+          "augment_shift": "Shift (± fraction)", "render_input": "Clinical rendering (probability)"}
 
 
 def _label(name: str) -> str:
