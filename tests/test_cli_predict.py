@@ -117,3 +117,92 @@ def test_predict_warns_when_the_image_is_not_in_a_fixed_models_units(tmp_path, i
     result = dfviewer("predict", tmp_path / "log_t.npy", "--model", model_path, "--out", tmp_path / "maps2",
                       "--mc", "0", cwd=tmp_path)
     assert result.returncode == 0 and "warning" not in result.stderr
+
+
+class _DecoderPanic(BaseException):
+    """Stands in for pyo3_runtime.PanicException: a BaseException, not an Exception."""
+
+
+def _read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as handle:
+        return {Path(r["input"]).name: r for r in csv.DictReader(handle)}
+
+
+def test_an_unexpected_reader_error_fails_only_that_input(tmp_path, inputs, tiny_checkpoint, monkeypatch, capsys):
+    import dfviewer.io
+    from dfviewer.cli.main import main
+
+    good, _ = inputs
+    crash = tmp_path / "crash.png"
+    panic = tmp_path / "panic.png"
+    for path in (crash, panic):
+        path.write_bytes(good.read_bytes())
+    real = dfviewer.io.read_radiograph
+
+    def reader(path, *args, **kwargs):
+        if Path(path).name == "crash.png":
+            raise RuntimeError("decoder state went bad\nsecond line of library detail")
+        if Path(path).name == "panic.png":
+            raise _DecoderPanic("called `Result::unwrap()` on an `Err` value")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(dfviewer.io, "read_radiograph", reader)
+    out = tmp_path / "maps"
+    code = main(["predict", str(crash), str(panic), str(good), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--mc", "1", "--stages", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "crash.png" in line or "panic.png" in line]
+    assert lines == [
+        f"dfviewer predict: {crash}: could not be read or processed (RuntimeError: decoder state went bad).",
+        f"dfviewer predict: {panic}: could not be read or processed "
+        "(_DecoderPanic: called `Result::unwrap()` on an `Err` value).",
+    ]
+    assert sorted(p.name for p in out.glob("*.tiff")) == sorted(f"chest_stage1_{m}.tiff" for m in MAPS)
+    rows = _read_csv(out / "predictions.csv")
+    assert rows["chest.png"]["status"] == "done"
+    for name in ("crash.png", "panic.png"):
+        assert rows[name]["status"] == "failed" and "could not be read or processed" in rows[name]["reason"]
+    assert "1 of 3 input(s) processed" in err
+
+
+def test_ctrl_c_while_reading_still_stops_the_batch(tmp_path, inputs, tiny_checkpoint, monkeypatch, capsys):
+    import dfviewer.io
+    from dfviewer.cli.main import main
+
+    good, _ = inputs
+
+    def reader(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dfviewer.io, "read_radiograph", reader)
+    out = tmp_path / "maps"
+    code = main(["predict", str(good), str(good), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "0"])
+    assert code == 130 and "cancelled" in capsys.readouterr().err
+    assert not list(out.glob("*.tiff")) and not (out / "predictions.csv").exists()
+
+
+def test_maps_with_nan_or_infinite_values_are_not_written(tmp_path, inputs, tiny_model_config, capsys):
+    import torch
+
+    from dfviewer.cli.main import main
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.generator import Cascade
+
+    torch.manual_seed(0)
+    model = Cascade(tiny_model_config)
+    with torch.no_grad():  # finite weights, but large enough to overflow float32 within a few layers
+        for param in model.parameters():
+            if param.dim() == 4:
+                param.mul_(1e12)
+    checkpoint = save_checkpoint(tmp_path / "overflowing.safetensors", model)
+    good, _ = inputs
+    out = tmp_path / "maps"
+    code = main(["predict", str(good), "--model", str(checkpoint), "--out", str(out), "--mc", "1", "--stages", "1"])
+    assert code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "chest.png" in line]
+    assert len(errors) == 1 and "NaN or infinite" in errors[0] and errors[0].endswith(".")
+    assert not list(out.glob("*.tiff"))
+    rows = _read_csv(out / "predictions.csv")
+    assert rows["chest.png"]["status"] == "failed" and "NaN or infinite" in rows["chest.png"]["reason"]

@@ -181,3 +181,22 @@ def test_cli_flags_override_config_and_preset(tmp_path):
 
     with pytest.raises(ConfigError):
         cli.build_experiment(parser.parse_args(["--data", "d", "--out", "o", "--working-size", "100"]))
+
+
+def test_resume_between_stages_may_change_the_epochs_of_the_stages_not_begun(data, tmp_path):
+    cancel, callback = _cancel_after(2)  # stage 1 (2 epochs) done, stage 2 not begun
+    first = train(data, tiny_experiment(), tmp_path, callback=callback, cancel=cancel)
+    assert first.cancelled and first.global_epoch == 2
+    events = []
+    second = train(data, tiny_experiment(epochs_per_stage=1), tmp_path, resume=True, callback=events.append)
+    assert not second.cancelled and second.global_epoch == 3
+    assert [p["epochs"] for p in events[0].phases] == [2, 1]
+    meta = load_checkpoint(second.model_path).metadata
+    assert meta["phase_epochs"] == [2, 1] and meta["train_config"]["epochs_per_stage"] == 1
+
+
+def test_epochs_cannot_change_in_the_middle_of_a_stage(data, tmp_path):
+    cancel, callback = _cancel_after(1)
+    train(data, tiny_experiment(), tmp_path, callback=callback, cancel=cancel)
+    with pytest.raises(TrainingError, match="in the middle of a stage"):
+        train(data, tiny_experiment(epochs_per_stage=1), tmp_path, resume=True)

@@ -239,12 +239,30 @@ def run(args: argparse.Namespace) -> int:
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)
             bar.close()
+            from dfviewer.core.inference import MAP_NAMES
+
+            bad_maps = [f"stage {r.stage} {name}" for r in results for name in MAP_NAMES
+                        if not np.isfinite(getattr(r, name)).all()]
+            if bad_maps:  # checked before anything is written, so no half-valid set of maps is left
+                shown = ", ".join(bad_maps[:3]) + (f" and {len(bad_maps) - 3} more" if len(bad_maps) > 3 else "")
+                raise UserError(f"{path}: the model gave NaN or infinite values (in {shown}), "
+                                "so no maps were written for it.")
             written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem)
-        except UserError as exc:
+        except BaseException as exc:
             bar.close()
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
+            # One input never stops the batch: a UserError is its own sentence, anything else
+            # (a library bug, a Rust decoder's panic) is named by type and first line.
             failures += 1
-            print(f"dfviewer predict: {_sentence(exc, path)}", file=sys.stderr)
-            rows.append({"input": str(path), "status": "failed", "reason": _sentence(exc, path)})
+            if isinstance(exc, UserError):
+                reason = _sentence(exc, path)
+            else:
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                detail = type(exc).__name__ + (f": {lines[0].rstrip('. ')[:200]}" if lines else "")
+                reason = f"{path}: could not be read or processed ({detail})."
+            print(f"dfviewer predict: {reason}", file=sys.stderr)
+            rows.append({"input": str(path), "status": "failed", "reason": reason})
             continue
         total_written += len(written)
         rows.append({"input": str(path), "status": "done", "outputs": str(len(written)),

@@ -10,6 +10,10 @@ from such a file is executed.
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,15 @@ FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+#: the most bytes of weights a checkpoint may declare (the paper preset needs about 0.4 GB)
+MAX_WEIGHT_BYTES = 2 * 1024**3
+#: limits on the JSON texts in the header: characters, and how deeply objects / lists nest
+MAX_CONFIG_CHARS = 1_000_000
+MAX_METADATA_CHARS = 64_000_000
+MAX_JSON_DEPTH = 32
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+                "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+_STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class CheckpointError(UserError):
@@ -48,7 +61,7 @@ class Checkpoint:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:
             raise CheckpointError(
-                f"the checkpoint's weights do not fit its own config: {str(exc).splitlines()[0]}"
+                _sentence(f"the checkpoint's weights do not fit its own config ({_first_line(exc)})")
             ) from None
         return model.to(device).eval()
 
@@ -73,7 +86,7 @@ def save_checkpoint(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights = path / WEIGHTS_NAME if folder else path
     if not folder and path.suffix != ".safetensors":
-        raise CheckpointError(f"a checkpoint file must end in .safetensors, not {path.name!r}")
+        raise CheckpointError(f"a checkpoint file must end in .safetensors, not {path.name!r}.")
     with atomic_path(weights) as tmp:
         save_file(tensors, str(tmp), metadata=header)
     if folder:
@@ -94,37 +107,156 @@ def _looks_like_pickle(path: Path) -> bool:
     return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint file or folder written by :func:`save_checkpoint`."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"model {path} does not exist")
-    weights = path / WEIGHTS_NAME if path.is_dir() else path
-    if path.is_dir() and not weights.is_file():
-        raise CheckpointError(f"folder {path} holds no {WEIGHTS_NAME}, so it is not a dfviewer model")
-    if weights.suffix.lower() in _PICKLE_SUFFIXES or _looks_like_pickle(weights):
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's text that says something (not a heading ending in a colon)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    line = next((x for x in lines if not x.endswith(":")), lines[0]).rstrip(":. ")
+    return line if len(line) <= 200 else line[:197].rstrip() + "..."
+
+
+def _sentence(text: str) -> str:
+    """``text`` as one sentence: a single line ending in a period."""
+    text = " ".join(text.split()).rstrip(":;,. ")
+    return text + "."
+
+
+def _special_file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (a FIFO would block open())."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _json_depth(text: str) -> int:
+    """How deeply objects and lists nest in a JSON text, counted without parsing it."""
+    import numpy as np
+
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)  # brackets inside strings do not count
+    codes = np.frombuffer(bare.encode("utf-8", "replace"), dtype=np.uint8)
+    steps = np.isin(codes, (ord("{"), ord("["))).astype(np.int64) - np.isin(codes, (ord("}"), ord("]")))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def _json_object(text: Any, what: str, name: str, limit: int) -> dict[str, Any]:
+    """Parse ``text`` as a JSON object of bounded size and nesting, or raise one sentence."""
+    if not isinstance(text, str):
+        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: it is not text"))
+    if len(text) > limit:
         raise CheckpointError(
-            f"{weights.name} is a pickle file; dfviewer only loads safetensors checkpoints, "
-            "because unpickling a file can run arbitrary code"
+            _sentence(f"the {what} in {name} has {len(text)} characters, more than the {limit} allowed")
+        )
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise CheckpointError(
+            _sentence(f"the {what} in {name} is damaged: it nests more than {MAX_JSON_DEPTH} levels deep")
+        )
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: {_first_line(exc)}")) from None
+    if not isinstance(value, dict):
+        raise CheckpointError(
+            _sentence(f"the {what} in {name} is damaged: it must be a JSON object, not {type(value).__name__}")
+        )
+    return value
+
+
+def _declared_weight_bytes(handle: Any) -> int:
+    """Bytes of all tensors as the safetensors header declares them (nothing is read)."""
+    total = 0
+    for key in handle.keys():
+        piece = handle.get_slice(key)
+        total += math.prod(piece.get_shape()) * _DTYPE_BYTES.get(str(piece.get_dtype()).upper(), 8)
+    return total
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint file or folder written by :func:`save_checkpoint`.
+
+    Everything a damaged or hostile file could do wrong is refused with one sentence before
+    it costs much: special files before they are opened, header and config before any weight is
+    read, the model's size before it is built, and weights that are not finite.
+    """
+    path = Path(path)
+    kind = _special_file_kind(path)
+    if kind:
+        raise CheckpointError(_sentence(f"model {path} is {kind}, not a checkpoint file"))
+    if not path.exists():
+        raise CheckpointError(_sentence(f"model {path} does not exist"))
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    kind = _special_file_kind(weights)
+    if kind:
+        raise CheckpointError(_sentence(f"{weights} is {kind}, not a checkpoint file"))
+    if path.is_dir() and not weights.is_file():
+        raise CheckpointError(_sentence(f"folder {path} holds no {WEIGHTS_NAME}, so it is not a dfviewer model"))
+    name = weights.name
+    try:
+        pickled = weights.suffix.lower() in _PICKLE_SUFFIXES or _looks_like_pickle(weights)
+    except OSError as exc:
+        raise CheckpointError(_sentence(f"{name} cannot be read ({_first_line(exc)})")) from None
+    if pickled:
+        raise CheckpointError(
+            f"{name} is a pickle file; dfviewer only loads safetensors checkpoints, "
+            "because unpickling a file can run arbitrary code."
         )
     try:
         from safetensors import safe_open
 
         with safe_open(str(weights), framework="pt") as handle:
             header = handle.metadata() or {}
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{weights.name} is not a readable safetensors checkpoint ({exc})") from None
+            declared = _declared_weight_bytes(handle)
+    except BaseException as exc:  # a damaged file may upset the Rust parser in any way
+        if isinstance(exc, _STOP):
+            raise
+        raise CheckpointError(
+            _sentence(f"{name} is not a readable safetensors checkpoint ({_first_line(exc)})")
+        ) from None
+    if declared > MAX_WEIGHT_BYTES:
+        raise CheckpointError(
+            _sentence(f"{name} declares {declared / 1e6:.1f} MB of weights, more than the "
+                      f"{MAX_WEIGHT_BYTES / 1e6:.0f} MB a dfviewer model may have")
+        )
     if "config" not in header:
-        raise CheckpointError(f"{weights.name} holds weights but no dfviewer config")
-    version = int(header.get("dfviewer_format", "0") or 0)
+        raise CheckpointError(_sentence(f"{name} holds weights but no dfviewer config"))
+    version_text = header.get("dfviewer_format", "0")
+    if not (isinstance(version_text, str) and re.fullmatch(r"[0-9]{1,6}", version_text)):
+        raise CheckpointError(
+            _sentence(f"the format version in {name} is {str(version_text)[:40]!r}, not a whole number")
+        )
+    version = int(version_text)
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{weights.name} was written by a newer dfviewer (format {version}); please update dfviewer"
+            _sentence(f"{name} was written by a newer dfviewer (format {version}); please update dfviewer")
         )
+    config_data = _json_object(header["config"], "config", name, MAX_CONFIG_CHARS)
+    metadata = _json_object(header.get("metadata", "{}"), "metadata", name, MAX_METADATA_CHARS)
     try:
-        config = model_config_from_dict(json.loads(header["config"]))
-        metadata = json.loads(header.get("metadata", "{}"))
-    except (json.JSONDecodeError, ConfigError) as exc:
-        raise CheckpointError(f"{weights.name} has a damaged config: {exc}") from None
+        config = model_config_from_dict(config_data)
+    except ConfigError as exc:
+        raise CheckpointError(_sentence(f"the config in {name} is damaged: {_first_line(exc)}")) from None
+    try:
+        state = load_file(str(weights))
+    except BaseException as exc:
+        if isinstance(exc, _STOP):
+            raise
+        raise CheckpointError(
+            _sentence(f"{name} is not a readable safetensors checkpoint ({_first_line(exc)})")
+        ) from None
+    bad = sum(1 for t in state.values() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise CheckpointError(
+            f"{name} holds {bad} weight tensor{'s' if bad != 1 else ''} with NaN or infinite values, "
+            "so it cannot give meaningful maps."
+        )
     return Checkpoint(config=config, state_dict=state, metadata=metadata)

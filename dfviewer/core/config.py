@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -41,7 +43,60 @@ def _check(condition: bool, message: str) -> None:
 
 def _check_choice(value: str, literal: Any, name: str) -> None:
     choices = get_args(literal)
-    _check(value in choices, f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    _check(
+        isinstance(value, str) and value in choices, f"{name} must be one of {', '.join(choices)}, not {value!r}"
+    )
+
+
+def _is_int(value: Any) -> bool:
+    # numbers.Integral admits numpy integers; bool is an int subclass but never a count
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_types(config: Any, ints: tuple[str, ...], floats: tuple[str, ...], bools: tuple[str, ...]) -> None:
+    """Whole numbers, finite numbers and booleans where the fields need them (JSON allows any)."""
+    for name in ints:
+        value = getattr(config, name)
+        _check(_is_int(value), f"{name} must be a whole number, not {value!r}")
+    for name in floats:
+        value = getattr(config, name)
+        _check(_is_finite_number(value), f"{name} must be a finite number, not {value!r}")
+    for name in bools:
+        value = getattr(config, name)
+        _check(isinstance(value, bool), f"{name} must be true or false, not {value!r}")
+
+
+#: the most parameters a model config may ask for (the paper preset has about 100 M)
+MAX_MODEL_PARAMETERS = 500_000_000
+#: the largest working size (pixels on the longer side) a model may declare
+MAX_WORKING_SIZE = 8192
+
+
+def estimated_parameters(
+    base_width: int, depth: int, convs_per_block: int, n_stages: int, in_channels: int = 1, stage_channels: int = 4
+) -> int:
+    """Roughly how many weights a cascade of this shape has (convolution kernels only).
+
+    Closed form over the U-Net's blocks, so a config can be judged before any tensor is made.
+    """
+    widths = [base_width * 2**i for i in range(depth + 1)]
+
+    def block(cin: int, cout: int) -> int:
+        return 9 * (cin * cout + (convs_per_block - 1) * cout * cout)
+
+    trunk = sum(block(widths[i], widths[i + 1]) for i in range(depth))
+    # decoder: a (transposed) up-convolution of at most 2 x 2, then a block on the concatenation
+    trunk += sum(4 * widths[i + 1] * widths[i] + block(2 * widths[i], widths[i]) for i in range(depth))
+    head = 3 * widths[0]
+    total = 0
+    for stage in range(n_stages):
+        cin = in_channels if stage == 0 else stage_channels
+        total += block(cin, widths[0]) + trunk + head
+    return total
 
 
 @dataclass(frozen=True)
@@ -67,6 +122,7 @@ class Normalization:
     target_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        _check_types(self, (), ("input_low", "input_high", "target_offset", "target_scale"), ())
         _check_choice(self.input_mode, InputNormMode, "input_mode")
         _check_choice(self.input_region, InputRegion, "input_region")
         _check(self.input_high > self.input_low, "input_high must be larger than input_low")
@@ -109,6 +165,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.normalization, dict):
             object.__setattr__(self, "normalization", Normalization(**self.normalization))
+        _check(isinstance(self.normalization, Normalization), "normalization must be a group of settings")
+        _check(isinstance(self.preset, str), f"preset must be a name, not {self.preset!r}")
+        _check_types(
+            self,
+            ("in_channels", "base_width", "depth", "convs_per_block", "n_stages", "working_size"),
+            ("dropout", "beta_min", "beta_max", "alpha_floor"),
+            ("refine_residual",),
+        )
         _check(self.in_channels >= 1, "in_channels must be at least 1")
         _check(2 <= self.base_width <= 512, "base_width must be between 2 and 512")
         _check(1 <= self.depth <= 7, "depth (number of downsamplings) must be between 1 and 7")
@@ -124,6 +188,17 @@ class ModelConfig:
         _check(
             self.working_size >= self.multiple and self.working_size % self.multiple == 0,
             f"working_size must be a positive multiple of {self.multiple} (2 ** depth)",
+        )
+        _check(self.working_size <= MAX_WORKING_SIZE, f"working_size must be at most {MAX_WORKING_SIZE}")
+        params = estimated_parameters(
+            self.base_width, self.depth, self.convs_per_block, self.n_stages, self.in_channels,
+            STAGE_INPUT_CHANNELS[self.stage_input],
+        )
+        _check(
+            params <= MAX_MODEL_PARAMETERS,
+            f"base_width {self.base_width}, depth {self.depth}, convs_per_block {self.convs_per_block} and "
+            f"n_stages {self.n_stages} make a model of about {params / 1e6:.0f} M parameters, more than the "
+            f"{MAX_MODEL_PARAMETERS // 1_000_000} M allowed",
         )
 
     @property
@@ -185,6 +260,21 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.adam_betas, list):
             object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
+        _check(isinstance(self.preset, str), f"preset must be a name, not {self.preset!r}")
+        _check_types(
+            self,
+            ("epochs_per_stage", "finetune_epochs", "batch_size", "residual_kernel", "discriminator_width",
+             "discriminator_layers", "val_mc_samples", "num_workers", "seed"),
+            ("finetune_lr_factor", "lr", "lr_discriminator", "cosine_min_lr_factor", "lambda_l1", "lambda_nll",
+             "lambda_adv", "lambda_residual", "augment_rotation_deg", "augment_contrast", "augment_zoom",
+             "augment_shift", "render_input", "target_percentile"),
+            ("nll_detach_mean", "frozen_stage_dropout", "augment_flip", "amp"),
+        )
+        _check(
+            isinstance(self.adam_betas, tuple) and len(self.adam_betas) == 2
+            and all(_is_finite_number(b) for b in self.adam_betas),
+            "adam_betas must be two numbers in [0, 1)",
+        )
         _check(self.epochs_per_stage >= 1, "epochs_per_stage must be at least 1")
         _check(self.finetune_epochs >= 0, "finetune_epochs must not be negative")
         _check(0 < self.finetune_lr_factor <= 1, "finetune_lr_factor must be in (0, 1]")

@@ -402,9 +402,17 @@ class _Trainer:
         self._init_distributed(device)
         self.state: dict[str, Any] | None = None
         self.tensors: dict[str, torch.Tensor] = {}
+        self._phase_epochs: list[int] | None = None  # epochs of the phases already run, when resumed
         if resume:
-            self._read_resume(experiment)
+            new_epochs = self._read_resume(experiment)
             experiment = _saved_experiment(self.state["experiment"])
+            saved = int(experiment.train.epochs_per_stage)
+            self._phase_epochs = [int(e) for e in self.state.get("phase_epochs", [])] or None
+            if new_epochs is not None:
+                done = int(self.state.get("next_phase", 0))
+                self._phase_epochs = (self._phase_epochs or [saved] * done)[:done]
+                experiment = dataclasses.replace(
+                    experiment, train=dataclasses.replace(experiment.train, epochs_per_stage=new_epochs))
         elif experiment is None:
             from dfviewer.core.config import preset
 
@@ -454,7 +462,9 @@ class _Trainer:
         self.model.to(self.device)
         self.discs.to(self.device)
 
-        self.phases = [Phase("stage", k, self.tc.epochs_per_stage) for k in range(mc.n_stages)]
+        done = self._phase_epochs or []
+        self.phases = [Phase("stage", k, done[k] if k < len(done) else self.tc.epochs_per_stage)
+                       for k in range(mc.n_stages)]
         if self.tc.finetune_epochs > 0:
             self.phases.append(Phase("finetune", -1, self.tc.finetune_epochs))
         self.total_epochs = sum(p.epochs for p in self.phases)
@@ -509,12 +519,21 @@ class _Trainer:
             raise TrainingError(f"cannot resume: {path} is damaged ({exc})") from None
         if int(self.state.get("format", 0)) > RESUME_FORMAT:
             raise TrainingError(f"cannot resume: {path} was written by a newer dfviewer")
+        new_epochs = None
         if experiment is not None:
             saved = _saved_experiment(self.state["experiment"])
             a, b = to_dict(experiment), to_dict(saved)
             a["model"]["normalization"] = b["model"]["normalization"]  # computed from the data
             diff = [f"{part}.{k}" for part in ("model", "train") for k in a[part] if a[part][k] != b[part][k]]
-            if diff:
+            if diff == ["train.epochs_per_stage"] and int(self.state.get("next_epoch", 0)) == 0:
+                # a new epoch budget for the stages not begun yet (the run stopped between two stages)
+                new_epochs = int(experiment.train.epochs_per_stage)
+            elif diff == ["train.epochs_per_stage"]:
+                raise TrainingError(
+                    f"cannot change the epochs of {self.out_dir} in the middle of a stage; resume it as saved "
+                    "and change them when it stops between two stages"
+                )
+            elif diff:
                 raise TrainingError(
                     f"cannot resume {self.out_dir} with different settings ({', '.join(diff)}); "
                     "leave them out to continue with the saved ones"
@@ -524,6 +543,7 @@ class _Trainer:
                 f"cannot resume: the run in {self.out_dir} used {self.state.get('world_size')} processes, "
                 f"this one has {self.d.world}"
             )
+        return new_epochs
 
     def _load_weights(self) -> None:
         model_sd = {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
@@ -819,6 +839,7 @@ class _Trainer:
             "working_size": self.mcfg.working_size,
             "data": {k: v for k, v in self.report.summary().items() if k != "problems"},
             "train_config": to_dict(self.tc),
+            "phase_epochs": [ph.epochs for ph in self.phases],
             "world_size": self.d.world,
             "device": str(self.device),
             "timings": {"seconds": round(seconds, 3), "epochs": self.global_epoch},
@@ -837,6 +858,7 @@ class _Trainer:
         state = {
             "format": RESUME_FORMAT,
             "experiment": to_dict(self.exp),
+            "phase_epochs": [ph.epochs for ph in self.phases],
             "phase_of_optimizers": pi,
             "next_phase": next_phase,
             "next_epoch": next_epoch,
