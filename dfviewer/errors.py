@@ -3,3 +3,19 @@
 
 class UserError(ValueError):
     """Bad input from the user (a file, a folder, a setting); ``str(err)`` is one plain sentence."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an error's text that says something (not a heading ending in a colon)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    line = next((x for x in lines if not x.endswith(":")), lines[0]).rstrip(":. ")
+    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+
+
+def cause(exc: BaseException, limit: int = 160) -> str:
+    """``"TypeName: first line"`` of an unexpected error, for the end of a one-sentence message."""
+    line = first_line(exc, limit)
+    name = type(exc).__name__
+    return name if line == name else f"{name}: {line}"

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from dfviewer.atomic import atomic_path, atomic_write_text
 from dfviewer.core.config import ConfigError, ModelConfig, model_config_from_dict, to_dict
 from dfviewer.core.generator import Cascade
-from dfviewer.errors import UserError
+from dfviewer.errors import UserError, first_line
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -61,7 +61,7 @@ class Checkpoint:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:
             raise CheckpointError(
-                _sentence(f"the checkpoint's weights do not fit its own config ({_first_line(exc)})")
+                _sentence(f"the checkpoint's weights do not fit its own config ({first_line(exc)})")
             ) from None
         return model.to(device).eval()
 
@@ -106,14 +106,6 @@ def _looks_like_pickle(path: Path) -> bool:
     # torch.save writes a zip archive; older files and plain pickles start with PROTO 0x80.
     return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error's text that says something (not a heading ending in a colon)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    line = next((x for x in lines if not x.endswith(":")), lines[0]).rstrip(":. ")
-    return line if len(line) <= 200 else line[:197].rstrip() + "..."
 
 
 def _sentence(text: str) -> str:
@@ -164,7 +156,7 @@ def _json_object(text: Any, what: str, name: str, limit: int) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: {_first_line(exc)}")) from None
+        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: {first_line(exc)}")) from None
     if not isinstance(value, dict):
         raise CheckpointError(
             _sentence(f"the {what} in {name} is damaged: it must be a JSON object, not {type(value).__name__}")
@@ -204,7 +196,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         pickled = weights.suffix.lower() in _PICKLE_SUFFIXES or _looks_like_pickle(weights)
     except OSError as exc:
-        raise CheckpointError(_sentence(f"{name} cannot be read ({_first_line(exc)})")) from None
+        raise CheckpointError(_sentence(f"{name} cannot be read ({first_line(exc)})")) from None
     if pickled:
         raise CheckpointError(
             f"{name} is a pickle file; dfviewer only loads safetensors checkpoints, "
@@ -220,7 +212,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if isinstance(exc, _STOP):
             raise
         raise CheckpointError(
-            _sentence(f"{name} is not a readable safetensors checkpoint ({_first_line(exc)})")
+            _sentence(f"{name} is not a readable safetensors checkpoint ({first_line(exc)})")
         ) from None
     if declared > MAX_WEIGHT_BYTES:
         raise CheckpointError(
@@ -244,14 +236,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         config = model_config_from_dict(config_data)
     except ConfigError as exc:
-        raise CheckpointError(_sentence(f"the config in {name} is damaged: {_first_line(exc)}")) from None
+        raise CheckpointError(_sentence(f"the config in {name} is damaged: {first_line(exc)}")) from None
     try:
         state = load_file(str(weights))
     except BaseException as exc:
         if isinstance(exc, _STOP):
             raise
         raise CheckpointError(
-            _sentence(f"{name} is not a readable safetensors checkpoint ({_first_line(exc)})")
+            _sentence(f"{name} is not a readable safetensors checkpoint ({first_line(exc)})")
         ) from None
     bad = sum(1 for t in state.values() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
     if bad:

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dfviewer.errors import first_line
+from dfviewer.io.dicom_attributes import clean_dataset
 from dfviewer.io.errors import RadiographError
-from dfviewer.io.images import MAX_PIXELS
+from dfviewer.io.images import luma
+from dfviewer.io.limits import check_declared
 from dfviewer.io.radiograph import Radiograph, auto_window
 
 #: SOP classes that never hold an image, by their UID prefix or exact UID -> what they are
@@ -60,7 +63,11 @@ def read_dicom(path: str | Path, frame: int = 0, force: bool = False) -> Radiogr
         warnings.simplefilter("ignore")
         ds = open_dataset(path, force)
         refuse_non_image(path, ds)
-        return dataset_to_radiograph(ds, path, frame)
+        warn: list[str] = []
+        clean = clean_dataset(path, ds, warn)
+        radiograph = dataset_to_radiograph(clean, path, frame)
+        radiograph.warnings[:0] = warn
+        return radiograph
 
 
 def open_dataset(path: Path, force: bool):
@@ -80,7 +87,7 @@ def open_dataset(path: Path, force: bool):
     except MemoryError:
         raise RadiographError(path, "it is too large to load into memory") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged files
-        raise RadiographError(path, f"the DICOM data could not be parsed ({_short(exc)})") from None
+        raise RadiographError(path, f"the DICOM data could not be parsed ({first_line(exc)})") from None
     if len(ds) == 0:
         if getattr(ds, "file_meta", None):
             raise RadiographError(path, "it has a DICOM header but no readable data set after it (empty or truncated)")
@@ -200,11 +207,17 @@ def check_geometry(path: Path, ds) -> tuple[int, int, int, int]:
     samples = _int(ds, "SamplesPerPixel", 1) or 1
     if frames < 1 or samples not in (1, 3, 4):
         raise RadiographError(path, f"the image header is inconsistent ({frames} frames, {samples} samples per pixel)")
-    if rows * cols > MAX_PIXELS:
-        raise RadiographError(path, f"the image is {cols} x {rows} pixels, larger than this viewer accepts")
     bits = _int(ds, "BitsAllocated", 0) or 0
     if "PixelData" in ds and bits not in (1, 8, 16, 32, 64):
         raise RadiographError(path, f"it has an unsupported Bits Allocated of {bits}")
+    if "FloatPixelData" in ds:
+        bits = 32
+    elif "DoubleFloatPixelData" in ds:
+        bits = 64
+    stored = _int(ds, "BitsStored", bits) or bits
+    if "PixelData" in ds and not 1 <= stored <= bits:
+        raise RadiographError(path, f"it declares {stored} bits stored in {bits} bits allocated")
+    check_declared(path, rows, cols, samples, bits, frames)
     return rows, cols, frames, samples
 
 
@@ -239,7 +252,7 @@ def decode_frame(path: Path, ds, frame: int, frames: int) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - decoders raise many types on damaged data
         syntax = ds.file_meta.get("TransferSyntaxUID")
         name = getattr(syntax, "name", str(syntax) or "unknown transfer syntax")
-        raise RadiographError(path, f"the pixel data ({name}) could not be decoded ({_short(exc)})") from None
+        raise RadiographError(path, f"the pixel data ({name}) could not be decoded ({first_line(exc)})") from None
     return np.asarray(arr)
 
 
@@ -252,16 +265,16 @@ def to_gray(path: Path, ds, arr: np.ndarray, warn: list[str]) -> tuple[np.ndarra
         try:
             rgb = apply_color_lut(arr, ds)
         except Exception as exc:  # noqa: BLE001
-            raise RadiographError(path, f"its palette colour lookup table is unusable ({_short(exc)})") from None
+            raise RadiographError(path, f"its palette colour lookup table is unusable ({first_line(exc)})") from None
         arr = rgb
         warn.append("The image is PALETTE COLOR; it was converted to gray (luma) and its pixel values are display values.")
     elif arr.ndim == 3:
         warn.append(f"The image is in colour ({photometric}); it was converted to gray (luma) "
                     "and its pixel values are display values.")
     if arr.ndim == 3:
-        rgb = arr[..., :3].astype(np.float64)
-        gray = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
-        return gray, True
+        if arr.shape[-1] < 3:
+            raise RadiographError(path, f"the decoded colour data has shape {arr.shape}, not RGB")
+        return luma(arr[..., 0], arr[..., 1], arr[..., 2]), True
     return arr, False
 
 
@@ -468,7 +481,7 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
         try:
             modality = np.asarray(apply_modality_lut(gray, view), dtype=np.float64)
         except Exception as exc:  # noqa: BLE001
-            raise RadiographError(path, f"its Modality LUT could not be applied ({_short(exc)})") from None
+            raise RadiographError(path, f"its Modality LUT could not be applied ({first_line(exc)})") from None
         if view.get("ModalityLUTSequence"):
             warn.append("The Modality LUT Sequence was applied to the stored values.")
         presets, kind = file_windows(view, path, warn)
@@ -513,8 +526,3 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
         pixel_spacing=spacing, spacing_known=known, metadata=metadata, warnings=warn,
         source=path, dataset=ds, frame=frame, n_frames=frames,
     )
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]

@@ -6,16 +6,16 @@ a bright pixel is a strongly attenuating one, as on every exported chest X-ray.
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from dfviewer.errors import first_line
 from dfviewer.io.errors import RadiographError
+from dfviewer.io.limits import MAX_PIXELS, check_declared
 from dfviewer.io.radiograph import Radiograph, auto_window
-
-#: refuse frames larger than this many pixels (a 10,000 x 10,000 image); radiographs are ~3,000 x 3,000
-MAX_PIXELS = 100_000_000
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -23,12 +23,23 @@ NPY_SUFFIXES = {".npy"}
 IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES | NPY_SUFFIXES
 
 
-def check_size(path: Path, shape: tuple[int, ...]) -> None:
-    """Refuse empty or absurdly large frames with one sentence."""
-    if len(shape) < 2 or min(shape[:2]) < 1:
-        raise RadiographError(path, f"the image has no pixels (shape {tuple(shape)})")
-    if int(shape[0]) * int(shape[1]) > MAX_PIXELS:
-        raise RadiographError(path, f"the image is {shape[1]} x {shape[0]} pixels, larger than this viewer accepts")
+def check_size(path: Path, shape: tuple[int, ...], itemsize: int = 1) -> None:
+    """Refuse an empty, absurdly large or many-channelled array shape, every axis counted."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) < 2 or min(shape) < 1:
+        raise RadiographError(path, f"the image has no pixels (shape {shape})")
+    if len(shape) > 3:
+        squeezed = tuple(n for n in shape if n != 1)
+        if len(squeezed) > 3:
+            raise RadiographError(path, f"the image has shape {shape}, not a 2-D gray or colour image")
+        shape = squeezed if len(squeezed) >= 2 else shape[-2:]
+    if len(shape) == 3:
+        channel_first = shape[0] <= 4 < shape[-1]
+        samples = shape[0] if channel_first else shape[2]
+        rows, cols = (shape[1], shape[2]) if channel_first else (shape[0], shape[1])
+    else:
+        (rows, cols), samples = shape, 1
+    check_declared(path, rows, cols, samples, 8 * itemsize)
 
 
 def to_gray(array: np.ndarray, path: Path, warn: list[str], channel_axis: int = -1) -> np.ndarray:
@@ -45,12 +56,20 @@ def to_gray(array: np.ndarray, path: Path, warn: list[str], channel_axis: int = 
         if channels == 2:  # gray + alpha
             return array[..., 0].astype(np.float32)
         if channels in (3, 4):
-            rgb = array[..., :3].astype(np.float32)
-            if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
-                return rgb[..., 0]
+            red, green, blue = array[..., 0], array[..., 1], array[..., 2]
+            if np.array_equal(red, green) and np.array_equal(green, blue):
+                return red.astype(np.float32)
             warn.append("The image is in colour; it was converted to gray (luma).")
-            return (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+            return luma(red, green, blue)
     raise RadiographError(path, f"the image has shape {tuple(array.shape)}, not a 2-D gray or colour image")
+
+
+def luma(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma as float32, one channel at a time (no full-size float RGB copy)."""
+    gray = np.multiply(red, np.float32(0.299), dtype=np.float32)
+    gray += np.multiply(green, np.float32(0.587), dtype=np.float32)
+    gray += np.multiply(blue, np.float32(0.114), dtype=np.float32)
+    return gray
 
 
 def finish(path: Path, pixels: np.ndarray, fmt: str, warn: list[str], frame: int, n_frames: int,
@@ -83,11 +102,14 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own size limit applies
             with Image.open(path) as img:
-                check_size(path, (img.height, img.width))
+                check_declared(path, int(img.height), int(img.width), max(len(img.getbands()), 1),
+                               _pil_bits(img.mode))
                 n_frames = int(getattr(img, "n_frames", 1) or 1)
                 index = pick_frame(path, frame, n_frames)
                 if index:
                     img.seek(index)
+                    check_declared(path, int(img.height), int(img.width), max(len(img.getbands()), 1),
+                                   _pil_bits(img.mode))
                 fmt = img.format or path.suffix.lstrip(".").upper()
                 mode = img.mode
                 if mode == "P":
@@ -103,8 +125,8 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
         raise RadiographError(path, "the image is larger than this viewer accepts") from None
     except UnidentifiedImageError as exc:
         raise RadiographError(path, f"it is not an image Pillow can decode ({type(exc).__name__})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise RadiographError(path, f"the image data is damaged or truncated ({_short(exc)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error) as exc:
+        raise RadiographError(path, f"the image data is damaged or truncated ({first_line(exc)})") from None
     pixels = to_gray(array, path, warn)
     return finish(path, pixels, fmt, warn, index, n_frames, {"mode": mode})
 
@@ -122,14 +144,15 @@ def read_tiff(path: Path, frame: int = 0) -> Radiograph:
                 raise RadiographError(path, "the TIFF file has no pages")
             index = pick_frame(path, frame, n_frames)
             page = pages[index]
-            check_size(path, page.shape[:2] if page.shape else (0, 0))
+            check_size(path, tuple(page.shape) if page.shape else (0, 0), int(np.dtype(page.dtype).itemsize)
+                       if page.dtype is not None else 1)
             array = page.asarray()
             description = str(getattr(page, "description", "") or "")
             photometric = getattr(page, "photometric", None)
     except RadiographError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for damaged files
-        raise RadiographError(path, f"it is not a readable TIFF image ({_short(exc)})") from None
+        raise RadiographError(path, f"it is not a readable TIFF image ({first_line(exc)})") from None
     array = np.asarray(array)
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
         pixels = to_gray(array, path, warn, channel_axis=0)
@@ -149,7 +172,7 @@ def read_npy(path: Path, frame: int = 0) -> Radiograph:
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as exc:  # noqa: BLE001 - np.load raises ValueError/OSError/EOFError/...
-        raise RadiographError(path, f"it is not a readable NumPy array file ({_short(exc)})") from None
+        raise RadiographError(path, f"it is not a readable NumPy array file ({first_line(exc)})") from None
     if array.dtype.kind not in "biuf":
         raise RadiographError(path, f"the array holds {array.dtype} values, not numbers")
     n_frames = 1
@@ -162,11 +185,15 @@ def read_npy(path: Path, frame: int = 0) -> Radiograph:
         array = array[0]
     if array.ndim not in (2, 3):
         raise RadiographError(path, f"the array has shape {tuple(array.shape)}, not a 2-D image")
-    check_size(path, array.shape)
+    check_size(path, array.shape, array.dtype.itemsize)
     pixels = to_gray(np.asarray(array), path, warn)
     return finish(path, pixels, "NPY", warn, index, n_frames)
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
+def _pil_bits(mode: str) -> int:
+    """Bits per band of a Pillow mode (16 for "I;16" and friends, 32 for "I" and "F")."""
+    if mode.startswith("I;16"):
+        return 16
+    if mode in ("I", "F"):
+        return 32
+    return 8

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
 
+from dfviewer.errors import cause
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import IMAGE_SUFFIXES, NPY_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
+from dfviewer.io.limits import MAX_FILE_BYTES
+
+log = logging.getLogger(__name__)
 from dfviewer.io.radiograph import Radiograph
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ""}
@@ -45,18 +51,38 @@ def read_radiograph(path: str | os.PathLike, frame: int = 0, force: bool = False
     TIFF (integer or float32; pages are frames) and NPY (2-D, or frames first). ``frame`` picks
     a frame of a multi-frame file (negative counts from the end). ``force=True`` also reads DICOM
     data sets without the 128-byte preamble and file meta header. Any file that cannot be used
-    raises :class:`RadiographError` with one sentence naming the file and the reason.
+    raises :class:`RadiographError` with one sentence naming the file and the reason: this is the
+    boundary, so any other failure of a decoder (a Rust panic included) becomes that sentence too,
+    with its traceback in the log.
     """
     path = Path(path)
     try:
-        if path.is_dir():
+        return _read(path, frame, force)
+    except (RadiographError, KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except MemoryError:
+        raise RadiographError(path, "decoding it needs more memory than is available") from None
+    except RecursionError:
+        raise RadiographError(path, "its structure is nested too deeply to read") from None
+    except BaseException as exc:  # noqa: BLE001 - the last-resort guard of the boundary
+        log.warning("unexpected failure reading %s", path, exc_info=True)
+        raise RadiographError(path, f"it could not be read ({cause(exc)})") from None
+
+
+def _read(path: Path, frame: int, force: bool) -> Radiograph:
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise RadiographError(path, "it is a folder, not a file")
-        if not path.exists():
-            raise RadiographError(path, "the file does not exist")
-        size = path.stat().st_size
-        if size == 0:
+        if not stat.S_ISREG(info.st_mode):
+            raise RadiographError(path, "it is not a regular file (a pipe, socket or device)")
+        if info.st_size == 0:
             raise RadiographError(path, "the file is empty")
+        if info.st_size > MAX_FILE_BYTES:
+            raise RadiographError(path, f"the file is {info.st_size / 1e9:.1f} GB, larger than this viewer accepts")
         kind = sniff(path)
+    except FileNotFoundError:
+        raise RadiographError(path, "the file does not exist") from None
     except PermissionError:
         raise RadiographError(path, "permission to read it was denied") from None
     except OSError as exc:
