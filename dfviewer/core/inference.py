@@ -44,6 +44,10 @@ class InputImageError(UserError):
     """The image handed to the predictor is not a usable 2-D radiograph."""
 
 
+class NonFiniteOutputError(UserError):
+    """The model produced NaN or infinite values: an error for that input, never a result."""
+
+
 class DeviceError(UserError):
     """The requested compute device does not exist on this machine."""
 
@@ -492,9 +496,20 @@ class Predictor:
                         arrays[name] = value.numpy().astype(np.float32, copy=True)
                     arrays["total"] = np.sqrt(arrays["aleatoric"] ** 2 + arrays["epistemic"] ** 2)
                     results.append(StageResult(stage=m, samples=samples, **arrays))
+            check_finite(results)
             return results
 
         return build
+
+
+def check_finite(results: Sequence[StageResult]) -> None:
+    """Raise :class:`NonFiniteOutputError` when any map of any stage holds NaN or infinity."""
+    bad = [f"stage {r.stage} {name}" for r in results for name, array in r.maps().items()
+           if not np.isfinite(array).all()]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteOutputError(f"The model gave NaN or infinite values ({shown}); its weights or settings "
+                                   "may be damaged, so no maps were produced for this image.")
 
 
 def _deterministic_maps(out: StageOutput) -> dict[str, torch.Tensor]:
@@ -517,10 +532,12 @@ __all__ = [
     "MAP_NAMES",
     "DeviceError",
     "InputImageError",
+    "NonFiniteOutputError",
     "Prediction",
     "PredictionCancelled",
     "Predictor",
     "StageResult",
+    "check_finite",
     "check_image",
     "normalize_input",
     "select_device",

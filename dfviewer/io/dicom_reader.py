@@ -228,6 +228,8 @@ def check_length(path: Path, ds, rows: int, cols: int, frames: int, samples: int
     if keyword == "PixelData" and syntax not in NATIVE_SYNTAXES:
         return
     bits = {"PixelData": _int(ds, "BitsAllocated", 0) or 0, "FloatPixelData": 32, "DoubleFloatPixelData": 64}[keyword]
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "YBR_FULL_422":
+        samples = 2  # 4:2:2 keeps one chroma pair for every two pixels
     total_bits = rows * cols * frames * samples * bits
     expected = (total_bits + 7) // 8
     value = ds[keyword].value

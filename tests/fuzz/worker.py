@@ -1,0 +1,98 @@
+"""The fuzz worker: reads one JSON request per line, runs the target, answers one JSON line.
+
+Runs in its own process so that a hang, an abort or a memory blow-up costs one restart, not the
+campaign; ``ru_maxrss`` after each case tells the parent how much memory the case touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _probe_image():
+    import numpy as np
+
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    return (1.5 + np.sin(6 * xx) * np.cos(4 * yy)).astype(np.float32)
+
+
+def run_radiograph(path: str, force: bool) -> str:
+    import numpy as np
+
+    from dfviewer.io import read_radiograph
+
+    radiograph = read_radiograph(path, force=force)
+    pixels = radiograph.pixels
+    if pixels.ndim != 2 or pixels.dtype != np.float32 or not np.isfinite(pixels).any():
+        return f"bad result: shape {pixels.shape}, dtype {pixels.dtype}"
+    centre, width = radiograph.window
+    if not (np.isfinite(centre) and np.isfinite(width) and width > 0):
+        return f"bad window {radiograph.window}"
+    return ""
+
+
+def run_checkpoint(path: str, force: bool) -> str:
+    import numpy as np
+    import torch
+
+    from dfviewer.core.inference import Predictor
+
+    torch.set_num_threads(1)
+    predictor = Predictor.from_checkpoint(path, device="cpu")
+    results = predictor.predict(_probe_image(), mc_samples=2, seed=0, working_size=32)
+    for result in results:
+        for name, array in result.maps().items():
+            if not np.isfinite(array).all():
+                return f"non-finite {name} map at stage {result.stage}"
+    return ""
+
+
+TARGETS = {"radiograph": run_radiograph, "checkpoint": run_checkpoint}
+
+
+def main() -> None:
+    import dfviewer.io  # noqa: F401 - import before the baseline is taken
+    from dfviewer.errors import UserError
+
+    if os.environ.get("DFV_FUZZ_TORCH"):
+        import torch  # noqa: F401
+
+        import dfviewer.core.inference  # noqa: F401
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"ready": True, "baseline_mb": baseline}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        started = time.perf_counter()
+        answer = {"outcome": "ok", "type": "", "message": "", "where": ""}
+        try:
+            problem = TARGETS[request["kind"]](request["path"], request.get("force", False))
+            if problem:
+                answer.update(outcome="bad_result", message=problem)
+        except UserError as exc:
+            text = str(exc)
+            one_sentence = text.endswith(".") and "\n" not in text and len(text) < 600
+            memory = "more memory" in text
+            answer.update(outcome="memory" if memory else "user_error" if one_sentence else "bad_message",
+                          type=type(exc).__name__, message=text)
+        except BaseException as exc:  # noqa: BLE001 - the finding itself
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = frames[-1] if frames else None
+            answer.update(outcome="crash", type=type(exc).__name__, message=str(exc)[:300],
+                          where=f"{os.path.basename(where.filename)}:{where.name}" if where else "")
+        answer["seconds"] = time.perf_counter() - started
+        answer["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()
