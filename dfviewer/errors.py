@@ -19,3 +19,19 @@ def cause(exc: BaseException, limit: int = 160) -> str:
     line = first_line(exc, limit)
     name = type(exc).__name__
     return name if line == name else f"{name}: {line}"
+
+
+#: what a batch never swallows: the user or the interpreter stopping it
+STOP_EXCEPTIONS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why one input of a batch failed, as one sentence: a ``UserError``'s own text, else its type and first line.
+
+    Callers catch ``BaseException`` per input (decoder panics are not ``Exception``s), re-raise
+    :data:`STOP_EXCEPTIONS`, and go on with the next input.
+    """
+    if isinstance(exc, UserError):
+        text = " ".join(str(exc).split()).rstrip(" .")
+        return (text or type(exc).__name__) + "."
+    return f"It could not be read or processed ({cause(exc)})."

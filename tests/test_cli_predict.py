@@ -155,8 +155,8 @@ def test_an_unexpected_reader_error_fails_only_that_input(tmp_path, inputs, tiny
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if "crash.png" in line or "panic.png" in line]
     assert lines == [
-        f"dfviewer predict: {crash}: could not be read or processed (RuntimeError: decoder state went bad).",
-        f"dfviewer predict: {panic}: could not be read or processed "
+        f"dfviewer predict: {crash}: it could not be read or processed (RuntimeError: decoder state went bad).",
+        f"dfviewer predict: {panic}: it could not be read or processed "
         "(_DecoderPanic: called `Result::unwrap()` on an `Err` value).",
     ]
     assert sorted(p.name for p in out.glob("*.tiff")) == sorted(f"chest_stage1_{m}.tiff" for m in MAPS)

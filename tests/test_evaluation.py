@@ -167,3 +167,28 @@ def test_evaluate_notes_images_outside_a_fixed_models_input_range(tmp_path, tiny
         notes[name] = evaluate(path, data, split="test", mc_samples=0, device="cpu").notes
     assert not any("value range" in n for n in notes["inside"])
     assert any(n.startswith("2 of 2 attenuation images lie outside the value range") for n in notes["outside"])
+
+
+def test_one_damaged_pair_is_left_out_with_its_reason_and_the_cli_exits_nonzero(tiny_checkpoint, tmp_path, capsys):
+    from dfviewer.cli.main import main
+    from dfviewer.core.data import DatasetError
+    from dfviewer.core.evaluation import evaluate
+
+    data = make_pairs(tmp_path / "data", n=4, size=48, val=0, test=2)
+    report = evaluate(tiny_checkpoint, data, split="test", mc_samples=1, device="cpu")
+    damaged = report.per_image[0]["case"]
+    kept = next(r["case"] for r in report.per_image if r["case"] != damaged)
+    (data / "darkfield" / f"{damaged}.tif").write_bytes(b"II*\x00" + b"\xff" * 40)
+
+    report = evaluate(tiny_checkpoint, data, split="test", mc_samples=1, device="cpu")
+    assert report.n_images == 1 and {r["case"] for r in report.per_image} == {kept}
+    assert [f["case"] for f in report.failed] == [damaged]
+    reason = report.failed[0]["reason"]
+    assert reason.endswith(".") and "\n" not in reason
+    assert any("1 of 2 pairs could not be evaluated" in note for note in report.notes)
+    assert main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(data), "--mc", "1", "--device", "cpu"]) == 1
+    assert f"dfviewer evaluate: {damaged}: " in capsys.readouterr().err
+
+    (data / "darkfield" / f"{kept}.tif").write_bytes(b"not a tiff at all")
+    with pytest.raises(DatasetError, match="none of the 2 pairs"):
+        evaluate(tiny_checkpoint, data, split="test", mc_samples=1, device="cpu")

@@ -59,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         for path in write_plots(report, Path(args.plots)):
             print(f"wrote {path}", file=sys.stderr)
-    return 0
+    for failure in report.failed:
+        print(f"dfviewer evaluate: {failure['case']}: {failure['reason']}", file=sys.stderr)
+    if report.failed:
+        print(f"dfviewer evaluate: {len(report.failed)} pair(s) could not be evaluated and are left out "
+              "of the figures above.", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":  # ``python -m dfviewer.cli.evaluate``

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfviewer.errors import UserError
+from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 FORMATS = ("tiff", "npz", "png")
 #: colormaps of the PNG previews
@@ -238,29 +238,16 @@ def run(args: argparse.Namespace) -> int:
                 print(f"dfviewer predict: warning: {path.name}: {warning}.", file=sys.stderr)
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)
-            bar.close()
-            from dfviewer.core.inference import MAP_NAMES
-
-            bad_maps = [f"stage {r.stage} {name}" for r in results for name in MAP_NAMES
-                        if not np.isfinite(getattr(r, name)).all()]
-            if bad_maps:  # checked before anything is written, so no half-valid set of maps is left
-                shown = ", ".join(bad_maps[:3]) + (f" and {len(bad_maps) - 3} more" if len(bad_maps) > 3 else "")
-                raise UserError(f"{path}: the model gave NaN or infinite values (in {shown}), "
-                                "so no maps were written for it.")
+            bar.close()  # the predictor refuses NaN / infinite maps, so nothing half-valid is written
             written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem)
         except BaseException as exc:
             bar.close()
-            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            if isinstance(exc, STOP_EXCEPTIONS):
                 raise
             # One input never stops the batch: a UserError is its own sentence, anything else
             # (a library bug, a Rust decoder's panic) is named by type and first line.
             failures += 1
-            if isinstance(exc, UserError):
-                reason = _sentence(exc, path)
-            else:
-                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-                detail = type(exc).__name__ + (f": {lines[0].rstrip('. ')[:200]}" if lines else "")
-                reason = f"{path}: could not be read or processed ({detail})."
+            reason = _sentence(exc, path)
             print(f"dfviewer predict: {reason}", file=sys.stderr)
             rows.append({"input": str(path), "status": "failed", "reason": reason})
             continue
@@ -302,9 +289,9 @@ def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def _sentence(exc: UserError, path: Path) -> str:
-    """The error's sentence, naming the file when the error itself does not."""
-    text = str(exc).strip()
+def _sentence(exc: BaseException, path: Path) -> str:
+    """The failure's sentence, naming the file when the error itself does not."""
+    text = failure_reason(exc)
     if path.name in text:
         return text
     return f"{path}: {text[:1].lower() + text[1:]}"

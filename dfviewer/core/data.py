@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from dfviewer.atomic import atomic_write_text
 from dfviewer.core.config import Normalization
 from dfviewer.core.normalize import normalize_input, normalize_target
-from dfviewer.errors import UserError
+from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".tif", ".tiff", ".npy", ""}
@@ -147,6 +147,8 @@ class DatasetProblem:
     case: str
     reason: str
     blocking: bool = True
+    #: the split of the pair it concerns, when known ("" for the dataset as a whole or an unknown split)
+    split: str = ""
 
     def __str__(self) -> str:
         return f"{self.case}: {self.reason}" if self.case else self.reason
@@ -396,13 +398,17 @@ def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None)
         for role, file in (("attenuation", pair.attenuation), ("darkfield", pair.darkfield)):
             try:
                 pixels = read_pixels(file)
-            except Exception as exc:  # noqa: BLE001 - any reader failure is reported, not raised
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} is unreadable ({reason})"))
+            except BaseException as exc:  # noqa: BLE001 - any reader failure (a decoder panic too) is reported
+                if isinstance(exc, STOP_EXCEPTIONS):
+                    raise
+                reason = failure_reason(exc).rstrip(".")
+                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} is unreadable ({reason})",
+                                               split=pair.split))
                 failed = True
                 continue
             if not np.isfinite(pixels).all():
-                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} contains NaN or infinite values"))
+                problems.append(DatasetProblem(pair.case, f"{role} file {_rel(file, root)} contains NaN or infinite values",
+                                               split=pair.split))
                 failed = True
                 continue
             shapes[role] = pixels.shape
@@ -414,7 +420,8 @@ def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None)
         if shapes["attenuation"] != shapes["darkfield"]:
             a, d = shapes["attenuation"], shapes["darkfield"]
             problems.append(DatasetProblem(
-                pair.case, f"size mismatch: attenuation is {a[0]}x{a[1]} but darkfield is {d[0]}x{d[1]} pixels"
+                pair.case, f"size mismatch: attenuation is {a[0]}x{a[1]} but darkfield is {d[0]}x{d[1]} pixels",
+                split=pair.split,
             ))
             continue
         pair.shape = shapes["attenuation"]
@@ -425,9 +432,13 @@ def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None)
                     raise ValueError(f"it is {mask.shape[0]}x{mask.shape[1]}, not {pair.shape[0]}x{pair.shape[1]}")
                 if cache is not None:
                     cache[pair.lung_mask] = mask
-            except Exception as exc:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, STOP_EXCEPTIONS):
+                    raise
+                reason = failure_reason(exc).rstrip(".")
                 problems.append(DatasetProblem(
-                    pair.case, f"lung mask {_rel(pair.lung_mask, root)} is unusable ({exc}); using the whole image", False
+                    pair.case, f"lung mask {_rel(pair.lung_mask, root)} is unusable ({reason}); using the whole image",
+                    False, pair.split,
                 ))
                 pair.lung_mask = None
         sizes[f"{pair.shape[0]}x{pair.shape[1]}"] += 1

@@ -47,6 +47,7 @@ from dfviewer.atomic import atomic_write_text
 from dfviewer.core import metrics as M
 from dfviewer.core.data import DatasetError, check_dataset, read_pixels
 from dfviewer.core.normalize import normalize_target
+from dfviewer.errors import STOP_EXCEPTIONS, failure_reason
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CALIBRATION_BINS = 10
@@ -87,6 +88,8 @@ class EvaluationReport:
     by_group: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: scores by clinical rendering (:func:`dfviewer.core.rendering_eval.evaluate_renderings`), when asked
     renderings: dict[str, Any] | None = None
+    #: pairs left out, each ``{"case", "reason"}`` (one sentence)
+    failed: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return _finite({
@@ -99,6 +102,7 @@ class EvaluationReport:
             "by_group": self.by_group,
             "renderings": self.renderings,
             "per_image": self.per_image,
+            "failed": self.failed,
         })
 
     def save_json(self, path: str | Path) -> Path:
@@ -198,6 +202,11 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split()).rstrip(" .")
+    return text[:1].upper() + text[1:] + "."
 
 
 def _mean_std(values: list[float]) -> dict[str, float | None]:
@@ -302,10 +311,12 @@ def evaluate(
     predictor = model if isinstance(model, Predictor) else Predictor.from_checkpoint(model, device=device)
     report = check_dataset(data)
     pairs = report.split(split)
-    bad = [p for p in report.blocking]
-    if bad:
+    # a damaged pair is left out and listed; only problems of the dataset as a whole stop the evaluation
+    if any(not p.case for p in report.blocking):
         report.raise_if_blocking()
-    if not pairs:
+    failed: list[dict[str, str]] = [{"case": p.case, "reason": _sentence(p.reason)} for p in report.blocking
+                                    if p.split in (split, "")]
+    if not pairs and not failed:
         raise DatasetError(f"dataset {report.root} has no pairs in the {split} split")
     norm = predictor.config.normalization
     rng = np.random.default_rng(seed)
@@ -319,20 +330,25 @@ def evaluate(
     for i, pair in enumerate(pairs):
         if cancel is not None and cancel.is_set():
             raise PredictionCancelled("evaluation cancelled")
-        x = read_pixels(pair.attenuation)
-        y = read_pixels(pair.darkfield)
+        try:  # one unreadable pair or failed prediction never stops the evaluation
+            x = read_pixels(pair.attenuation)
+            y = read_pixels(pair.darkfield)
+            region = read_pixels(pair.lung_mask) > 0 if pair.lung_mask is not None else None
+            if x.shape != y.shape:
+                raise DatasetError(f"its attenuation ({x.shape[1]} x {x.shape[0]}) and dark-field "
+                                   f"({y.shape[1]} x {y.shape[0]}) images differ in size")
+            results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
+                                        seed=seed + i)
+        except BaseException as exc:
+            if isinstance(exc, (*STOP_EXCEPTIONS, PredictionCancelled)):
+                raise
+            failed.append({"case": pair.case, "reason": failure_reason(exc)})
+            continue
         if predictor.input_warning(x):
             off_range.append(pair.case)
-        if pair.lung_mask is not None:
-            region = read_pixels(pair.lung_mask) > 0
-            if not region.any():
-                region = np.ones_like(y, dtype=bool)
-                no_mask += 1
-        else:
+        if region is None or region.shape != y.shape or not region.any():
             region = np.ones_like(y, dtype=bool)
             no_mask += 1
-        results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
-                                    seed=seed + i)
         yn = normalize_target(y, norm)
         yc = np.clip(yn, 0, 1)
         devices = None
@@ -387,6 +403,13 @@ def evaluate(
             per_image.append(row)
         if progress is not None:
             progress(i + 1, len(pairs))
+    total = len(pairs) + len(failed) - sum(f["case"] in {p.case for p in pairs} for f in failed)
+    if not per_image:
+        raise DatasetError(f"none of the {total} pairs of the {split} split could be evaluated; "
+                           f"the first failed with: {failed[0]['reason'].rstrip('.')}")
+    if failed:
+        notes.append(f"{len(failed)} of {total} pairs could not be evaluated and are left out "
+                     f"(first: {failed[0]['case']}: {failed[0]['reason'].rstrip('.')})")
     if no_mask:
         notes.append(f"{no_mask} of {len(pairs)} cases have no lung mask; their uncertainty metrics use the whole image")
     if off_range:
@@ -423,8 +446,9 @@ def evaluate(
     if reference["mse"]:
         ref = {k: _mean_std(v) for k, v in reference.items()}
         ref["n"] = len(reference["mse"])
-    return EvaluationReport(name, str(report.root), split, mc_samples, len(pairs), stages, curves, per_image,
-                            notes=notes, reference=ref, paired=paired, by_group=_quality_by_group(per_image))
+    return EvaluationReport(name, str(report.root), split, mc_samples, len({r["case"] for r in per_image}), stages, curves,
+                            per_image, notes=notes, reference=ref, paired=paired,
+                            by_group=_quality_by_group(per_image), failed=failed)
 
 
 def write_plots(report: EvaluationReport, folder: str | Path) -> list[Path]:
