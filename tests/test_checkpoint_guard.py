@@ -199,3 +199,36 @@ def test_damaged_files_give_one_sentence(tmp_path, tiny_checkpoint):
     for path in (cut, junk, tmp_path / "missing.safetensors", tmp_path):
         _refused(path)
     _refused(_damaged(tmp_path, tiny_checkpoint, config="{not json"), "config")
+
+
+def test_a_full_disk_while_saving_a_checkpoint_keeps_the_old_one_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    import dfviewer.core.checkpoint as checkpoint_module
+    from dfviewer.atomic import WriteError
+    from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
+    from dfviewer.core.config import ModelConfig
+    from dfviewer.core.generator import Cascade
+
+    model = Cascade(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=32))
+    target = save_checkpoint(tmp_path / "model.safetensors", model, {"epoch": 1})
+    before = target.read_bytes()
+
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"\0" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", full_disk)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    with pytest.raises(WriteError) as info:
+        save_checkpoint(target, model, {"epoch": 2})
+    message = str(info.value)
+    assert message == ("Could not write model.safetensors: the disk is full, so it was not written "
+                       "(an earlier file of that name is unchanged).")
+    assert isinstance(info.value, OSError)  # callers catching OSError still do
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    assert target.read_bytes() == before and load_checkpoint(target).metadata == {"epoch": 1}

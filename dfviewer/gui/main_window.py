@@ -921,7 +921,8 @@ class MainWindow(QMainWindow):
         try:
             export.export_layer(path, layer, self.state.active_crop)
         except (OSError, UserError) as exc:
-            self.show_error(f"The file {path} could not be written: {exc}", traceback.format_exc())
+            message = str(exc) if isinstance(exc, UserError) else f"The file {path} could not be written ({exc})."
+            self.show_error(message, traceback.format_exc())
             return None
         self.settings.setValue("export_dir", str(path.parent))
         self.log(f"exported {path}")
@@ -957,7 +958,9 @@ class MainWindow(QMainWindow):
         try:
             written = export.write_planned(planned, s, self._model_name or "dfviewer")
         except (OSError, UserError) as exc:
-            self.show_error(f"The export to {folder} failed: {exc}", traceback.format_exc())
+            reason = str(exc)
+            self.show_error(f"The export to {folder} stopped: {reason[:1].lower() + reason[1:]}",
+                            traceback.format_exc())
             return []
         self.settings.setValue("export_dir", str(folder))
         self.log(f"exported {len(written)} files to {folder}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dfviewer.atomic import atomic_path
+from dfviewer.atomic import WriteError, atomic_path
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.radiograph import Radiograph, auto_window
 
@@ -108,8 +108,10 @@ def _save(path: Path, ds) -> Path:
     try:
         with atomic_path(path) as tmp:
             ds.save_as(tmp, enforce_file_format=True)
-    except OSError as exc:
-        raise RadiographError(path, f"the file system refused it ({exc.strerror or exc})", action="write") from None
+    except WriteError:
+        raise
+    except OSError as exc:  # from the encoder itself, not the file system write
+        raise RadiographError(path, f"it could not be encoded ({exc.strerror or exc})", action="write") from None
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfviewer.atomic import atomic_path
+from dfviewer.atomic import WriteError, atomic_path
 from dfviewer.io.colormaps import apply_colormap, colormap_lut, window_limits
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.radiograph import auto_window
@@ -156,6 +156,8 @@ def render_png(path: str | Path, array: np.ndarray, colormap: str = "gray", wind
     try:
         with atomic_path(path) as tmp:
             canvas.save(tmp, format="PNG")
-    except OSError as exc:
-        raise RadiographError(path, f"the file system refused it ({exc.strerror or exc})", action="write") from None
+    except WriteError:
+        raise
+    except OSError as exc:  # from the encoder itself, not the file system write
+        raise RadiographError(path, f"it could not be encoded ({exc.strerror or exc})", action="write") from None
     return layout

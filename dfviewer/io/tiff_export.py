@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfviewer.atomic import atomic_path
+from dfviewer.atomic import WriteError, atomic_path
 from dfviewer.io.errors import RadiographError
 
 
@@ -49,6 +49,8 @@ def write_tiff(path: str | Path, array: np.ndarray, description: str = "", *, ma
         with atomic_path(path) as tmp:
             tifffile.imwrite(tmp, np.ascontiguousarray(data), description=text, metadata=None,
                              photometric="minisblack")
-    except OSError as exc:
-        raise RadiographError(path, f"the file system refused it ({exc.strerror or exc})", action="write") from None
+    except WriteError:
+        raise
+    except OSError as exc:  # from the encoder itself, not the file system write
+        raise RadiographError(path, f"it could not be encoded ({exc.strerror or exc})", action="write") from None
     return path

@@ -58,6 +58,31 @@ def run_checkpoint(path: str, force: bool) -> str:
 TARGETS = {"radiograph": run_radiograph, "checkpoint": run_checkpoint}
 
 
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (VmHWM); ru_maxrss cannot be used, it survives fork and exec."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _touched_mb(before: float, resettable: bool) -> float:
+    """Memory a case touched beyond what the process held before it, in MB."""
+    if resettable:
+        return max(0.0, _status_mb("VmHWM") - before)
+    return max(0.0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+
+
 def main() -> None:
     import dfviewer.io  # noqa: F401 - import before the baseline is taken
     from dfviewer.errors import UserError
@@ -66,10 +91,15 @@ def main() -> None:
         import torch  # noqa: F401
 
         import dfviewer.core.inference  # noqa: F401
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"ready": True, "baseline_mb": baseline}), flush=True)
+    resettable = _reset_peak()
+    print(json.dumps({"ready": True, "resettable": resettable}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
+        if resettable:
+            _reset_peak()
+            before = _status_mb("VmRSS")
+        else:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
         answer = {"outcome": "ok", "type": "", "message": "", "where": ""}
         try:
@@ -90,7 +120,7 @@ def main() -> None:
             answer.update(outcome="crash", type=type(exc).__name__, message=str(exc)[:300],
                           where=f"{os.path.basename(where.filename)}:{where.name}" if where else "")
         answer["seconds"] = time.perf_counter() - started
-        answer["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline
+        answer["rss_mb"] = _touched_mb(before, resettable)
         print(json.dumps(answer), flush=True)
 
 
