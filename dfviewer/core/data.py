@@ -46,9 +46,9 @@ from dfviewer.atomic import atomic_write_text
 from dfviewer.core.config import Normalization
 from dfviewer.core.normalize import normalize_input, normalize_target
 from dfviewer.errors import UserError
+from dfviewer.io.reader import RADIOGRAPH_SUFFIXES
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".tif", ".tiff", ".npy", ""}
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("attenuation", "darkfield")
 FLAG_COLUMNS = ("healthy", "emphysema", "consolidation", "devices", "ood")
@@ -232,7 +232,7 @@ def _image_files(folder: Path) -> dict[str, list[Path]]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if path.suffix.lower() not in RADIOGRAPH_SUFFIXES:
             continue
         found.setdefault(path.stem, []).append(path)
     return found

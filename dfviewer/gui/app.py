@@ -34,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def demo_paths() -> tuple[Path, Path]:
     """The bundled demo model and first sample case; ``FileNotFoundError`` with a clear message if absent."""
-    from dfviewer.gui.analysis import list_images
+    from dfviewer.display.files import list_radiographs
     from dfviewer.resources import resource_path
 
     model = resource_path(*DEMO_MODEL)
     samples_dir = resource_path("samples")
-    samples = [p for p in list_images(samples_dir) if p.suffix.lower() in (".dcm", "")] if samples_dir.is_dir() else []
-    samples = samples or (list_images(samples_dir) if samples_dir.is_dir() else [])
+    samples = [p for p in list_radiographs(samples_dir) if p.suffix.lower() in (".dcm", "")] if samples_dir.is_dir() else []
+    samples = samples or (list_radiographs(samples_dir) if samples_dir.is_dir() else [])
     if not model.exists():
         raise FileNotFoundError(f"the bundled demo model {model} is missing from this installation")
     if not samples:

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from dfviewer.gui.maps import format_value
+from dfviewer.display.windows import format_number
 
 
 def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
@@ -228,10 +228,10 @@ class SummaryTable(QTableWidget):
         self.clearSpans()
         self.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            values = [str(row["stage"]), format_value(row["aleatoric"]), format_value(row["epistemic"])]
+            values = [str(row["stage"]), format_number(row["aleatoric"]), format_number(row["epistemic"])]
             if has_truth:
                 ssim = row["ssim"]
-                values += [format_value(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
+                values += [format_number(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
             for j, text in enumerate(values + [""] * (len(self.COLUMNS) - len(values))):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

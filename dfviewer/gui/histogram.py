@@ -8,7 +8,7 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from dfviewer.gui.maps import Window, finite_sample, format_value, window_from_limits, window_limits
+from dfviewer.display.windows import Window, finite_sample, format_number, window_from_limits, window_limits
 
 
 class WindowingWidget(QWidget):
@@ -105,7 +105,7 @@ class WindowingWidget(QWidget):
         finally:
             self._updating = False
         low, high = window_limits(window)
-        self.limits.setText(f"window {format_value(low)} … {format_value(high)}")
+        self.limits.setText(f"window {format_number(low)} … {format_number(high)}")
 
     def set_auto(self, auto: bool, enabled: bool = True) -> None:
         self._updating = True

@@ -1,4 +1,4 @@
-"""One image panel: a pyqtgraph view of a :class:`~dfviewer.gui.layers.Layer` plus its colorbar.
+"""One image panel: a pyqtgraph view of a :class:`~dfviewer.display.layers.Layer` plus its colorbar.
 
 Left-drag pans, the wheel zooms, right-drag changes the window (horizontal: width,
 vertical: centre), double-click resets the view. The panel reports the pixel under the cursor
@@ -13,8 +13,8 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from dfviewer.gui.layers import Layer, colorize
-from dfviewer.gui.maps import window_limits
+from dfviewer.display.layers import Layer, colorize
+from dfviewer.display.windows import window_limits
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 

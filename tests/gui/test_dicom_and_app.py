@@ -8,7 +8,7 @@ import pytest
 
 
 def test_dicom_tags_are_searchable_and_file_window_is_used(window, dicom_case, qtbot, tmp_path):
-    from dfviewer.gui.export import ExportOptions
+    from dfviewer.display.export_plan import ExportOptions
 
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         assert window.open_file(dicom_case)

@@ -9,8 +9,9 @@ import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QMessageBox
 
-from dfviewer.gui.layers import colorize
-from dfviewer.gui.maps import MAPS, format_value
+from dfviewer.display.layers import colorize
+from dfviewer.display.maps import MAPS
+from dfviewer.display.windows import format_number
 from dfviewer.io import apply_colormap, read_radiograph
 
 
@@ -28,17 +29,18 @@ def test_open_runs_preview_then_mc_and_panels_show_cached_arrays(opened, case_di
     assert not opened.panels["truth"].isHidden()
     pixels = read_radiograph(case_dir / "case.tiff").pixels
     np.testing.assert_array_equal(opened.layers["attenuation"].array, pixels)
-    mean = s.results[0].mean
+    assert s.stage == 3  # after inference the viewer shows the final stage (the cascade's result)
+    mean = s.results[-1].mean
     assert opened.layers["darkfield"].array is mean
     np.testing.assert_array_equal(shown(opened, "darkfield")[..., :3],
                                   apply_colormap(mean, "gray", s.window("mean")))
     qtbot.waitUntil(lambda: opened.summary.rowCount() == 3 and opened.summary.item(0, 5).text() not in ("", "…"),
                     timeout=10_000)  # the final summary (lung mask, SSIM) comes from a helper thread
-    from dfviewer.gui.analysis import stage_summary
+    from dfviewer.display.analysis import stage_summary
 
     rows = stage_summary(s.results, s.truth, None, with_ssim=False)
-    assert opened.summary.item(1, 3).text() == format_value(rows[1]["mse"])
-    assert opened.panels["darkfield"].title.text() == "Generated dark-field · stage 1"
+    assert opened.summary.item(1, 3).text() == format_number(rows[1]["mse"])
+    assert opened.panels["darkfield"].title.text() == "Generated dark-field · stage 3"
 
 
 def test_stage_keys_and_map_keys_switch_panels_to_cached_results(opened, qtbot):
@@ -46,7 +48,7 @@ def test_stage_keys_and_map_keys_switch_panels_to_cached_results(opened, qtbot):
     qtbot.keyClick(opened, Qt.Key.Key_2)
     assert s.stage == 2
     opened.flush()
-    assert opened.stage_buttons[2].isChecked() and not opened.stage_buttons[1].isChecked()
+    assert opened.stage_buttons[2].isChecked() and not opened.stage_buttons[3].isChecked()
     shown(opened, "darkfield")
     assert opened.layers["darkfield"].array is s.results[1].mean
     for key, qt_key in (("epistemic", Qt.Key.Key_E), ("alpha", Qt.Key.Key_A), ("beta", Qt.Key.Key_B),
@@ -71,8 +73,8 @@ def test_overlay_blend_uses_opacity(opened, qtbot):
     s.set_overlay_mode("darkfield")
     s.set_opacity(0.5)
     rgba = shown(opened, "overlay").astype(int)
-    base = colorize(s.results[0].mean, "gray", s.window("mean")).astype(int)
-    top = colorize(s.results[0].aleatoric, "magma", s.window("aleatoric")).astype(int)
+    base = colorize(s.stage_result().mean, "gray", s.window("mean")).astype(int)
+    top = colorize(s.stage_result().aleatoric, "magma", s.window("aleatoric")).astype(int)
     np.testing.assert_allclose(rgba[..., :3], (base[..., :3] + top[..., :3]) / 2, atol=1)
     qtbot.keyClick(opened, Qt.Key.Key_BracketRight)
     assert s.opacity == pytest.approx(0.6)
@@ -97,9 +99,9 @@ def test_crosshair_readout_matches_arrays(opened, qtbot):
     assert f"x {col}  y {row}" in text
     for key in ("mean", "alpha", "beta", "aleatoric", "epistemic", "total"):
         value = float(getattr(result, key)[row, col])
-        assert f"{MAPS[key].symbol} {format_value(value)}" in text
-    assert f"Att {format_value(float(s.radiograph.pixels[row, col]))} a.u." in text
-    assert f"DF true {format_value(float(s.truth[row, col]))}" in text
+        assert f"{MAPS[key].symbol} {format_number(value)}" in text
+    assert f"Att {format_number(float(s.radiograph.pixels[row, col]))} a.u." in text
+    assert f"DF true {format_number(float(s.truth[row, col]))}" in text
     for p in opened.panels.values():
         assert p.vline.isVisible() and p.vline.value() == pytest.approx(col + 0.5)
 
@@ -156,7 +158,7 @@ def test_crop_shows_the_lung_box_and_roi_edits_it(opened, qtbot, tmp_path):
 
     path = opened.export_panel("darkfield", tmp_path / "crop.png")
     png = np.asarray(Image.open(path).convert("RGB"))
-    expected = apply_colormap(s.results[0].mean[20:60, 10:60], "gray", s.window("mean"))
+    expected = apply_colormap(s.stage_result().mean[20:60, 10:60], "gray", s.window("mean"))
     assert _find_block(png, expected)
     qtbot.keyClick(opened, Qt.Key.Key_C)
     assert not s.crop_enabled and not opened.crop_roi.isVisible()
@@ -178,7 +180,7 @@ def test_export_png_image_area_equals_colormapped_array_with_colorbar(opened, tm
     s.set_overlay_map("epistemic")
     path = opened.export_panel("overlay", tmp_path / "epi.png")
     png = np.asarray(Image.open(path).convert("RGB"))
-    array = s.results[0].epistemic
+    array = s.stage_result().epistemic
     expected = apply_colormap(array, "inferno", s.window("epistemic"))
     where = _find_block(png, expected)
     assert where is not None
@@ -200,7 +202,7 @@ def test_export_png_image_area_equals_colormapped_array_with_colorbar(opened, tm
 
 
 def test_export_all_maps_writes_every_stage(opened, tmp_path):
-    from dfviewer.gui.export import ExportOptions
+    from dfviewer.display.export_plan import ExportOptions
 
     written = opened.export_all(tmp_path, ExportOptions(tiff=True))
     names = {p.name for p in written}
@@ -236,7 +238,7 @@ def test_corrupt_file_shows_io_message_and_changes_nothing(opened, tmp_path, qtb
 
 
 def test_cancel_stops_within_a_second_and_app_stays_usable(window, case_dir, qtbot):
-    window.mc_samples = 400
+    window.state.preferences.mc_samples = 400
     with qtbot.waitSignal(window.controller.worker.progress, timeout=180_000):
         window.open_file(case_dir / "zz_big.tiff")
     assert window.controller.running
@@ -249,7 +251,7 @@ def test_cancel_stops_within_a_second_and_app_stays_usable(window, case_dir, qtb
     assert not window.state.progress.running and not window.cancel_button.isVisible()
     assert window.state.results  # the last estimate stays
     # still usable: run again to completion
-    window.mc_samples = 2
+    window.state.preferences.mc_samples = 2
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "plain.npy")
     assert window.state.results[0].samples == 2
@@ -347,12 +349,12 @@ def test_drop_opens_files_and_companions_are_not_listed(window, case_dir, qtbot,
     from PyQt6.QtCore import QMimeData, QUrl
     from PyQt6.QtGui import QDropEvent
 
-    from dfviewer.gui.analysis import list_images
+    from dfviewer.display.files import list_radiographs
 
     (tmp_path / "a.npy").write_bytes((case_dir / "plain.npy").read_bytes())
     (tmp_path / "a_lung.png").write_bytes(b"mask")
     (tmp_path / "a_darkfield.tiff").write_bytes(b"truth")
-    assert [p.name for p in list_images(tmp_path)] == ["a.npy"]
+    assert [p.name for p in list_radiographs(tmp_path)] == ["a.npy"]
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(case_dir / "plain.npy"))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,

@@ -26,14 +26,19 @@ from PyQt6.QtWidgets import (
 
 from dfviewer.core import config as C
 from dfviewer.core.training import CheckpointSaved, EpochDone, Finished, RunStarted, StageStarted, StepDone
-from dfviewer.gui.wizard.images import ImageTile, percentile_window
+from dfviewer.display.maps import MAPS
+from dfviewer.display.windows import format_number, percentile_window, window_limits
+from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.plots import TrainingPlots
 from dfviewer.gui.wizard.run_controller import TrainingProcess
 from dfviewer.gui.wizard.runs import CONFIG_NAME, read_run_state, train_command
 
-PREVIEW_TILES = [("input", "input (attenuation)", "gray"), ("target", "true dark-field", "gray"),
-                 ("mean", "generated mean", "gray"), ("aleatoric", "aleatoric σ", "magma"),
-                 ("epistemic", "epistemic σ", "magma")]
+#: (preview key, caption, colormap): the viewer's colormaps (the display layer's table of maps)
+PREVIEW_TILES = [("input", "input (attenuation)", MAPS["attenuation"].colormap),
+                 ("target", "true dark-field", MAPS["truth"].colormap),
+                 ("mean", "generated mean", MAPS["mean"].colormap),
+                 ("aleatoric", "aleatoric σ", MAPS["aleatoric"].colormap),
+                 ("epistemic", "epistemic σ", MAPS["epistemic"].colormap)]
 
 
 def format_duration(seconds: float) -> str:
@@ -280,15 +285,16 @@ class RunPage(QWizardPage):
         p = event.preview
         if not p:
             return
-        limits = percentile_window(np.asarray(p["target"]), 0.5, 99.5)
+        target_window = percentile_window(np.asarray(p["target"]), 0.5, 99.5)
         for key, caption, cmap in PREVIEW_TILES:
             if key not in p:
                 continue
             if key in ("aleatoric", "epistemic"):
-                lo, hi = percentile_window(np.asarray(p[key]), 1, 99)
-                self.tiles[key].show_array(p[key], cmap, (lo, hi), caption=f"{caption}\n{lo:.2g} – {hi:.2g}")
+                window = percentile_window(np.asarray(p[key]), 1, 99)
+                lo, hi = (format_number(v) for v in window_limits(window))
+                self.tiles[key].show_array(p[key], cmap, window, caption=f"{caption}\n{lo} – {hi}")
             else:
-                self.tiles[key].show_array(p[key], cmap, None if key == "input" else limits)
+                self.tiles[key].show_array(p[key], cmap, None if key == "input" else target_window)
         what = f"stage {event.stage}" if event.stage else "all stages"
         self.preview_caption.setText(f"{what},\nepoch {event.epoch} of {event.epochs}\n(mean on the true\n"
                                      "dark-field's window)")
