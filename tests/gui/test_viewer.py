@@ -427,3 +427,79 @@ def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(
     window.flush()
     assert window.summary.flag_text() == "" and window.summary.rowCount() == 3
     assert "frontal chest" not in window.statusBar().currentMessage()
+
+
+def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, qtbot):
+    from dfviewer.gui.panel_grid import best_columns
+
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(case_dir / "plain.npy")
+    assert window.panels["truth"].isHidden()
+    assert window.grid.columns in (1, 3)  # one row (or column) of three: no empty quadrant
+    shown_panels = [p for p in window.panels.values() if not p.isHidden()]
+    assert len(shown_panels) == 3
+    for width, height in ((1280, 800), (900, 900), (700, 1000)):
+        assert best_columns(3, width, height, (128, 112)) in (1, 3)
+        assert best_columns(4, width, height, (128, 112)) in (1, 2, 4)
+
+
+def test_lungs_are_segmented_once_after_inference(window, case_dir, qtbot, monkeypatch):
+    from dfviewer.io import lungs
+
+    calls: list[bool] = []
+    real = lungs.lung_mask
+
+    def counting(attenuation, darkfield=None):
+        calls.append(darkfield is not None)
+        return real(attenuation, darkfield)
+
+    monkeypatch.setattr(lungs, "lung_mask", counting)
+    with qtbot.waitSignals([window.inferenceFinished, window.summaryUpdated], timeout=180_000):
+        window.open_file(case_dir / "case.tiff")
+    # the input's crop box on opening, then one segmentation of the generated dark-field that
+    # gives both the summary's lung mask and the crop box
+    assert calls == [False, True]
+    assert window.state.crop_box is not None
+
+
+def test_open_folder_does_not_list_the_viewers_exports(window, case_dir, qtbot, tmp_path):
+    import shutil
+
+    shutil.copy(case_dir / "plain.npy", tmp_path / "plain.npy")
+    for name in ("plain_stage1_epistemic.png", "plain_stage3_darkfield.tiff", "plain_attenuation.png",
+                 "plain_stage2_total_over_darkfield.png"):
+        (tmp_path / name).write_bytes(b"x")
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        assert window.open_folder(tmp_path)
+    assert [window.files.item(i).text() for i in range(window.files.count())] == ["plain.npy"]
+
+
+def test_a_five_stage_model_shows_every_stage(qtbot, settings, case_dir, tmp_path, tiny_model_config):
+    import dataclasses
+
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.generator import Cascade
+    from dfviewer.gui.main_window import MainWindow
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "five.safetensors", Cascade(dataclasses.replace(tiny_model_config, n_stages=5)),
+                           {})
+    win = MainWindow(settings=settings, model_path=str(path), device="cpu", mc_samples=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        with qtbot.waitSignal(win.inferenceFinished, timeout=180_000):
+            win.open_file(case_dir / "plain.npy")
+        s = win.state
+        assert s.stages == [1, 2, 3, 4, 5] and s.stage == 5
+        assert win.stage_buttons[5].isVisible() and not win.stage_buttons[6].isVisible()
+        qtbot.keyClick(win, Qt.Key.Key_4)
+        assert s.stage == 4
+        win.flush()
+        assert win.layers["darkfield"].array is s.results[3].mean
+        assert win.panels["darkfield"].title.text() == "Generated dark-field · stage 4"
+        assert win.stage_buttons[4].isChecked()
+    finally:
+        win.shutdown()
