@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         later()
 
     if window.controller.running:
-        window.inferenceFinished.connect(later)
+        window.summaryUpdated.connect(later)  # after the final summary (lung mask, SSIM) arrived
         window.inferenceCancelled.connect(later)
         window.inferenceFailed.connect(failed)
         QTimer.singleShot(int(args.timeout * 1000), lambda: (print("dfviewer: --screenshot timed out", file=sys.stderr),

@@ -503,3 +503,22 @@ def test_a_five_stage_model_shows_every_stage(qtbot, settings, case_dir, tmp_pat
         assert win.stage_buttons[4].isChecked()
     finally:
         win.shutdown()
+
+
+def test_docks_show_their_content_whole(opened, qtbot):
+    qtbot.waitUntil(lambda: opened.summary.item(0, 5) is not None and opened.summary.item(0, 5).text() != "…",
+                    timeout=10_000)
+    table = opened.summary
+    columns = sum(table.columnWidth(j) for j in range(table.columnCount()) if not table.isColumnHidden(j))
+    assert not table.isColumnHidden(5) and columns <= table.viewport().width()  # SSIM is not behind a scrollbar
+
+
+def test_dicom_tag_numbers_are_not_cut(window, dicom_case, qtbot):
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(dicom_case)
+    tree = window.tags.tree
+    metrics = tree.fontMetrics()
+    item = tree.topLevelItem(0)
+    assert item.text(0).startswith("(") and tree.columnWidth(0) >= metrics.horizontalAdvance(item.text(0))
+    header = tree.headerItem()
+    assert tree.columnWidth(3) >= metrics.horizontalAdvance(header.text(3))
