@@ -126,6 +126,11 @@ def test_right_drag_and_histogram_change_the_window(opened, qtbot):
     # histogram: dragging the region sets the window of the active panel
     opened.windowing.region.setRegion((500.0, 1500.0))
     assert s.window("attenuation") == pytest.approx((1000.0, 1000.0))
+    opened.flush()
+    assert opened.windowing.limits.value() == pytest.approx((500.0, 1500.0))  # the labelled slider follows
+    # the labelled range slider beside the histogram sets the window too
+    opened.windowing.limits.setValue((600.0, 1400.0))
+    assert s.window("attenuation") == pytest.approx((1000.0, 800.0), rel=1e-3)
     # presets: Lung, Bone, Full range, Auto are offered; choosing one applies it
     names = [opened.windowing.presets.itemText(i) for i in range(opened.windowing.presets.count())]
     assert {"Lung", "Bone", "Full range", "Auto"} <= set(names)

@@ -143,6 +143,13 @@ def test_bad_values_block_next_with_a_message_and_the_json_round_trips(qtbot, wi
     form.fields["lr"].widget.setText("3e-4")
     form.fields["working_size"].widget.setValue(128)
     assert not form.fields["lr"].error.isVisible() and mp.isComplete() and next_btn.isEnabled()
+    # the advanced settings are folded away until one of them is wrong
+    assert not form.advanced.isExpanded()
+    form.fields["augment_zoom"].widget.setText("0.9")
+    assert form.advanced.isExpanded() and not mp.isComplete()
+    assert "augment_zoom" in form.fields["augment_zoom"].error.text()
+    form.fields["augment_zoom"].widget.setText("0")
+    assert mp.isComplete()
 
     path = tmp_path / "exp.json"
     assert mp.save_config(path)

@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 from dfviewer.core import config as C
 from dfviewer.core.training import CheckpointSaved, EpochDone, Finished, RunStarted, StageStarted, StepDone
 from dfviewer.display.maps import MAPS
-from dfviewer.display.windows import format_number, percentile_window, window_limits
+from dfviewer.display.windows import percentile_window, window_limits
 from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.plots import TrainingPlots
 from dfviewer.gui.wizard.run_controller import TrainingProcess
@@ -291,8 +291,8 @@ class RunPage(QWizardPage):
                 continue
             if key in ("aleatoric", "epistemic"):
                 window = percentile_window(np.asarray(p[key]), 1, 99)
-                lo, hi = (format_number(v) for v in window_limits(window))
-                self.tiles[key].show_array(p[key], cmap, window, caption=f"{caption}\n{lo} – {hi}")
+                lo, hi = window_limits(window)
+                self.tiles[key].show_array(p[key], cmap, window, caption=f"{caption}\n{lo:.2g} – {hi:.2g}")
             else:
                 self.tiles[key].show_array(p[key], cmap, None if key == "input" else target_window)
         what = f"stage {event.stage}" if event.stage else "all stages"
