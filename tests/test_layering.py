@@ -67,3 +67,21 @@ def test_importing_core_and_io_loads_no_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+def test_the_wizards_events_and_data_check_load_no_torch():
+    """The wizard reads training events and checks data in its GUI process: torch (and
+    torch.distributed) belong to the training process only."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dfviewer.core.training_events, dfviewer.core.run_files, dfviewer.core.dataset_check;"
+        "import dfviewer.gui.wizard.wizard;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch');"
+        "print(bad[:5]); sys.exit(1 if bad else 0)"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr

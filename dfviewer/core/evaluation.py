@@ -45,8 +45,9 @@ import numpy as np
 
 from dfviewer.atomic import atomic_write_text
 from dfviewer.core import metrics as M
-from dfviewer.core.data import DatasetError, check_dataset, read_pixels
+from dfviewer.core.dataset_check import DatasetError, check_dataset, read_pixels
 from dfviewer.core.normalize import normalize_target
+from dfviewer.text import plural
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CALIBRATION_BINS = 10
@@ -118,7 +119,7 @@ class EvaluationReport:
             return "n/a" if v is None or not math.isfinite(v) else f"{v:{fmt}}"
 
         lines = [
-            f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {self.n_images} images, "
+            f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {plural(self.n_images, 'image')}, "
             f"T = {self.mc_samples} MC samples)",
             "",
             "| Stage | MSE | PSNR (dB) | SSIM | Spearman(σ, abs err) per image / pooled | AUSE "
@@ -332,7 +333,7 @@ def evaluate(
             region = np.ones_like(y, dtype=bool)
             no_mask += 1
         results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
-                                    seed=seed + i)
+                                    seed=seed + i, network_units=True)  # scored in network units
         yn = normalize_target(y, norm)
         yc = np.clip(yn, 0, 1)
         devices = None
@@ -347,12 +348,11 @@ def evaluate(
                     reference[key].append(value)
         for res in results:
             a = acc[res.stage]
-            pn = normalize_target(res.mean, norm)
+            pn = res.mean
             row = {"case": pair.case, "stage": res.stage, **image_quality(pn, yc)}
             err = (pn - yn)[region].astype(np.float64)
-            scale = float(norm.target_scale)
-            total = res.total[region] / scale
-            alpha = res.alpha[region] / scale
+            total = res.total[region]
+            alpha = res.alpha[region]
             beta = res.beta[region]
             row["spearman"] = M.spearman(total, np.abs(err))
             area, curve, oracle = M.ause(total, err)
@@ -369,15 +369,15 @@ def evaluate(
             take = rng.permutation(err.size)[:POOL_PIXELS_PER_IMAGE] if err.size > POOL_PIXELS_PER_IMAGE else slice(None)
             a.pool_sigma.append(np.asarray(total, dtype=np.float64)[take])
             a.pool_err.append(err[take])
-            epi = float(np.mean(res.epistemic) / scale)
-            epi_lungs = float(np.mean(res.epistemic[region]) / scale)
+            epi = float(np.mean(res.epistemic))
+            epi_lungs = float(np.mean(res.epistemic[region]))
             row["epistemic"], row["epistemic_lungs"] = epi, epi_lungs
             group = "ood" if pair.ood else "clean"
             a.epi[group].append(epi)
             a.epi_lungs[group].append(epi_lungs)
             if devices is not None:
-                a.epi_device.append(float(np.mean(res.epistemic[devices]) / scale))
-                a.epi_beside.append(float(np.mean(res.epistemic[~devices]) / scale))
+                a.epi_device.append(float(np.mean(res.epistemic[devices])))
+                a.epi_beside.append(float(np.mean(res.epistemic[~devices])))
                 sq = (np.clip(pn, 0, 1) - yc) ** 2
                 a.mse_device.append(float(np.mean(sq[devices])))
                 a.mse_beside.append(float(np.mean(sq[~devices])))

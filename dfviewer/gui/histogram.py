@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
-from superqt import QLabeledDoubleRangeSlider
+from superqt import QLabeledDoubleRangeSlider, QSearchableComboBox
 
 from dfviewer.display.windows import Window, finite_sample, window_from_limits, window_limits
 
@@ -58,7 +58,8 @@ class WindowingWidget(QWidget):
         self.limits.setToolTip("The window's low and high value: drag the handles or type a value")
         self.limits.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.NoLabel)
         self.limits.valueChanged.connect(self._limits_changed)
-        self.presets = QComboBox()
+        self.presets = QSearchableComboBox()  # a CR or CT file may offer many windows: type to find one
+        self.presets.setInsertPolicy(QSearchableComboBox.InsertPolicy.NoInsert)
         self.presets.setToolTip("Window presets: the file's own windows, Lung, Bone, Full range, Auto (percentiles)")
         self.presets.activated.connect(self._preset_activated)
         self.reset = QPushButton("Reset")

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pytestqt")
-
-from dfviewer.core.checkpoint import load_checkpoint  # noqa: E402
-from dfviewer.core.config import load_experiment  # noqa: E402
-from dfviewer.core.training import CheckpointSaved, RunStarted, StepDone  # noqa: E402
+from dfviewer.core.checkpoint import load_checkpoint
+from dfviewer.core.config import load_experiment
+from dfviewer.core.training_events import CheckpointSaved, RunStarted, StepDone
 
 RUN_TIMEOUT = 90_000
 TINY = {
