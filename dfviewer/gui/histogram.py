@@ -6,17 +6,17 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor
-from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 from superqt import QLabeledDoubleRangeSlider, QSearchableComboBox
 
 from dfviewer.display.windows import Window, finite_sample, window_from_limits, window_limits
 
 
 def decimals_for(span: float) -> int:
-    """Decimals that show about four significant digits of values spread over ``span``."""
+    """Decimals that show about five significant digits of values spread over ``span``."""
     if not span > 0 or not np.isfinite(span):
         return 3
-    return int(np.clip(3 - np.floor(np.log10(span)), 0, 8))
+    return int(np.clip(4 - np.floor(np.log10(span)), 0, 8))
 
 
 class WindowingWidget(QWidget):
@@ -56,7 +56,9 @@ class WindowingWidget(QWidget):
         self.limits = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
         self.limits.setObjectName("windowLimits")
         self.limits.setToolTip("The window's low and high value: drag the handles or type a value")
-        self.limits.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.NoLabel)
+        # the values at the ends (editable), not above the handles, where the left one is cut off
+        self.limits.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
+        self.limits.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
         self.limits.valueChanged.connect(self._limits_changed)
         self.presets = QSearchableComboBox()  # a CR or CT file may offer many windows: type to find one
         self.presets.setInsertPolicy(QSearchableComboBox.InsertPolicy.NoInsert)
@@ -110,8 +112,10 @@ class WindowingWidget(QWidget):
         self.plot.setXRange(span_low, span_high, padding=0.02)
         self._updating = True
         try:
-            self.limits.setDecimals(decimals_for(span_high - span_low))
+            decimals = decimals_for(span_high - span_low)
+            self.limits.setDecimals(decimals)
             self.limits.setRange(span_low, span_high)
+            self._fit_limit_labels(span_low, span_high, decimals)
         finally:
             self._updating = False
         self.set_window(window)
@@ -146,6 +150,13 @@ class WindowingWidget(QWidget):
         low, high = self.region.getRegion()
         centre, width = window_from_limits(float(low), float(high))
         self.windowEdited.emit(self.key, centre, width)
+
+    def _fit_limit_labels(self, low: float, high: float, decimals: int) -> None:
+        """Room for the longest value (superqt sizes its labels for the maximum only, cutting a minus sign)."""
+        metrics = self.limits.fontMetrics()
+        width = max(metrics.horizontalAdvance(f"{v:.{decimals}f}") for v in (low, high, -abs(high))) + 10
+        for label in self.limits.findChildren(QLineEdit):
+            label.setFixedWidth(width)
 
     def _limits_changed(self, value: tuple[float, float]) -> None:
         if self._updating:
