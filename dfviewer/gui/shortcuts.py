@@ -7,7 +7,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+Shift+O", "Open folder"),
     ("Ctrl+E", "Export the panel last clicked (default: overlay) as PNG, as shown"),
     ("Ctrl+Shift+E", "Export all maps of all stages to a folder"),
-    ("1 / 2 / 3", "Show stage 1, 2 or 3"),
+    ("1 / 2 / 3 (… 8)", "Show stage 1, 2, 3 (and up to 8 in longer cascades)"),
     ("A", "Overlay: alpha (GGD scale)"),
     ("B", "Overlay: beta (GGD shape)"),
     ("L", "Overlay: aleatoric σ"),
