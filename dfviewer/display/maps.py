@@ -70,7 +70,7 @@ MAPS: dict[str, MapInfo] = {
         "total",
     ),
     "error": MapInfo(
-        "error", "Absolute error", "|err|", "inferno", "a.u.", "R",
+        "error", "Absolute error", "|err|", "inferno", "a.u.", "X",
         "Absolute difference between the generated and the real dark-field (only when a real "
         "dark-field is loaded).",
         "error",

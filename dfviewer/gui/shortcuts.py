@@ -13,6 +13,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("L", "Overlay: aleatoric σ"),
     ("E", "Overlay: epistemic σ"),
     ("T", "Overlay: total σ"),
+    ("X", "Overlay: absolute error (with a real dark-field)"),
     ("R", "Reset view (fit image or crop box)"),
     ("C", "Toggle lung crop"),
     ("O", "Cycle overlay mode (alone / over dark-field / over attenuation)"),

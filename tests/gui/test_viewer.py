@@ -534,3 +534,12 @@ def test_dicom_tag_numbers_are_not_cut(window, dicom_case, qtbot):
     assert item.text(0).startswith("(") and tree.columnWidth(0) >= metrics.horizontalAdvance(item.text(0))
     header = tree.headerItem()
     assert tree.columnWidth(3) >= metrics.horizontalAdvance(header.text(3))
+
+
+def test_every_shortcut_is_unambiguous_and_listed(window):
+    from dfviewer.gui.shortcuts import SHORTCUTS
+
+    keys = [a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    listed = {k for k, _ in SHORTCUTS}
+    assert {"A", "B", "L", "E", "T", "X", "R", "C", "W", "O"} <= listed  # Help > Shortcuts names them
