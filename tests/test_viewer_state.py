@@ -1,32 +1,25 @@
-"""The viewer model without Qt: typed fields, change signals, stage choice, windows, crop, readout."""
+"""The viewer model without Qt: typed fields, change signals, stage choice, windows, crop, readout.
+
+(The stage results are the predictor's own class; the model itself imports neither Qt nor torch.)
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
+from dfviewer.core.inference import StageResult
 from dfviewer.display.viewer_state import Preferences, ViewerState
 from dfviewer.io.radiograph import Radiograph
 
 
-@dataclass
-class FakeStage:
-    stage: int
-    mean: np.ndarray
-    alpha: np.ndarray
-    beta: np.ndarray
-    aleatoric: np.ndarray
-    epistemic: np.ndarray
-    total: np.ndarray
-
-
-def stages(n: int, shape=(12, 10), seed: int = 0) -> list[FakeStage]:
+def stages(n: int, shape=(12, 10), seed: int = 0) -> list[StageResult]:
+    """``n`` stages of random maps, as the predictor returns them."""
     rng = np.random.default_rng(seed)
-    return [FakeStage(k, *(rng.random(shape, dtype=np.float32) for _ in range(6))) for k in range(1, n + 1)]
+    return [StageResult(k, *(rng.random(shape, dtype=np.float32) for _ in range(6)), samples=1)
+            for k in range(1, n + 1)]
 
 
 def radiograph(shape=(12, 10)) -> Radiograph:
