@@ -60,7 +60,7 @@ predict_maps() {
   rm -rf "$dir"
   "$EXE" predict "$input" --out "$dir" --mc "$MC" --seed 0 "${MODEL_ARGS[@]}" || return 1
   local stem; stem=$(basename "${input%.*}")
-  local n; n=$(ls "$dir" | grep -c "^${stem}_stage[0-9]*_\(mean\|alpha\|beta\|aleatoric\|epistemic\|total\)\.tiff$")
+  local n; n=$(ls "$dir" | grep -c "^${stem}_stage[0-9]*_\(darkfield\|alpha\|beta\|aleatoric\|epistemic\|total\)\.tiff$")
   echo "wrote $n maps in $dir"; ls -l "$dir"
   [ "$n" -ge 6 ]
 }

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-MAPS = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
+#: the file names of the predicted maps (the display layer's table: the mean is the "darkfield")
+MAPS = ("darkfield", "alpha", "beta", "aleatoric", "epistemic", "total")
 
 
 def dfviewer(*args, cwd):
@@ -67,7 +68,7 @@ def test_predict_folder_to_npz_with_selected_stages(tmp_path, inputs, tiny_check
     assert sorted(k for k in data.files if k.startswith("stage")) == sorted(
         f"stage{k}_{m}" for k in (2, 3) for m in MAPS
     )
-    assert data["stage3_mean"].shape == (30, 20) and not data["stage3_epistemic"].any()
+    assert data["stage3_darkfield"].shape == (30, 20) and not data["stage3_epistemic"].any()
 
 
 def test_predict_defaults_to_the_bundled_demo_model(tmp_path, inputs, capsys):
@@ -95,8 +96,8 @@ def test_png_previews_in_process(tmp_path, inputs, tiny_checkpoint, capsys):
 def test_folder_expansion_skips_companions_and_earlier_outputs(tmp_path):
     from dfviewer.cli.predict import expand_inputs, output_stems
 
-    for name in ("case.png", "case_lung.png", "case_darkfield.tiff", "case_stage1_mean.tiff", "notes.txt",
-                 ".hidden.png", "other.npy"):
+    for name in ("case.png", "case_lung.png", "case_darkfield.tiff", "case_stage1_mean.tiff",
+                 "case_stage1_darkfield.tiff", "case_stage2_epistemic.png", "notes.txt", ".hidden.png", "other.npy"):
         (tmp_path / name).write_bytes(b"x")
     files, problems = expand_inputs([str(tmp_path)])
     assert [f.name for f in files] == ["case.png", "other.npy"] and not problems

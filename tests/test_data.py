@@ -5,8 +5,9 @@ import torch
 
 from _dfv_pairs import make_pairs
 from dfviewer.core.config import Normalization
-from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset, combine_datasets, hash_split
-from dfviewer.core.normalize import denormalize_target, normalize_input, normalize_target
+from dfviewer.core.data import Augment, PairedDataset
+from dfviewer.core.dataset_check import DatasetError, check_dataset, combine_datasets, hash_split
+from dfviewer.core.normalize import denormalize_target, normalize_target
 
 
 def _folder_dataset(root):
@@ -137,12 +138,28 @@ def test_not_a_dataset(tmp_path):
         check_dataset(tmp_path / "nope")
 
 
-def test_normalisation_matches_the_predictor_and_round_trips():
-    from dfviewer.core import inference
+@pytest.mark.parametrize("norm", [Normalization(), Normalization(input_mode="fixed", input_low=10, input_high=500)])
+def test_training_input_is_what_the_predictor_feeds_the_network(tmp_path, norm):
+    """Same normalisation, resampling to the working size and padding rule in training and inference."""
+    import dataclasses
 
+    from dfviewer.core.config import ModelConfig
+    from dfviewer.core.dataset_check import read_pixels
+    from dfviewer.core.generator import Cascade
+    from dfviewer.core.inference import Predictor
+
+    cfg = dataclasses.replace(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=32), normalization=norm)
+    report = check_dataset(make_pairs(tmp_path, n=3, size=40, shape=(37, 53)))
+    pair = report.pairs[0]
+    x, _, valid = PairedDataset([pair], norm, cfg.working_size)[0]
+    h, w = valid.tolist()
+    prepared = Predictor(Cascade(cfg), device="cpu")._prepare(read_pixels(pair.attenuation), cfg.working_size)
+    assert prepared.work == (h, w)
+    np.testing.assert_allclose(x[0, :h, :w].numpy(), prepared.x[0, 0, :h, :w].cpu().numpy(), atol=1e-6)
+
+
+def test_target_normalisation_round_trips():
     img = np.random.default_rng(3).gamma(2.0, 100.0, (37, 53)).astype(np.float32)
-    for norm in (Normalization(), Normalization(input_mode="fixed", input_low=10, input_high=500)):
-        np.testing.assert_array_equal(normalize_input(img, norm), inference.normalize_input(img, norm))
     norm = Normalization(target_offset=0.1, target_scale=2.5)
     np.testing.assert_allclose(denormalize_target(normalize_target(img, norm), norm), img, rtol=1e-6)
 

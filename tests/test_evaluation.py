@@ -171,7 +171,7 @@ def test_evaluate_notes_images_outside_a_fixed_models_input_range(tmp_path, tiny
 
 def test_one_damaged_pair_is_left_out_with_its_reason_and_the_cli_exits_nonzero(tiny_checkpoint, tmp_path, capsys):
     from dfviewer.cli.main import main
-    from dfviewer.core.data import DatasetError
+    from dfviewer.core.dataset_check import DatasetError
     from dfviewer.core.evaluation import evaluate
 
     data = make_pairs(tmp_path / "data", n=4, size=48, val=0, test=2)

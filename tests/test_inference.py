@@ -284,6 +284,11 @@ def test_outputs_are_in_target_units(tmp_path, tiny_model_config, image):
         for name in ("alpha", "aleatoric", "epistemic", "total"):
             np.testing.assert_allclose(getattr(rs, name), getattr(rb, name) * 3, rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(rs.beta, rb.beta)
+    # network units (what evaluation scores): the target normalisation is not applied at all
+    network = Predictor(model, cfg, device="cpu").predict(image, mc_samples=2, seed=0, network_units=True)
+    for rb, rn in zip(base, network):
+        for name in ("mean", "alpha", "beta", "aleatoric", "epistemic", "total"):
+            np.testing.assert_allclose(getattr(rn, name), getattr(rb, name), rtol=1e-5, atol=1e-7)
 
 
 def test_input_normalisation_makes_results_independent_of_units(predictor, image):

@@ -57,7 +57,8 @@ def test_no_lungs_gives_whole_image_and_not_found():
 
 @pytest.mark.parametrize("seed, index", [(0, 0), (8, 2)])
 def test_phantom_lung_mask_dice(seed, index):
-    phantom = pytest.importorskip("dfviewer.phantom")
+    from dfviewer import phantom
+
     case = phantom.simulate_case(seed, index, phantom.PhantomConfig().replace(size=128))
     truth = case.masks["lung"].astype(bool)
     with_df = lung_mask(case.attenuation, case.darkfield)

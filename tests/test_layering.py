@@ -1,4 +1,7 @@
-"""The layer rule: only dfviewer/gui may import Qt and its widget libraries; io never imports torch."""
+"""The layer rule: only dfviewer/gui may import Qt and its widget libraries; io never imports torch.
+
+The display layer (maps, windows, crop, export plan, viewer model) is Qt-free like core, io and phantom.
+"""
 
 import ast
 from pathlib import Path
@@ -21,7 +24,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def headless_modules():
-    for sub in ("core", "io", "phantom"):
+    for sub in ("core", "io", "phantom", "display"):
         yield from sorted((PACKAGE / sub).rglob("*.py"))
     yield from sorted(PACKAGE.glob("*.py"))
 
@@ -36,6 +39,16 @@ def test_io_never_imports_torch(path):
     assert "torch" not in imported_roots(path)
 
 
+@pytest.mark.parametrize("path", sorted((PACKAGE / "display").rglob("*.py")), ids=lambda p: p.name)
+def test_display_never_imports_torch(path):
+    assert "torch" not in imported_roots(path)
+
+
+def test_display_windows_stand_alone():
+    """The IO layer uses the display windows, so they may import nothing from the package."""
+    assert "dfviewer" not in imported_roots(PACKAGE / "display" / "windows.py")
+
+
 def test_rule_detects_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from PyQt6.QtWidgets import QWidget\nimport numpy\n")
@@ -47,10 +60,28 @@ def test_importing_core_and_io_loads_no_qt():
     import sys
 
     code = (
-        "import sys, dfviewer.core.inference, dfviewer.io, dfviewer.cli.main;"
+        "import sys, dfviewer.core.inference, dfviewer.io, dfviewer.cli.main, dfviewer.display.viewer_state;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r);"
         "print(bad); sys.exit(1 if bad else 0)" % (QT_LIBS,)
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+def test_the_wizards_events_and_data_check_load_no_torch():
+    """The wizard reads training events and checks data in its GUI process: torch (and
+    torch.distributed) belong to the training process only."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dfviewer.core.training_events, dfviewer.core.run_files, dfviewer.core.dataset_check;"
+        "import dfviewer.gui.wizard.wizard;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch');"
+        "print(bad[:5]); sys.exit(1 if bad else 0)"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -84,7 +84,8 @@ def test_new_settings_are_validated_in_one_sentence():
 
 
 def test_rendered_training_inputs_change_the_input_only(tmp_path):
-    from dfviewer.core.data import Augment, PairedDataset, check_dataset
+    from dfviewer.core.data import Augment, PairedDataset
+    from dfviewer.core.dataset_check import check_dataset
 
     pairs = check_dataset(make_pairs(tmp_path / "d", n=6, size=48)).split("train")
     plain = PairedDataset(pairs, EQUALIZE, 48)
@@ -113,7 +114,8 @@ def torch_equal(a, b) -> bool:
 
 
 def test_zoom_and_shift_move_input_and_target_together(tmp_path):
-    from dfviewer.core.data import Augment, PairedDataset, check_dataset
+    from dfviewer.core.data import Augment, PairedDataset
+    from dfviewer.core.dataset_check import check_dataset
 
     pairs = check_dataset(make_pairs(tmp_path / "d", n=4, size=48)).split("train")
     ds = PairedDataset(pairs, Normalization(), 48, Augment(zoom=0.2, shift=0.1), seed=1)
@@ -258,7 +260,6 @@ def bundled():
 
 
 def _dicom(name: str) -> np.ndarray:
-    pytest.importorskip("pydicom.data")
     from pydicom.data import get_testdata_file
 
     from dfviewer.io import read_radiograph

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from _dfv_pairs import make_pairs
 from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.config import ExperimentConfig, ModelConfig, TrainConfig
-from dfviewer.core.data import DatasetError
+from dfviewer.core.dataset_check import DatasetError
 from dfviewer.core.training import (
     CheckpointSaved,
     EpochDone,

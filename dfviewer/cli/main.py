@@ -29,7 +29,13 @@ COMMANDS: dict[str, str] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfviewer",
+        usage="dfviewer [FILE ...] [--demo] [viewer options]\n       dfviewer view [FILE ...]\n"
+              "       dfviewer COMMAND [options]",
         description="Uncertainty-guided dark-field generation from attenuation chest radiographs.",
+        epilog="Without a command dfviewer opens the viewer: `dfviewer FILE...` (or `dfviewer view FILE...`) "
+               "opens radiographs and folders, `dfviewer --demo` a bundled sample case with the bundled model; "
+               "`dfviewer view --help` lists the viewer's options (--model, --device, --mc, --screenshot, ...). "
+               "`dfviewer COMMAND --help` explains a command.",
     )
     parser.add_argument("--version", action="version", version=f"dfviewer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

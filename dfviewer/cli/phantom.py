@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from dfviewer.cli.text import is_terminal, plural
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise PhantomConfigError(f"--n must be at least 1, not {args.n}.")
     config = PhantomConfig(size=args.size, **changes)
     start = time.perf_counter()
+    terminal = is_terminal(sys.stderr)
+    tenth = [0]
 
     def progress(done: int, total: int) -> None:
         if args.quiet:
@@ -46,11 +50,14 @@ def run(args: argparse.Namespace) -> int:
         filled = int(width * done / total)
         elapsed = time.perf_counter() - start
         eta = elapsed / done * (total - done)
-        end = "\n" if done == total else ""
-        print(f"\rphantom [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:.0f}s, ~{eta:.0f}s left ",
-              end=end, file=sys.stderr, flush=True)
+        text = f"phantom [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:.0f}s, ~{eta:.0f}s left"
+        if terminal:  # one line, redrawn
+            print(f"\r{text} ", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        elif done * 10 // total > tenth[0] or done == total:  # logs and pipes: a line every tenth
+            tenth[0] = done * 10 // total
+            print(text, file=sys.stderr, flush=True)
 
     manifest = write_dataset(args.out, args.n, args.size, args.seed, config, splits=tuple(args.splits),
                              progress=progress, dicom=args.dicom)
-    print(f"wrote {args.n} cases to {manifest.parent} (manifest {manifest})")
+    print(f"wrote {plural(args.n, 'case')} to {manifest.parent} (manifest {manifest})")
     return 0

@@ -1,6 +1,6 @@
 """``dfviewer predict``: dark-field and uncertainty maps for radiograph files, headless.
 
-For every input and requested stage it writes the six maps (mean, alpha, beta, aleatoric,
+For every input and requested stage it writes the six maps (darkfield, alpha, beta, aleatoric,
 epistemic, total) as float32 TIFF files ``<stem>_stage<k>_<map>.tiff`` (or one NPZ per input,
 or PNG previews). A bad input gets one sentence on stderr; the others are still processed and
 the command exits non-zero at the end.
@@ -9,7 +9,6 @@ the command exits non-zero at the end.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Iterable
@@ -20,15 +19,6 @@ import numpy as np
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 FORMATS = ("tiff", "npz", "png")
-#: colormaps of the PNG previews
-PNG_COLORMAPS = {
-    "mean": "gray",
-    "alpha": "viridis",
-    "beta": "cividis",
-    "aleatoric": "magma",
-    "epistemic": "magma",
-    "total": "magma",
-}
 
 
 def _stages(text: str) -> list[int]:
@@ -92,18 +82,13 @@ def default_model() -> Path:
 
 
 #: stems of files a folder holds beside its cases, skipped when a folder is expanded: true
-#: dark-fields and masks (the viewer's convention) and this command's own outputs
-_COMPANION = re.compile(r"(_darkfield|_dark-field|_df|_lungs?|_mask|_stage\d+_(mean|alpha|beta|aleatoric|epistemic|total))$")
-
-
 def _is_radiograph_candidate(path: Path) -> bool:
-    from dfviewer.io.images import IMAGE_SUFFIXES
-    from dfviewer.io.reader import DICOM_SUFFIXES, sniff
+    from dfviewer.display.files import has_radiograph_suffix, is_companion_file
+    from dfviewer.io.reader import sniff
 
-    if path.name.startswith(".") or not path.is_file() or _COMPANION.search(path.stem.lower()):
+    if path.name.startswith(".") or not path.is_file() or is_companion_file(path):
         return False
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES or (suffix and suffix in DICOM_SUFFIXES):
+    if path.suffix and has_radiograph_suffix(path):
         return True
     try:
         return bool(sniff(path))  # extension-less DICOM and friends
@@ -178,12 +163,13 @@ class ProgressBar:
 def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) -> list[Path]:
     """Write the maps of every :class:`StageResult` in ``results``; return the paths written."""
     from dfviewer.atomic import atomic_path
-    from dfviewer.core.inference import MAP_NAMES
+    from dfviewer.display.export_plan import plan_predictions
+    from dfviewer.display.maps import MAPS, PREDICTED_MAPS
 
     written: list[Path] = []
     if fmt == "npz":
         target = out_dir / f"{stem}.npz"
-        arrays = {f"stage{r.stage}_{name}": getattr(r, name) for r in results for name in MAP_NAMES}
+        arrays = {f"stage{r.stage}_{MAPS[key].file_name}": getattr(r, key) for r in results for key in PREDICTED_MAPS}
         arrays["mc_samples"] = np.array(results[0].samples if results else 0)
         with atomic_path(target) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -191,15 +177,14 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) 
     from dfviewer.io import render_png, write_tiff
 
     for r in results:
-        for name in MAP_NAMES:
-            array = getattr(r, name)
+        for item in plan_predictions(out_dir, stem, [r.stage], fmt):
+            array, info = getattr(r, item.key), MAPS[item.key]
             if fmt == "tiff":
-                path = out_dir / f"{stem}_stage{r.stage}_{name}.tiff"
-                write_tiff(path, array, map_name=name, stage=r.stage, model_name=model_name)
+                write_tiff(item.path, array, map_name=info.file_name, stage=r.stage, model_name=model_name)
             else:
-                path = out_dir / f"{stem}_stage{r.stage}_{name}.png"
-                render_png(path, array, colormap=PNG_COLORMAPS[name], title=f"{stem} stage {r.stage} {name}")
-            written.append(path)
+                render_png(item.path, array, colormap=info.colormap, units=info.units,
+                           title=f"{stem} stage {r.stage} {info.label}")
+            written.append(item.path)
     return written
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dfviewer.cli.text import is_terminal
 from dfviewer.core.config import ExperimentConfig, load_experiment, preset
 
 
@@ -20,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for checkpoints (last, best per stage, final)")
     parser.add_argument("--preset", choices=("fast", "paper"), default=None, help="named settings (default: fast)")
     parser.add_argument("--config", metavar="JSON", help="experiment settings as JSON (model and train sections)")
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs per stage")
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help="epochs of each stage (3 stages x --epochs 5 = 15 epochs in all)")
     parser.add_argument("--batch-size", type=int, metavar="N")
     parser.add_argument("--lr", type=float, metavar="X", help="generator learning rate")
     parser.add_argument("--working-size", type=int, metavar="N", help="training resolution (longer side, pixels)")
@@ -72,17 +74,18 @@ class _Progress:
 
     def __init__(self, stream=sys.stderr) -> None:
         self.stream = stream
-        self.tty = stream.isatty()
+        self.tty = is_terminal(stream)
         self.t0 = time.perf_counter()
 
     def __call__(self, event) -> None:
-        from dfviewer.core import training as tr
+        from dfviewer.cli.text import plan_text, plural
+        from dfviewer.core import training_events as tr
 
         w = self.stream
         if isinstance(event, tr.RunStarted):
             d = event.data["pairs"]
-            print(f"training on {event.device} ({event.world_size} process{'es' if event.world_size > 1 else ''}): "
-                  f"{d['train']} train / {d['val']} val pairs, {event.total_epochs} epochs, "
+            print(f"training on {event.device} ({plural(event.world_size, 'process', 'processes')}): "
+                  f"{d['train']} train / {d['val']} val pairs, {plan_text(event.phases)}, "
                   f"target scale {event.target_scale:.4g}", file=w)
             for problem in event.data.get("problems", []):
                 print(f"note: {problem['case'] + ': ' if problem['case'] else ''}{problem['reason']}", file=w)
@@ -90,7 +93,7 @@ class _Progress:
                 print(f"resuming after epoch {event.resumed_at_epoch}", file=w)
         elif isinstance(event, tr.StageStarted):
             what = f"stage {event.stage}" if event.phase == "stage" else "end-to-end fine-tuning"
-            print(f"{what}: {event.epochs} epochs, lr {event.lr:.3g}", file=w)
+            print(f"{what}: {plural(event.epochs, 'epoch')}, lr {event.lr:.3g}", file=w)
         elif isinstance(event, tr.StepDone) and self.tty:
             frac = event.global_step / max(event.global_steps, 1)
             bar = "#" * int(30 * frac)

@@ -212,7 +212,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if isinstance(exc, _STOP):
             raise
         raise CheckpointError(
-            _sentence(f"{name} is not a readable safetensors checkpoint ({first_line(exc)})")
+            f"{name} is not a readable safetensors checkpoint: it is another kind of file, or a damaged or "
+            "incomplete download."
         ) from None
     if declared > MAX_WEIGHT_BYTES:
         raise CheckpointError(
@@ -243,7 +244,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if isinstance(exc, _STOP):
             raise
         raise CheckpointError(
-            _sentence(f"{name} is not a readable safetensors checkpoint ({first_line(exc)})")
+            f"{name} has a safetensors header but its weights cannot be read (the file is damaged or "
+            "was cut short, e.g. by an incomplete download)."
         ) from None
     bad = sum(1 for t in state.values() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
     if bad:

@@ -24,6 +24,9 @@ Upsampling = Literal["transpose", "resize"]
 InputNormMode = Literal["percentile", "fixed", "equalize"]
 InputRegion = Literal["image", "thorax"]
 
+#: the most stages a cascade may have (the viewer offers a button and a key for each)
+MAX_STAGES = 8
+
 STAGE_INPUT_CHANNELS: dict[str, int] = {
     # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): METHOD.md section 3.
     "attention": 4,
@@ -181,7 +184,7 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         _check_choice(self.dropout_kind, DropoutKind, "dropout_kind")
         _check_choice(self.upsampling, Upsampling, "upsampling")
-        _check(1 <= self.n_stages <= 8, "n_stages must be between 1 and 8")
+        _check(1 <= self.n_stages <= MAX_STAGES, f"n_stages must be between 1 and {MAX_STAGES}")
         _check_choice(self.stage_input, StageInput, "stage_input")
         _check(0 < self.beta_min < self.beta_max, "need 0 < beta_min < beta_max")
         _check(self.alpha_floor > 0, "alpha_floor must be positive")

@@ -156,7 +156,8 @@ def fit_on_dataset(
     :class:`~dfviewer.core.data.Augment`: pose and clinical rendering as in training), normalised
     with ``norm`` as the model normalises its inputs.
     """
-    from dfviewer.core.data import DatasetError, PairedDataset, check_dataset
+    from dfviewer.core.data import PairedDataset
+    from dfviewer.core.dataset_check import DatasetError, check_dataset
 
     if renderings < 1:
         raise UserError(f"the number of renderings per image must be at least 1, not {renderings}")

@@ -45,9 +45,10 @@ import numpy as np
 
 from dfviewer.atomic import atomic_write_text
 from dfviewer.core import metrics as M
-from dfviewer.core.data import DatasetError, check_dataset, read_pixels
+from dfviewer.core.dataset_check import DatasetError, check_dataset, read_pixels
 from dfviewer.core.normalize import normalize_target
 from dfviewer.errors import STOP_EXCEPTIONS, failure_reason
+from dfviewer.text import plural
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CALIBRATION_BINS = 10
@@ -122,7 +123,7 @@ class EvaluationReport:
             return "n/a" if v is None or not math.isfinite(v) else f"{v:{fmt}}"
 
         lines = [
-            f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {self.n_images} images, "
+            f"Evaluation of `{self.model}` on `{self.data}` (split {self.split}, {plural(self.n_images, 'image')}, "
             f"T = {self.mc_samples} MC samples)",
             "",
             "| Stage | MSE | PSNR (dB) | SSIM | Spearman(σ, abs err) per image / pooled | AUSE "
@@ -338,7 +339,7 @@ def evaluate(
                 raise DatasetError(f"its attenuation ({x.shape[1]} x {x.shape[0]}) and dark-field "
                                    f"({y.shape[1]} x {y.shape[0]}) images differ in size")
             results = predictor.predict(x, mc_samples=mc_samples, working_size=working_size, cancel=cancel,
-                                        seed=seed + i)
+                                        seed=seed + i, network_units=True)  # scored in network units
         except BaseException as exc:
             if isinstance(exc, (*STOP_EXCEPTIONS, PredictionCancelled)):
                 raise
@@ -363,12 +364,11 @@ def evaluate(
                     reference[key].append(value)
         for res in results:
             a = acc[res.stage]
-            pn = normalize_target(res.mean, norm)
+            pn = res.mean
             row = {"case": pair.case, "stage": res.stage, **image_quality(pn, yc)}
             err = (pn - yn)[region].astype(np.float64)
-            scale = float(norm.target_scale)
-            total = res.total[region] / scale
-            alpha = res.alpha[region] / scale
+            total = res.total[region]
+            alpha = res.alpha[region]
             beta = res.beta[region]
             row["spearman"] = M.spearman(total, np.abs(err))
             area, curve, oracle = M.ause(total, err)
@@ -385,15 +385,15 @@ def evaluate(
             take = rng.permutation(err.size)[:POOL_PIXELS_PER_IMAGE] if err.size > POOL_PIXELS_PER_IMAGE else slice(None)
             a.pool_sigma.append(np.asarray(total, dtype=np.float64)[take])
             a.pool_err.append(err[take])
-            epi = float(np.mean(res.epistemic) / scale)
-            epi_lungs = float(np.mean(res.epistemic[region]) / scale)
+            epi = float(np.mean(res.epistemic))
+            epi_lungs = float(np.mean(res.epistemic[region]))
             row["epistemic"], row["epistemic_lungs"] = epi, epi_lungs
             group = "ood" if pair.ood else "clean"
             a.epi[group].append(epi)
             a.epi_lungs[group].append(epi_lungs)
             if devices is not None:
-                a.epi_device.append(float(np.mean(res.epistemic[devices]) / scale))
-                a.epi_beside.append(float(np.mean(res.epistemic[~devices]) / scale))
+                a.epi_device.append(float(np.mean(res.epistemic[devices])))
+                a.epi_beside.append(float(np.mean(res.epistemic[~devices])))
                 sq = (np.clip(pn, 0, 1) - yc) ** 2
                 a.mse_device.append(float(np.mean(sq[devices])))
                 a.mse_beside.append(float(np.mean(sq[~devices])))

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
 from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
-from dfviewer.core.normalize import input_range_warning, normalize_input
+from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
+from dfviewer.core.normalize import denormalize_spread, denormalize_target, input_range_warning, normalize_input
 from dfviewer.errors import UserError
 
 MAP_NAMES = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
@@ -159,34 +159,6 @@ def check_image(image: Any) -> np.ndarray:
     if not np.isfinite(array).all():
         raise InputImageError("the image contains NaN or infinite pixel values")
     return array
-
-
-def working_shape(shape: tuple[int, int], working_size: int) -> tuple[int, int]:
-    """``shape`` scaled so its longer side is ``working_size`` (aspect kept, sides >= 1)."""
-    h, w = shape
-    scale = working_size / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
-def resample(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resampling of (N, C, H, W) to ``size``; antialiased when shrinking."""
-    if tuple(t.shape[-2:]) == tuple(size):
-        return t
-    shrinking = size[0] < t.shape[-2] or size[1] < t.shape[-1]
-    dtype = t.dtype
-    out = F.interpolate(t.float(), size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-    return out.to(dtype)
-
-
-def pad_to_multiple(t: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad (N, C, H, W) at the bottom and right to a multiple of ``multiple`` (reflect)."""
-    h, w = t.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return t
-    # reflect needs the pad to be smaller than the side; very thin images replicate instead
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(t, (0, pad_w, 0, pad_h), mode=mode)
 
 
 # --- running statistics ---------------------------------------------------------------
@@ -320,16 +292,18 @@ class Predictor:
         cancel: threading.Event | None = None,
         stages: Sequence[int] | None = None,
         seed: int | None = None,
+        network_units: bool = False,
     ) -> list[StageResult]:
         """The final result: one :class:`StageResult` per requested stage (1-based numbers).
 
         ``mc_samples=0`` runs the deterministic pass only (epistemic zero). ``progress(done,
         total)`` is called as samples finish; a set ``cancel`` event raises
         :class:`PredictionCancelled` within one sample's time; a fixed ``seed`` reproduces
-        the dropout masks (on the same device).
+        the dropout masks (on the same device). ``network_units``: the maps as the network
+        gives them (the target normalisation not undone), as evaluation scores them.
         """
         last: Prediction | None = None
-        for update in self.predict_stream(image, mc_samples, working_size, cancel, stages, seed):
+        for update in self.predict_stream(image, mc_samples, working_size, cancel, stages, seed, network_units):
             last = update
             if progress is not None and not update.preview:
                 progress(update.samples_done, update.samples_total)
@@ -344,6 +318,7 @@ class Predictor:
         cancel: threading.Event | None = None,
         stages: Sequence[int] | None = None,
         seed: int | None = None,
+        network_units: bool = False,
     ) -> Iterator[Prediction]:
         """Yield the deterministic preview, then running MC estimates, the last one complete.
 
@@ -365,7 +340,7 @@ class Predictor:
             preview = {
                 m: _deterministic_maps(self._crop(out, prepared)) for m, out in enumerate(outputs, start=1)
             }
-        yield Prediction(self._builder(preview, prepared, wanted, 0), 0, mc_samples, True)
+        yield Prediction(self._builder(preview, prepared, wanted, 0, network_units), 0, mc_samples, True)
         if mc_samples == 0:
             return
 
@@ -384,7 +359,7 @@ class Predictor:
                     accumulators[m].add(out.mean.float(), out.alpha.float(), out.beta.float(), out.sigma)
                 done += size
                 snapshot = {m: acc.snapshot() for m, acc in accumulators.items()}
-            yield Prediction(self._builder(snapshot, prepared, wanted, done), done, mc_samples, False)
+            yield Prediction(self._builder(snapshot, prepared, wanted, done, network_units), done, mc_samples, False)
 
     # -- internals --
 
@@ -478,7 +453,8 @@ class Predictor:
         return int(max(1, min(mc_samples, 16, budget // max(per_sample, 1))))
 
     def _builder(
-        self, maps: dict[int, dict[str, torch.Tensor]], prepared: _Prepared, wanted: list[int], samples: int
+        self, maps: dict[int, dict[str, torch.Tensor]], prepared: _Prepared, wanted: list[int], samples: int,
+        network_units: bool = False,
     ) -> Callable[[], list[StageResult]]:
         norm = self.config.normalization
 
@@ -488,12 +464,12 @@ class Predictor:
                 for m in wanted:
                     arrays = {}
                     for name, value in maps[m].items():
-                        value = resample(value.float(), prepared.shape).cpu()[0, 0]
-                        if name == "mean":
-                            value = value * norm.target_scale + norm.target_offset
-                        elif name != "beta":
-                            value = value * norm.target_scale
-                        arrays[name] = value.numpy().astype(np.float32, copy=True)
+                        array = resample(value.float(), prepared.shape).cpu()[0, 0].numpy().astype(np.float32)
+                        if not network_units and name == "mean":
+                            array = denormalize_target(array, norm)
+                        elif not network_units and name != "beta":  # alpha and the sigmas scale
+                            array = denormalize_spread(array, norm)
+                        arrays[name] = array
                     arrays["total"] = np.sqrt(arrays["aleatoric"] ** 2 + arrays["epistemic"] ** 2)
                     results.append(StageResult(stage=m, samples=samples, **arrays))
             check_finite(results)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dfviewer.core import metrics as M
-from dfviewer.core.data import check_dataset, read_pixels
+from dfviewer.core.dataset_check import check_dataset, read_pixels
 from dfviewer.core.normalize import normalize_target
 from dfviewer.errors import UserError
 
@@ -55,7 +55,7 @@ def evaluate_renderings(
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Per rendering family (``raw`` first): metrics per stage, consistency, sigma and flag figures."""
-    from dfviewer.core.data import DatasetError
+    from dfviewer.core.dataset_check import DatasetError
     from dfviewer.core.evaluation import image_quality
     from dfviewer.core.inference import PredictionCancelled
     from dfviewer.phantom.rendering import FAMILIES, render
@@ -91,17 +91,17 @@ def evaluate_renderings(
                 image = raw
             else:
                 image = render(raw, np.random.default_rng([seed, i, FAMILIES.index(family), r]), family=family)
-            results = predictor.predict(image, mc_samples=mc_samples, seed=seed + i)
+            results = predictor.predict(image, mc_samples=mc_samples, seed=seed + i, network_units=True)
             fam = rows.setdefault(family, {})
             ext = extra.setdefault(family, {"consistency": [], "median_total_lungs": [], "max_total": [],
                                             "spearman": [], "flagged": []})
             for res in results:
-                pn = normalize_target(res.mean, norm)
+                pn = res.mean
                 stage = fam.setdefault(res.stage, {"mse": [], "psnr": [], "ssim": []})
                 for key, value in image_quality(pn, yc).items():
                     stage[key].append(value)
-            final = normalize_target(results[-1].mean, norm)
-            total = results[-1].total / float(norm.target_scale)
+            final = results[-1].mean
+            total = results[-1].total
             if family == "raw":
                 raw_mean = final
             assert raw_mean is not None

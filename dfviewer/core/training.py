@@ -23,196 +23,61 @@ Under ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set) the same call us
 DistributedDataParallel (NCCL on GPUs, Gloo on CPUs) and a DistributedSampler. On GPUs
 BatchNorm becomes SyncBatchNorm; on CPUs each rank normalises its own batch and rank 0's
 running statistics are broadcast after every epoch, so all ranks hold identical weights.
+
+Around this module: :mod:`~dfviewer.core.training_events` (the events and their JSON, no torch),
+:mod:`~dfviewer.core.resume_state` (the resume file), :mod:`~dfviewer.core.distributed`
+(torchrun) and :mod:`~dfviewer.core.run_files` (the file names).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
-from dfviewer.atomic import atomic_path
+from dfviewer.core import distributed
 from dfviewer.core.checkpoint import save_checkpoint
-from dfviewer.core.config import (
-    ExperimentConfig,
-    ModelConfig,
-    model_config_from_dict,
-    to_dict,
-    train_config_from_dict,
-)
-from dfviewer.core.data import Augment, DatasetError, PairedDataset, check_dataset
+from dfviewer.core.config import ExperimentConfig, ModelConfig, to_dict
+from dfviewer.core.data import Augment, PairedDataset
+from dfviewer.core.dataset_check import DatasetError, check_dataset
+from dfviewer.core.distributed import distributed_env
+from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.generator import Cascade, PatchDiscriminator, StageOutput, mc_dropout, stage_input
 from dfviewer.core.losses import generator_loss, lsgan_discriminator_loss
 from dfviewer.core.metrics import batch_image_metrics
-from dfviewer.errors import UserError
+from dfviewer.core.resume_state import (
+    TrainingError,
+    flatten_state,
+    new_epoch_budget,
+    read_resume,
+    saved_experiment,
+    unflatten_state,
+    write_resume,
+)
+from dfviewer.core.run_files import FINAL_NAME, LAST_NAME, RESUME_NAME, best_stage_path
+from dfviewer.core.training_events import (
+    CheckpointSaved,
+    EpochDone,
+    Event,
+    Finished,
+    RunStarted,
+    StageStarted,
+    StepDone,
+    event_from_json,
+)
 
-RESUME_NAME = "resume.safetensors"
-LAST_NAME = "last.safetensors"
-FINAL_NAME = "model.safetensors"
-RESUME_FORMAT = 1
 PREVIEW_SIZE = 128
-
-
-class TrainingError(UserError):
-    """Training cannot start or continue (bad output folder, resume state, settings)."""
-
-
-# --- events ---------------------------------------------------------------------------
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value, dtype=np.float16)
-        return {"__array__": True, "shape": list(arr.shape), "dtype": "float16",
-                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get("__array__"):
-            raw = base64.b64decode(value["data"])
-            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).astype(np.float32)
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-@dataclass
-class Event:
-    """Base of all training events; ``to_json()`` gives one line of JSON."""
-
-    kind: ClassVar[str] = "event"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {"event": self.kind, **_encode(data)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
-
-
-@dataclass
-class RunStarted(Event):
-    """Training begins (or resumes): the plan and the data found."""
-
-    kind: ClassVar[str] = "run_started"
-    out_dir: str
-    device: str
-    world_size: int
-    phases: list[dict[str, Any]]  # [{"phase": "stage"|"finetune", "stage": k or 0, "epochs": n}]
-    total_epochs: int
-    resumed_at_epoch: int  # global epochs already done (0 for a fresh run)
-    data: dict[str, Any]
-    target_scale: float
-
-
-@dataclass
-class StageStarted(Event):
-    """A phase begins: ``stage`` k (1-based) alone, or ``stage`` 0 for end-to-end fine-tuning."""
-
-    kind: ClassVar[str] = "stage_started"
-    stage: int
-    phase: str
-    epochs: int
-    start_epoch: int
-    lr: float
-
-
-@dataclass
-class StepDone(Event):
-    """One optimisation step; ``losses`` holds floats (``g_total``, ``l1``, ``nll``, ``adv``, ``residual``, ``d``)."""
-
-    kind: ClassVar[str] = "step_done"
-    stage: int
-    epoch: int  # 1-based within the phase
-    step: int  # 1-based within the epoch
-    steps: int
-    global_step: int
-    global_steps: int  # planned steps of the whole run
-    losses: dict[str, float]
-
-
-@dataclass
-class EpochDone(Event):
-    """An epoch ended: mean training losses, validation metrics per stage, and a preview.
-
-    ``val``: {"1": {"mse", "psnr", "ssim", "l1"}, ...} on the validation split (normalised
-    target units clipped to [0, 1]); ``preview``: arrays (at most 128 px) of one fixed
-    validation case: ``input``, ``target``, ``mean``, ``aleatoric``, ``epistemic`` of the
-    stage being trained, in network units (dark-field divided by the target scale).
-    """
-
-    kind: ClassVar[str] = "epoch_done"
-    stage: int
-    phase: str
-    epoch: int
-    epochs: int
-    global_epoch: int
-    total_epochs: int
-    train_losses: dict[str, float]
-    val: dict[str, dict[str, float]]
-    lr: float
-    seconds: float
-    preview: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class CheckpointSaved(Event):
-    """A checkpoint was written: ``which`` is ``last``, ``best`` or ``final``."""
-
-    kind: ClassVar[str] = "checkpoint_saved"
-    path: str
-    which: str
-    stage: int
-    global_epoch: int
-
-
-@dataclass
-class Finished(Event):
-    """The run ended: ``status`` is ``completed`` or ``cancelled``."""
-
-    kind: ClassVar[str] = "finished"
-    status: str
-    model_path: str | None
-    global_epoch: int
-    seconds: float
-    best: dict[str, float]
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, StageStarted, StepDone, EpochDone, CheckpointSaved, Finished)
-}
-
-
-def event_from_json(text: str | dict[str, Any]) -> Event:
-    """Rebuild an event from one line written by :meth:`Event.to_json`."""
-    data = json.loads(text) if isinstance(text, str) else dict(text)
-    cls = EVENT_TYPES[data.pop("event")]
-    return cls(**_decode(data))
 
 
 @dataclass
@@ -227,76 +92,6 @@ class TrainResult:
     seconds: float
     history: list[dict[str, Any]]
     config: ExperimentConfig
-
-
-# --- distributed helpers -----------------------------------------------------------------
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def distributed_env() -> _Dist:
-    """Rank, world size and local rank from torchrun's environment variables."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world <= 1:
-        return _Dist()
-    return _Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _barrier(d: _Dist) -> None:
-    if d.active:
-        dist.barrier()
-
-
-# --- optimiser state without pickle ---------------------------------------------------------
-
-
-def flatten_state(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], Any]:
-    """Split a (nested) state dict into tensors (named ``prefix.path``) and a JSON skeleton."""
-    tensors: dict[str, torch.Tensor] = {}
-
-    def walk(value: Any, path: str) -> Any:
-        if isinstance(value, torch.Tensor):
-            name = f"{prefix}.{path}"
-            tensors[name] = value.detach().to("cpu").contiguous().clone()
-            return {"__tensor__": name}
-        if isinstance(value, dict):
-            return {"__dict__": [[k, walk(v, f"{path}.{k}")] for k, v in value.items()]}
-        if isinstance(value, (list, tuple)):
-            return {"__list__": [walk(v, f"{path}.{i}") for i, v in enumerate(value)],
-                    "tuple": isinstance(value, tuple)}
-        if isinstance(value, float) and not math.isfinite(value):
-            return {"__float__": repr(value)}
-        return value
-
-    return tensors, walk(state, "s")
-
-
-def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`flatten_state`."""
-    if isinstance(skeleton, dict):
-        if "__tensor__" in skeleton:
-            return tensors[skeleton["__tensor__"]]
-        if "__dict__" in skeleton:
-            return {k: unflatten_state(v, tensors) for k, v in skeleton["__dict__"]}
-        if "__list__" in skeleton:
-            items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
-            return tuple(items) if skeleton.get("tuple") else items
-        if "__float__" in skeleton:
-            return float(skeleton["__float__"])
-    return skeleton
 
 
 # --- the phase forward pass -------------------------------------------------------------------
@@ -337,15 +132,34 @@ class _PhaseForward(nn.Module):
         return tuple(t for o in outs for t in (o.mean, o.alpha, o.beta))
 
 
+@dataclass
+class PhaseRun:
+    """Everything one phase trains with: what is trained or frozen, the forward pass, the optimisers."""
+
+    index: int  # position in the plan of phases
+    phase: Phase
+    trained: list[int]  # 0-based stages whose weights (and discriminators) learn
+    frozen: set[int]
+    upto: int  # the last stage run (0-based)
+    forward: nn.Module  # _PhaseForward, wrapped in DistributedDataParallel under torchrun
+    discs: list[nn.Module]  # the discriminators of the trained stages
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sch_g: torch.optim.lr_scheduler.LRScheduler
+    sch_d: torch.optim.lr_scheduler.LRScheduler
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+
+    @property
+    def lr(self) -> float:
+        return float(self.opt_g.param_groups[0]["lr"])
+
+
 def _unflat(flat: tuple[torch.Tensor, ...]) -> list[StageOutput]:
     return [StageOutput(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
 
 
 # --- the trainer ------------------------------------------------------------------------------
-
-
-def _saved_experiment(data: dict[str, Any]) -> ExperimentConfig:
-    return ExperimentConfig(model=model_config_from_dict(data["model"]), train=train_config_from_dict(data["train"]))
 
 
 def _epoch_seed(seed: int, rank: int, global_epoch: int) -> int:
@@ -365,15 +179,6 @@ def _fork_seeded(seed: int) -> contextlib.AbstractContextManager:
     return seeded()
 
 
-def _device(name: str, d: _Dist) -> torch.device:
-    from dfviewer.core.inference import select_device
-
-    if d.active and torch.cuda.is_available() and str(name) in ("auto", "cuda"):
-        torch.cuda.set_device(d.local_rank)
-        return torch.device("cuda", d.local_rank)
-    return select_device(name)
-
-
 def _truncated(model: Cascade, n: int) -> Cascade:
     """A copy of the first ``n`` stages as an ``n``-stage cascade (on the CPU)."""
     cfg = dataclasses.replace(model.cfg, n_stages=n)
@@ -385,15 +190,16 @@ def _truncated(model: Cascade, n: int) -> Cascade:
 
 
 def _downsample_preview(a: torch.Tensor, size: int = PREVIEW_SIZE) -> np.ndarray:
-    from dfviewer.core.inference import resample, working_shape
-
     t = a.detach().float().cpu()[None, None] if a.ndim == 2 else a.detach().float().cpu()
     shape = working_shape(tuple(t.shape[-2:]), min(size, max(t.shape[-2:])))
     return resample(t, shape)[0, 0].numpy().astype(np.float32)
 
 
 class _Trainer:
-    def __init__(self, data, experiment, out_dir, resume, device, callback, cancel) -> None:
+    """One training run: data, models, the plan of phases, and the loop over them."""
+
+    def __init__(self, data: str | Path, experiment: ExperimentConfig | None, out_dir: str | Path, resume: bool,
+                 device: str, callback: Callable[[Event], None] | None, cancel: threading.Event | None) -> None:
         self.t0 = time.perf_counter()
         self.d = distributed_env()
         self.callback = callback
@@ -404,8 +210,9 @@ class _Trainer:
         self.tensors: dict[str, torch.Tensor] = {}
         self._phase_epochs: list[int] | None = None  # epochs of the phases already run, when resumed
         if resume:
-            new_epochs = self._read_resume(experiment)
-            experiment = _saved_experiment(self.state["experiment"])
+            self.state, self.tensors = read_resume(self.out_dir)
+            new_epochs = new_epoch_budget(self.state, experiment, self.out_dir, self.d.world)
+            experiment = saved_experiment(self.state)
             saved = int(experiment.train.epochs_per_stage)
             self._phase_epochs = [int(e) for e in self.state.get("phase_epochs", [])] or None
             if new_epochs is not None:
@@ -487,63 +294,17 @@ class _Trainer:
         self.best: dict[str, float] = dict(s.get("best", {}))
         self.history: list[dict[str, Any]] = list(s.get("history", []))
         self.elapsed_before = float(s.get("seconds", 0.0))
-        self.best_paths: dict[int, Path] = {
-            int(k): self.out_dir / f"best_stage{k}.safetensors" for k in self.best
-        }
+        self.best_paths: dict[int, Path] = {int(k): best_stage_path(self.out_dir, int(k)) for k in self.best}
 
     # -- setup --
 
     def _init_distributed(self, device: str) -> None:
-        if self.d.active and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and device in ("auto", "cuda") else "gloo"
-            dist.init_process_group(backend=backend)
-            self._owns_group = True
-        else:
-            self._owns_group = False
-        self.device = _device(device, self.d)
+        self._owns_group = distributed.init_process_group(self.d, device)
+        self.device = distributed.rank_device(device, self.d)
 
     def _emit(self, event: Event) -> None:
         if self.callback is not None and self.d.main:
             self.callback(event)
-
-    def _read_resume(self, experiment: ExperimentConfig | None) -> None:
-        path = self.out_dir / RESUME_NAME
-        if not path.is_file():
-            raise TrainingError(f"cannot resume: {path} does not exist (no finished epoch to continue from)")
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                header = handle.metadata() or {}
-                self.tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-            self.state = json.loads(header["dfviewer_resume"])
-        except Exception as exc:  # noqa: BLE001 - any damage means we cannot resume
-            raise TrainingError(f"cannot resume: {path} is damaged ({exc})") from None
-        if int(self.state.get("format", 0)) > RESUME_FORMAT:
-            raise TrainingError(f"cannot resume: {path} was written by a newer dfviewer")
-        new_epochs = None
-        if experiment is not None:
-            saved = _saved_experiment(self.state["experiment"])
-            a, b = to_dict(experiment), to_dict(saved)
-            a["model"]["normalization"] = b["model"]["normalization"]  # computed from the data
-            diff = [f"{part}.{k}" for part in ("model", "train") for k in a[part] if a[part][k] != b[part][k]]
-            if diff == ["train.epochs_per_stage"] and int(self.state.get("next_epoch", 0)) == 0:
-                # a new epoch budget for the stages not begun yet (the run stopped between two stages)
-                new_epochs = int(experiment.train.epochs_per_stage)
-            elif diff == ["train.epochs_per_stage"]:
-                raise TrainingError(
-                    f"cannot change the epochs of {self.out_dir} in the middle of a stage; resume it as saved "
-                    "and change them when it stops between two stages"
-                )
-            elif diff:
-                raise TrainingError(
-                    f"cannot resume {self.out_dir} with different settings ({', '.join(diff)}); "
-                    "leave them out to continue with the saved ones"
-                )
-        if int(self.state.get("world_size", 1)) != self.d.world:
-            raise TrainingError(
-                f"cannot resume: the run in {self.out_dir} used {self.state.get('world_size')} processes, "
-                f"this one has {self.d.world}"
-            )
-        return new_epochs
 
     def _load_weights(self) -> None:
         model_sd = {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
@@ -553,7 +314,8 @@ class _Trainer:
 
     # -- one phase --
 
-    def _phase_setup(self, p: Phase):
+    def _phase_setup(self, index: int) -> PhaseRun:
+        p = self.phases[index]
         n = self.mcfg.n_stages
         if p.name == "stage":
             trained = [p.stage]
@@ -584,9 +346,8 @@ class _Trainer:
         sch_g = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=p.epochs, eta_min=lr * self.tc.cosine_min_lr_factor)
         sch_d = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=p.epochs, eta_min=lr_d * self.tc.cosine_min_lr_factor)
         fp16 = self.amp_dtype == torch.float16
-        scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
-        scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
-        return trained, frozen, upto, forward, discs, (opt_g, opt_d), (sch_g, sch_d), (scaler_g, scaler_d)
+        return PhaseRun(index, p, trained, frozen, upto, forward, discs, opt_g, opt_d, sch_g, sch_d,
+                        torch.amp.GradScaler("cuda", enabled=fp16), torch.amp.GradScaler("cuda", enabled=fp16))
 
     def _set_train_mode(self, frozen: set[int]) -> None:
         self.model.train()
@@ -599,12 +360,9 @@ class _Trainer:
         return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
 
     def _cancelled(self) -> bool:
-        flag = bool(self.cancel is not None and self.cancel.is_set())
-        if self.d.active and self.cancel is not None:
-            t = torch.tensor([1.0 if flag else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            flag = bool(t.item() > 0)
-        return flag
+        if self.cancel is None:
+            return False
+        return distributed.any_rank(self.cancel.is_set(), self.d, self.device)
 
     def run(self) -> TrainResult:
         s = self.state or {}
@@ -620,14 +378,14 @@ class _Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         cancelled = False
         for pi in range(start_phase, len(self.phases)):
-            p = self.phases[pi]
-            trained, frozen, upto, forward, discs, opts, schs, scalers = self._phase_setup(p)
+            run = self._phase_setup(pi)
+            p = run.phase
             first = start_epoch if pi == start_phase else 0
             if first > 0:
-                self._load_optim(opts, schs, scalers)
-            self._emit(StageStarted(p.label, p.name, p.epochs, first, opts[0].param_groups[0]["lr"]))
+                self._load_optim(run)
+            self._emit(StageStarted(p.label, p.name, p.epochs, first, run.lr))
             for epoch in range(first, p.epochs):
-                done = self._epoch(pi, p, epoch, trained, frozen, upto, forward, discs, opts, schs, scalers)
+                done = self._epoch(run, epoch)
                 if not done:
                     cancelled = True
                     break
@@ -642,12 +400,12 @@ class _Trainer:
             if self.d.main:
                 save_checkpoint(model_path, self._plain_model(), self._metadata(len(self.phases) - 1, -1, seconds, final=True))
                 self._emit(CheckpointSaved(str(model_path), "final", self.mcfg.n_stages, self.global_epoch))
-        _barrier(self.d)
+        distributed.barrier(self.d)
         self._write_digest()
         self._emit(Finished("cancelled" if cancelled else "completed", str(model_path) if model_path else None,
                             self.global_epoch, seconds, dict(self.best)))
         if self._owns_group:
-            dist.destroy_process_group()
+            distributed.destroy_process_group()
         return TrainResult(self.out_dir, model_path, dict(self.best_paths), self.global_epoch, cancelled,
                            seconds, self.history, self.exp)
 
@@ -665,14 +423,15 @@ class _Trainer:
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / f"rank{self.d.rank}.sha256").write_text(digest.hexdigest() + "\n")
 
-    def _epoch(self, pi, p, epoch, trained, frozen, upto, forward, discs, opts, schs, scalers) -> bool:
+    def _epoch(self, run: PhaseRun, epoch: int) -> bool:
+        """One epoch of ``run``'s phase; False when cancelled."""
         t_epoch = time.perf_counter()
-        opt_g, opt_d = opts
-        scaler_g, scaler_d = scalers
+        p, trained = run.phase, run.trained
+        opt_g, opt_d, scaler_g, scaler_d = run.opt_g, run.opt_d, run.scaler_g, run.scaler_d
         torch.manual_seed(_epoch_seed(self.tc.seed, self.d.rank, self.global_epoch))
         self.sampler.set_epoch(self.global_epoch)
         self.train_ds.epoch = self.global_epoch
-        self._set_train_mode(frozen)
+        self._set_train_mode(run.frozen)
         sums: dict[str, float] = {}
         n_steps = 0
         global_steps = self.total_epochs * self.steps_per_epoch
@@ -682,10 +441,10 @@ class _Trainer:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             with self._autocast():
-                outs = _unflat(forward(x))
+                outs = _unflat(run.forward(x))
             # discriminator step (real and fake in one batch)
             d_loss = x.new_zeros((), dtype=torch.float32)
-            for k, disc in zip(trained, discs):
+            for k, disc in zip(trained, run.discs):
                 fake = outs[k].mean.detach().to(x.dtype)
                 with self._autocast():
                     scores = disc(torch.cat([x, x]), torch.cat([y, fake]))
@@ -723,21 +482,15 @@ class _Trainer:
             n_steps += 1
             self.global_step += 1
             self._emit(StepDone(p.label, epoch + 1, step, self.steps_per_epoch, self.global_step, global_steps, losses))
-        if self.d.active and self.device.type != "cuda":
-            for buf in self.model.buffers():
-                dist.broadcast(buf, src=0)
-        schs[0].step()
-        schs[1].step()
+        distributed.broadcast_buffers(self.model, self.d, self.device)
+        run.sch_g.step()
+        run.sch_d.step()
         self.global_epoch += 1
         train_losses = {k: v / max(n_steps, 1) for k, v in sums.items()}
-        if self.d.active:  # average the epoch's losses over ranks for the log
-            t = torch.tensor([train_losses[k] for k in sorted(train_losses)], dtype=torch.float64,
-                             device=self.device if self.device.type == "cuda" else "cpu")
-            dist.all_reduce(t)
-            train_losses = {k: float(v) / self.d.world for k, v in zip(sorted(train_losses), t.tolist())}
+        train_losses = distributed.mean_over_ranks(train_losses, self.d, self.device)  # for the log
         if self.d.main:
-            self._after_epoch(pi, p, epoch, upto, train_losses, opts, schs, scalers, t_epoch)
-        _barrier(self.d)
+            self._after_epoch(run, epoch, train_losses, t_epoch)
+        distributed.barrier(self.d)
         return True
 
     # -- validation, checkpoints --
@@ -789,12 +542,13 @@ class _Trainer:
             preview["epistemic"] = np.zeros_like(preview["mean"])
         return val, preview
 
-    def _after_epoch(self, pi, p, epoch, upto, train_losses, opts, schs, scalers, t_epoch) -> None:
-        val, preview = self._validate(upto)
+    def _after_epoch(self, run: PhaseRun, epoch: int, train_losses: dict[str, float], t_epoch: float) -> None:
+        p, pi = run.phase, run.index
+        val, preview = self._validate(run.upto)
         seconds = self.elapsed_before + time.perf_counter() - self.t0
         stages_scored = [p.stage + 1] if p.name == "stage" else list(range(1, self.mcfg.n_stages + 1))
         record = {"phase": p.name, "stage": p.label, "epoch": epoch + 1, "global_epoch": self.global_epoch,
-                  "train": train_losses, "val": val, "lr": opts[0].param_groups[0]["lr"],
+                  "train": train_losses, "val": val, "lr": run.lr,
                   "seconds": time.perf_counter() - t_epoch}
         self.history.append(record)
         new_best = []
@@ -808,12 +562,12 @@ class _Trainer:
         last = self.out_dir / LAST_NAME
         save_checkpoint(last, self._plain_model(), self._metadata(pi, epoch, seconds))
         for k in new_best:
-            path = self.out_dir / f"best_stage{k}.safetensors"
+            path = best_stage_path(self.out_dir, k)
             meta = self._metadata(pi, epoch, seconds)
             meta["best_val_mse" if val else "best_train_l1"] = self.best[str(k)]
             save_checkpoint(path, _truncated(self._plain_model(), k), meta)
             self.best_paths[k] = path
-        self._write_resume(pi, p, epoch, opts, schs, scalers, seconds)
+        self._write_resume(run, epoch, seconds)
         self._emit(EpochDone(p.label, p.name, epoch + 1, p.epochs, self.global_epoch, self.total_epochs,
                              train_losses, val, record["lr"], record["seconds"], preview))
         self._emit(CheckpointSaved(str(last), "last", p.label, self.global_epoch))
@@ -846,17 +600,17 @@ class _Trainer:
             "best": dict(self.best),
         }
 
-    def _write_resume(self, pi, p, epoch, opts, schs, scalers, seconds) -> None:
+    def _write_resume(self, run: PhaseRun, epoch: int, seconds: float) -> None:
+        p, pi = run.phase, run.index
         next_phase, next_epoch = (pi, epoch + 1) if epoch + 1 < p.epochs else (pi + 1, 0)
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self._plain_model().state_dict().items()}
         tensors.update({f"disc.{k}": v.detach().cpu().contiguous() for k, v in self.discs.state_dict().items()})
         skeletons = {}
-        for name, obj in (("opt_g", opts[0]), ("opt_d", opts[1])):
+        for name, obj in (("opt_g", run.opt_g), ("opt_d", run.opt_d)):
             t, skel = flatten_state(name, obj.state_dict())
             tensors.update(t)
             skeletons[name] = skel
-        state = {
-            "format": RESUME_FORMAT,
+        write_resume(self.out_dir, tensors, {
             "experiment": to_dict(self.exp),
             "phase_epochs": [ph.epochs for ph in self.phases],
             "phase_of_optimizers": pi,
@@ -869,26 +623,22 @@ class _Trainer:
             "seconds": seconds,
             "world_size": self.d.world,
             "optimizers": skeletons,
-            "schedulers": [sch.state_dict() for sch in schs],
-            "scalers": [sc.state_dict() for sc in scalers],
+            "schedulers": [run.sch_g.state_dict(), run.sch_d.state_dict()],
+            "scalers": [run.scaler_g.state_dict(), run.scaler_d.state_dict()],
             "data": {k: v for k, v in self.report.summary().items() if k != "problems"},
-        }
-        header = {"dfviewer_resume": json.dumps(_encode(state), allow_nan=False)}
-        with atomic_path(self.out_dir / RESUME_NAME) as tmp:
-            save_file(tensors, str(tmp), metadata=header)
+        })
 
-    def _load_optim(self, opts, schs, scalers) -> None:
+    def _load_optim(self, run: PhaseRun) -> None:
         s = self.state
-        for name, opt in (("opt_g", opts[0]), ("opt_d", opts[1])):
+        for name, opt in (("opt_g", run.opt_g), ("opt_d", run.opt_d)):
             sd = unflatten_state(s["optimizers"][name], self.tensors)
             sd["state"] = {int(k): v for k, v in sd["state"].items()}
             opt.load_state_dict(sd)
-        for sch, sd in zip(schs, s["schedulers"]):
+        for sch, sd in zip((run.sch_g, run.sch_d), s["schedulers"]):
             sch.load_state_dict(sd)
-        for sc, sd in zip(scalers, s["scalers"]):
+        for sc, sd in zip((run.scaler_g, run.scaler_d), s["scalers"]):
             if sd:
                 sc.load_state_dict(sd)
-
 
 def train(
     data: str | Path,
@@ -911,7 +661,8 @@ def train(
     return trainer.run()
 
 
-__all__ = [
-    "CheckpointSaved", "EpochDone", "Event", "Finished", "RunStarted", "StageStarted", "StepDone",
-    "TrainResult", "TrainingError", "distributed_env", "event_from_json", "train",
+__all__ = [  # the events and distributed_env are re-exported for the CLI and scripts
+    "FINAL_NAME", "LAST_NAME", "RESUME_NAME", "CheckpointSaved", "EpochDone", "Event", "Finished", "PhaseRun",
+    "RunStarted", "StageStarted", "StepDone", "TrainResult", "TrainingError", "distributed_env", "event_from_json",
+    "train",
 ]

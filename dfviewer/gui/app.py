@@ -34,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def demo_paths() -> tuple[Path, Path]:
     """The bundled demo model and first sample case; ``FileNotFoundError`` with a clear message if absent."""
-    from dfviewer.gui.analysis import list_images
+    from dfviewer.display.files import list_radiographs
     from dfviewer.resources import resource_path
 
     model = resource_path(*DEMO_MODEL)
     samples_dir = resource_path("samples")
-    samples = [p for p in list_images(samples_dir) if p.suffix.lower() in (".dcm", "")] if samples_dir.is_dir() else []
-    samples = samples or (list_images(samples_dir) if samples_dir.is_dir() else [])
+    samples = [p for p in list_radiographs(samples_dir) if p.suffix.lower() in (".dcm", "")] if samples_dir.is_dir() else []
+    samples = samples or (list_radiographs(samples_dir) if samples_dir.is_dir() else [])
     if not model.exists():
         raise FileNotFoundError(f"the bundled demo model {model} is missing from this installation")
     if not samples:
@@ -122,8 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a local loop, not app.exec()/app.quit(): quitting the application would also end every
     # later event loop in this process (e.g. when called from tests)
     loop = QEventLoop()
+    timeout = QTimer()  # stopped once the screenshot is taken: it must never fire in a later loop
+    timeout.setSingleShot(True)
+    saving = QTimer()
+    saving.setSingleShot(True)
+    saving.setInterval(300)
+
+    done = []
 
     def save() -> None:
+        timeout.stop()
+        done.append(True)
         if args.stage:
             window.state.set_stage(args.stage)
         window.resize(*size)  # loading may have grown the window
@@ -139,19 +148,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.deleteLater()
         loop.quit()
 
+    saving.timeout.connect(save)
+
     def later() -> None:
-        QTimer.singleShot(300, save)
+        if not (done or saving.isActive()):  # once, whichever signal comes first
+            saving.start()
 
     def failed(message: str) -> None:
         exit_code["rc"] = 1
         later()
 
+    def timed_out() -> None:
+        print("dfviewer: --screenshot timed out", file=sys.stderr)
+        later()
+
     if window.controller.running:
-        window.inferenceFinished.connect(later)
+        window.summaryUpdated.connect(later)  # after the final summary (lung mask, SSIM) arrived
         window.inferenceCancelled.connect(later)
         window.inferenceFailed.connect(failed)
-        QTimer.singleShot(int(args.timeout * 1000), lambda: (print("dfviewer: --screenshot timed out", file=sys.stderr),
-                                                             later()))
+        timeout.timeout.connect(timed_out)
+        timeout.start(int(args.timeout * 1000))
     else:
         later()
     loop.exec()

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from dfviewer.gui.maps import format_value
+from dfviewer.display.windows import format_number
 
 
 def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
@@ -70,6 +70,7 @@ class TagsPanel(QWidget):
         header.resizeSection(1, 150)
         self.tree.setColumnHidden(2, True)
         header.setStretchLastSection(True)
+        header.setMinimumSectionSize(56)  # the value column keeps its "Value" header
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
@@ -90,9 +91,11 @@ class TagsPanel(QWidget):
         else:
             rows = [("", str(k), "", str(v), []) for k, v in (getattr(radiograph, "metadata", {}) or {}).items()]
         self.tree.setColumnHidden(0, dataset is None)
-        self.tree.header().resizeSection(1, 150 if dataset is not None else 110)
         for row in rows:
             self.tree.addTopLevelItem(self._item(row))
+        if dataset is not None:
+            self.tree.resizeColumnToContents(0)  # "(0002,0010)" whole, not "(0002,..."
+        self.tree.header().resizeSection(1, 130 if dataset is not None else 110)
         self.filter(self.search.text())
 
     def _item(self, row) -> QTreeWidgetItem:
@@ -189,6 +192,7 @@ class SummaryTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
                         "mask; with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
                         "(data range = the real image's range; SSIM: Gaussian window, sigma 1.5).")
@@ -228,10 +232,10 @@ class SummaryTable(QTableWidget):
         self.clearSpans()
         self.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            values = [str(row["stage"]), format_value(row["aleatoric"]), format_value(row["epistemic"])]
+            values = [str(row["stage"]), format_number(row["aleatoric"]), format_number(row["epistemic"])]
             if has_truth:
                 ssim = row["ssim"]
-                values += [format_value(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
+                values += [format_number(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
             for j, text in enumerate(values + [""] * (len(self.COLUMNS) - len(values))):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -241,6 +245,13 @@ class SummaryTable(QTableWidget):
         if rows:
             self._add_flag_row()
         self.select_stage(selected_stage)
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """As wide as its columns: the dock grows instead of hiding SSIM behind a scrollbar."""
+        self.resizeColumnsToContents()
+        columns = sum(self.columnWidth(j) for j in range(self.columnCount()) if not self.isColumnHidden(j))
+        self.setMinimumWidth(columns + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width())
 
     def select_stage(self, stage: int) -> None:
         for i in range(self.rowCount()):

@@ -1,14 +1,22 @@
-"""Windowing controls: a histogram with draggable window limits, presets and a reset."""
+"""Windowing controls: a histogram with draggable window limits, a labelled range slider, presets, reset."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor
-from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from superqt import QLabeledDoubleRangeSlider, QSearchableComboBox
 
-from dfviewer.gui.maps import Window, finite_sample, format_value, window_from_limits, window_limits
+from dfviewer.display.windows import Window, finite_sample, window_from_limits, window_limits
+
+
+def decimals_for(span: float) -> int:
+    """Decimals that show about five significant digits of values spread over ``span``."""
+    if not span > 0 or not np.isfinite(span):
+        return 3
+    return int(np.clip(4 - np.floor(np.log10(span)), 0, 8))
 
 
 class WindowingWidget(QWidget):
@@ -45,9 +53,15 @@ class WindowingWidget(QWidget):
         self.region.setZValue(10)
         self.plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._region_changed)
-        self.limits = QLabel("")
-        self.limits.setStyleSheet("color: #9a9aa0;")
-        self.presets = QComboBox()
+        self.limits = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
+        self.limits.setObjectName("windowLimits")
+        self.limits.setToolTip("The window's low and high value: drag the handles or type a value")
+        # the values at the ends (editable), not above the handles, where the left one is cut off
+        self.limits.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
+        self.limits.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+        self.limits.valueChanged.connect(self._limits_changed)
+        self.presets = QSearchableComboBox()  # a CR or CT file may offer many windows: type to find one
+        self.presets.setInsertPolicy(QSearchableComboBox.InsertPolicy.NoInsert)
         self.presets.setToolTip("Window presets: the file's own windows, Lung, Bone, Full range, Auto (percentiles)")
         self.presets.activated.connect(self._preset_activated)
         self.reset = QPushButton("Reset")
@@ -82,8 +96,8 @@ class WindowingWidget(QWidget):
         self.presets.setEnabled(bool(presets))
         self.curve.setVisible(array is not None)
         self.region.setVisible(array is not None)
+        self.limits.setEnabled(array is not None)
         if array is None:
-            self.limits.setText("")
             return
         values = finite_sample(array, 200_000)
         if values.size == 0:
@@ -96,16 +110,26 @@ class WindowingWidget(QWidget):
         counts, edges = np.histogram(values, bins=128, range=(span_low, span_high))
         self.curve.setData(edges, np.log1p(counts.astype(float)))
         self.plot.setXRange(span_low, span_high, padding=0.02)
+        self._updating = True
+        try:
+            decimals = decimals_for(span_high - span_low)
+            self.limits.setDecimals(decimals)
+            self.limits.setRange(span_low, span_high)
+            self._fit_limit_labels(span_low, span_high, decimals)
+        finally:
+            self._updating = False
         self.set_window(window)
 
     def set_window(self, window: Window) -> None:
+        low, high = window_limits(window)
         self._updating = True
         try:
-            self.region.setRegion(window_limits(window))
+            self.region.setRegion((low, high))
+            if low < self.limits.minimum() or high > self.limits.maximum():  # dragged beyond the data
+                self.limits.setRange(min(low, self.limits.minimum()), max(high, self.limits.maximum()))
+            self.limits.setValue((low, high))
         finally:
             self._updating = False
-        low, high = window_limits(window)
-        self.limits.setText(f"window {format_value(low)} … {format_value(high)}")
 
     def set_auto(self, auto: bool, enabled: bool = True) -> None:
         self._updating = True
@@ -125,6 +149,19 @@ class WindowingWidget(QWidget):
             return
         low, high = self.region.getRegion()
         centre, width = window_from_limits(float(low), float(high))
+        self.windowEdited.emit(self.key, centre, width)
+
+    def _fit_limit_labels(self, low: float, high: float, decimals: int) -> None:
+        """Room for the longest value (superqt sizes its labels for the maximum only, cutting a minus sign)."""
+        metrics = self.limits.fontMetrics()
+        width = max(metrics.horizontalAdvance(f"{v:.{decimals}f}") for v in (low, high, -abs(high))) + 10
+        for label in self.limits.findChildren(QLineEdit):
+            label.setFixedWidth(width)
+
+    def _limits_changed(self, value: tuple[float, float]) -> None:
+        if self._updating:
+            return
+        centre, width = window_from_limits(float(value[0]), float(value[1]))
         self.windowEdited.emit(self.key, centre, width)
 
     def _preset_activated(self, index: int) -> None:

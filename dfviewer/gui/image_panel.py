@@ -1,4 +1,4 @@
-"""One image panel: a pyqtgraph view of a :class:`~dfviewer.gui.layers.Layer` plus its colorbar.
+"""One image panel: a pyqtgraph view of a :class:`~dfviewer.display.layers.Layer` plus its colorbar.
 
 Left-drag pans, the wheel zooms, right-drag changes the window (horizontal: width,
 vertical: centre), double-click resets the view. The panel reports the pixel under the cursor
@@ -12,9 +12,10 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from superqt import QElidingLabel
 
-from dfviewer.gui.layers import Layer, colorize
-from dfviewer.gui.maps import window_limits
+from dfviewer.display.layers import Layer, colorize
+from dfviewer.display.windows import window_limits
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -110,21 +111,6 @@ class _ViewBox(pg.ViewBox):
         super().mouseClickEvent(ev)
 
 
-class ElidedLabel(QLabel):
-    """A one-line label that shortens its text with an ellipsis instead of clipping it."""
-
-    def __init__(self, text: str = "", mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
-        super().__init__(text)
-        self._mode = mode
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        painter = QPainter(self)
-        rect = self.contentsRect().adjusted(4, 0, -4, 0)  # the stylesheet's horizontal padding
-        text = self.fontMetrics().elidedText(self.text(), self._mode, rect.width())
-        painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(rect, int(self.alignment()), text)
-
-
 class ImagePanel(QFrame):
     """Title, image view with crosshair, and colorbar."""
 
@@ -141,12 +127,15 @@ class ImagePanel(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setObjectName(f"panel_{key}")
 
-        self.title = ElidedLabel(title)
+        self.title = QElidingLabel(title)
+        self.title.setEllipsesWidth(8)  # the stylesheet's horizontal padding
         self.title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setObjectName("panelTitle")
         self.title.setStyleSheet("font-weight: 600; padding: 2px 4px;")
-        self.subtitle = ElidedLabel("", Qt.TextElideMode.ElideMiddle)
+        self.subtitle = QElidingLabel("")
+        self.subtitle.setElideMode(Qt.TextElideMode.ElideMiddle)
+        self.subtitle.setEllipsesWidth(8)
         self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.subtitle.setStyleSheet("color: #9a9aa0; padding: 2px 4px;")
         self.subtitle.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

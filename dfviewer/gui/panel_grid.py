@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
 #: room a panel needs besides the image: colorbar width, title height (pixels)
@@ -11,13 +9,17 @@ PANEL_EXTRA_W, PANEL_EXTRA_H = 72, 24
 
 
 def best_columns(n: int, width: int, height: int, image_shape: tuple[int, int] | None) -> int:
-    """The column count that maximises the displayed image size of ``n`` panels in width x height."""
+    """The column count that maximises the displayed image size of ``n`` panels in width x height.
+
+    Only full grids are considered (the column count divides ``n``): three panels stand in one
+    row or one column, never in a 2 x 2 grid with an empty quadrant.
+    """
     if n <= 1:
         return 1
     ih, iw = image_shape or (1, 1)
     best, best_scale = n, -1.0
-    for columns in range(1, n + 1):
-        rows = math.ceil(n / columns)
+    for columns in (c for c in range(1, n + 1) if n % c == 0):
+        rows = n // columns
         cell_w = width / columns - PANEL_EXTRA_W
         cell_h = height / rows - PANEL_EXTRA_H
         scale = min(cell_w / iw, cell_h / ih)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfviewer.display.windows import window_limits
 from dfviewer.io.radiograph import auto_window
 
 COLORMAPS = ("gray", "viridis", "magma", "inferno", "cividis")
@@ -39,12 +40,6 @@ def colormap_lut(name: str) -> np.ndarray:
     lut = np.ascontiguousarray(lut)
     lut.setflags(write=False)
     return lut
-
-
-def window_limits(window: tuple[float, float]) -> tuple[float, float]:
-    """(low, high) of a (centre, width) window."""
-    centre, width = float(window[0]), float(window[1])
-    return centre - width / 2.0, centre + width / 2.0
 
 
 def window_indices(array: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:

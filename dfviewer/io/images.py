@@ -20,7 +20,7 @@ from dfviewer.io.radiograph import Radiograph, auto_window
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 NPY_SUFFIXES = {".npy"}
-IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES | NPY_SUFFIXES
+PLAIN_IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES | NPY_SUFFIXES
 
 
 def check_size(path: Path, shape: tuple[int, ...], itemsize: int = 1) -> None:

@@ -244,8 +244,12 @@ def lung_bbox(attenuation: np.ndarray, darkfield: np.ndarray | None = None, pad:
 
     The whole image with ``found=False`` when the lungs are not found.
     """
-    result = lung_mask(attenuation, darkfield)
-    h, w = np.asarray(attenuation).shape
+    return mask_bbox(lung_mask(attenuation, darkfield), pad)
+
+
+def mask_bbox(result: LungMaskResult, pad: float = 0.05) -> LungBox:
+    """Padded bounding box of a :func:`lung_mask` result (the whole image when no lungs were found)."""
+    h, w = result.mask.shape
     if not result.found:
         return LungBox(0, h, 0, w, False, result.method)
     rows = np.nonzero(result.mask.any(axis=1))[0]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from dfviewer.atomic import WriteError, atomic_path
-from dfviewer.io.colormaps import apply_colormap, colormap_lut, window_limits
+from dfviewer.display.windows import format_number, window_limits
+from dfviewer.io.colormaps import apply_colormap, colormap_lut
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.radiograph import auto_window
 
@@ -42,18 +43,6 @@ def _font(size: int):
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
         return ImageFont.load_default()
-
-
-def format_number(value: float) -> str:
-    """Compact label for a colorbar value."""
-    if not np.isfinite(value):
-        return "-"
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
-        return f"{value:.3g}"
-    if magnitude >= 100:
-        return f"{value:.1f}"
-    return f"{value:.4g}"
 
 
 def _text_size(draw, text: str, font) -> tuple[int, int]:

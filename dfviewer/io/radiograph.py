@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from dfviewer.display.windows import percentile_window
+
 #: metadata keys a viewer shows, in display order
 METADATA_KEYS = (
     "patient_name", "patient_id", "patient_birth_date", "patient_sex",
@@ -55,19 +57,5 @@ class Radiograph:
     def is_dicom(self) -> bool:
         return self.dataset is not None
 
-
-def auto_window(pixels: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """(centre, width) spanning the ``low``-``high`` percentiles of the finite pixels; never zero width."""
-    flat = np.asarray(pixels, dtype=np.float32).ravel()
-    step = max(1, flat.size // 400_000)
-    flat = flat[::step]
-    flat = flat[np.isfinite(flat)]
-    if flat.size == 0:
-        return 0.5, 1.0
-    lo, hi = (float(v) for v in np.percentile(flat, [low, high]))
-    if not hi > lo:
-        lo, hi = float(flat.min()), float(flat.max())
-    width = hi - lo
-    if not width > 0:
-        width = max(abs(hi), 1.0) * 1e-3
-    return (lo + hi) / 2.0, width
+#: the readers' default window: the 0.5-99.5 percentile window of the finite pixels
+auto_window = percentile_window

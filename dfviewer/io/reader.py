@@ -9,13 +9,15 @@ from pathlib import Path
 
 from dfviewer.errors import cause
 from dfviewer.io.errors import RadiographError
-from dfviewer.io.images import IMAGE_SUFFIXES, NPY_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
+from dfviewer.io.images import NPY_SUFFIXES, PLAIN_IMAGE_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
 from dfviewer.io.limits import MAX_FILE_BYTES
 
 log = logging.getLogger(__name__)
 from dfviewer.io.radiograph import Radiograph
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ""}
+#: every suffix a radiograph file may have ("" for DICOM files without one)
+RADIOGRAPH_SUFFIXES = frozenset(DICOM_SUFFIXES | PLAIN_IMAGE_SUFFIXES)
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "pil"),
@@ -93,7 +95,7 @@ def _read(path: Path, frame: int, force: bool) -> Radiograph:
             kind = "npy"
         elif suffix in TIFF_SUFFIXES:
             kind = "tiff"
-        elif suffix in IMAGE_SUFFIXES:
+        elif suffix in PLAIN_IMAGE_SUFFIXES:
             kind = "pil"
         else:
             kind = "dicom"

@@ -93,7 +93,7 @@ def lungs_and_mediastinum(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, b
 
 def test_split_sigma(predictor, data: str, mc: int) -> list[float]:
     """Per test image: the median total sigma inside its lung mask (raw inputs)."""
-    from dfviewer.core.data import check_dataset, read_pixels
+    from dfviewer.core.dataset_check import check_dataset, read_pixels
 
     values = []
     for i, pair in enumerate(check_dataset(data).split("test")):

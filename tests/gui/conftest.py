@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
-
 
 def chest_like(shape=(128, 112), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A crude chest radiograph (attenuation: body bright, two darker lungs) and a dark-field for it."""

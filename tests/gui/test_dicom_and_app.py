@@ -8,7 +8,7 @@ import pytest
 
 
 def test_dicom_tags_are_searchable_and_file_window_is_used(window, dicom_case, qtbot, tmp_path):
-    from dfviewer.gui.export import ExportOptions
+    from dfviewer.display.export_plan import ExportOptions
 
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         assert window.open_file(dicom_case)
@@ -45,6 +45,19 @@ def test_app_screenshot_runs_inference_and_saves(tmp_path, tiny_checkpoint, case
     image = Image.open(out)
     assert image.size == (900, 600)
     assert len(set(np.asarray(image.convert("L")).ravel().tolist())) > 20  # images were drawn
+
+
+def test_app_screenshot_leaves_no_timer_behind(tmp_path, tiny_checkpoint, case_dir, qtbot, capsys):
+    """Its timeout must not fire in a later event loop (where the window is long gone)."""
+    from dfviewer.gui.app import main
+
+    assert main(["view", str(case_dir / "plain.npy"), "--model", str(tiny_checkpoint), "--device", "cpu",
+                 "--mc", "1", "--screenshot", str(tmp_path / "shot.png"), "--timeout", "60"]) == 0
+    capsys.readouterr()
+    main(["view", str(case_dir / "plain.npy"), "--model", str(tiny_checkpoint), "--device", "cpu", "--mc", "400",
+          "--screenshot", str(tmp_path / "late.png"), "--timeout", "0.5"])  # times out while sampling
+    qtbot.wait(1500)  # a later event loop: nothing of the screenshots may run in it
+    assert capsys.readouterr().err.count("timed out") == 1
 
 
 def test_app_demo_without_bundled_model_says_so(capsys, monkeypatch, tmp_path):

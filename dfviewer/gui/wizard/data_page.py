@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import (
     QWizardPage,
 )
 
-from dfviewer.core.data import SPLITS, DatasetReport, check_dataset, read_pixels
+from dfviewer.core.dataset_check import SPLITS, DatasetReport, check_dataset, read_pixels
 from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.tasks import BackgroundTask
 

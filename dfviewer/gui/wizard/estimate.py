@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dfviewer.core.config import ExperimentConfig
-from dfviewer.core.data import DatasetReport
+from dfviewer.core.dataset_check import DatasetReport
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,18 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from dfviewer.display.windows import Window, percentile_window
 from dfviewer.io.colormaps import apply_colormap
 
 
-def percentile_window(array: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
-    """(low, high) values for display: robust percentiles of the finite pixels."""
-    finite = np.asarray(array, dtype=np.float32)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(finite, [low, high]))
-    return (lo, hi) if hi > lo else (lo, lo + 1e-6)
-
-
-def to_pixmap(array: np.ndarray, colormap: str = "gray", limits: tuple[float, float] | None = None,
+def to_pixmap(array: np.ndarray, colormap: str = "gray", window: Window | None = None,
               size: int = 128) -> QPixmap:
-    """A pixmap of a 2-D array, windowed to ``limits`` (default: 1-99 % percentiles), at most ``size`` px."""
+    """A pixmap of a 2-D array through ``window`` (default: 1-99 % percentiles), at most ``size`` px."""
     arr = np.asarray(array, dtype=np.float32)
     step = max(1, int(max(arr.shape) // (2 * size)))
     arr = arr[::step, ::step]
-    lo, hi = limits if limits is not None else percentile_window(arr)
-    rgb = np.ascontiguousarray(apply_colormap(arr, colormap, ((lo + hi) / 2, hi - lo)))
+    window = window if window is not None else percentile_window(arr, 1.0, 99.0)
+    rgb = np.ascontiguousarray(apply_colormap(arr, colormap, window))
     h, w = rgb.shape[:2]
     image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
     return QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
@@ -56,9 +47,9 @@ class ImageTile(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setFixedSize(size + 8, size + 34)
 
-    def show_array(self, array: np.ndarray, colormap: str = "gray", limits: tuple[float, float] | None = None,
+    def show_array(self, array: np.ndarray, colormap: str = "gray", window: Window | None = None,
                    caption: str | None = None) -> None:
-        self.image.setPixmap(to_pixmap(array, colormap, limits, self.size_px))
+        self.image.setPixmap(to_pixmap(array, colormap, window, self.size_px))
         if caption is not None:
             self.caption.setText(caption)
 

@@ -32,6 +32,7 @@ from dfviewer.gui.wizard.runs import (
     read_run_state,
 )
 from dfviewer.gui.wizard.tasks import BackgroundTask
+from dfviewer.text import plural
 
 
 class ModelPage(QWizardPage):
@@ -206,7 +207,7 @@ class ModelPage(QWizardPage):
         self.run_state = st
         if st is not None and st.resumable:
             self.resume.setText(f"Resume the unfinished run in this folder ({st.done_epochs} of "
-                                f"{st.total_epochs} epochs done; its saved settings are used)")
+                                f"{plural(st.total_epochs, 'epoch')} done; its saved settings are used)")
             self.resume.show()
             self.folder_note.hide()
             if not self.resume.isChecked():

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
-from dfviewer.core.training import EpochDone, StepDone
+from dfviewer.core.training_events import EpochDone, StepDone
 
 STAGE_COLOURS = {1: (86, 180, 233), 2: (230, 159, 0), 3: (0, 158, 115), 4: (204, 121, 167), 5: (240, 228, 66),
                  6: (213, 94, 0), 7: (0, 114, 178), 8: (180, 180, 180), 0: (240, 240, 240)}

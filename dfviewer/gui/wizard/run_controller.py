@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
-from dfviewer.core.training import Event, Finished, event_from_json
+from dfviewer.core.training_events import Event, Finished, event_from_json
 from dfviewer.gui.wizard.runs import TrainCommand
 
 KILL_AFTER_MS = 20_000
@@ -225,7 +225,7 @@ class TrainingProcess(QObject):
 
     def _last_checkpoint(self) -> str:
         if self._out_dir is not None:
-            from dfviewer.core.training import LAST_NAME
+            from dfviewer.core.run_files import LAST_NAME
 
             last = self._out_dir / LAST_NAME
             if last.is_file():

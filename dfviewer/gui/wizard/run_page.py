@@ -25,15 +25,21 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.core import config as C
-from dfviewer.core.training import CheckpointSaved, EpochDone, Finished, RunStarted, StageStarted, StepDone
-from dfviewer.gui.wizard.images import ImageTile, percentile_window
+from dfviewer.core.training_events import CheckpointSaved, EpochDone, Finished, RunStarted, StageStarted, StepDone
+from dfviewer.display.maps import MAPS
+from dfviewer.display.windows import percentile_window, window_limits
+from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.plots import TrainingPlots
 from dfviewer.gui.wizard.run_controller import TrainingProcess
 from dfviewer.gui.wizard.runs import CONFIG_NAME, read_run_state, train_command
+from dfviewer.text import plural
 
-PREVIEW_TILES = [("input", "input (attenuation)", "gray"), ("target", "true dark-field", "gray"),
-                 ("mean", "generated mean", "gray"), ("aleatoric", "aleatoric σ", "magma"),
-                 ("epistemic", "epistemic σ", "magma")]
+#: (preview key, caption, colormap): the viewer's colormaps (the display layer's table of maps)
+PREVIEW_TILES = [("input", "input (attenuation)", MAPS["attenuation"].colormap),
+                 ("target", "true dark-field", MAPS["truth"].colormap),
+                 ("mean", "generated mean", MAPS["mean"].colormap),
+                 ("aleatoric", "aleatoric σ", MAPS["aleatoric"].colormap),
+                 ("epistemic", "epistemic σ", MAPS["epistemic"].colormap)]
 
 
 def format_duration(seconds: float) -> str:
@@ -166,7 +172,7 @@ class RunPage(QWizardPage):
         if exp is not None and self.status == "ready":
             from dfviewer.gui.wizard.runs import total_epochs
 
-            self.headline.setText(f"Ready: {exp.model.n_stages} stages, {total_epochs(exp)} epochs in all, on "
+            self.headline.setText(f"Ready: {plural(exp.model.n_stages, 'stage')}, {plural(total_epochs(exp), 'epoch')} in all, on "
                                   f"{wiz.model_page.device_choice().label}.")
 
     def isComplete(self) -> bool:  # noqa: N802
@@ -242,14 +248,14 @@ class RunPage(QWizardPage):
             pairs = event.data.get("pairs", {})
             self.append_log(f"training on {event.device} ({event.world_size} process"
                             f"{'es' if event.world_size > 1 else ''}): {pairs.get('train', 0)} train / "
-                            f"{pairs.get('val', 0)} val pairs, {event.total_epochs} epochs, target scale "
+                            f"{pairs.get('val', 0)} val pairs, {plural(event.total_epochs, 'epoch')}, target scale "
                             f"{event.target_scale:.4g}", "info")
             if event.resumed_at_epoch:
                 self.append_log(f"resuming after epoch {event.resumed_at_epoch}", "info")
         elif isinstance(event, StageStarted):
             what = f"stage {event.stage}" if event.phase == "stage" else "end-to-end fine-tuning"
             self.headline.setText(f"Training {what}…")
-            self.append_log(f"{what}: {event.epochs} epochs, lr {event.lr:.3g}", "info")
+            self.append_log(f"{what}: {plural(event.epochs, 'epoch')}, lr {event.lr:.3g}", "info")
         elif isinstance(event, StepDone):
             self.plots.add_event(event)
             now = time.perf_counter() - self.process.paused_seconds
@@ -273,22 +279,23 @@ class RunPage(QWizardPage):
             if event.which in ("last", "final"):
                 self.last_checkpoint = Path(event.path)
         elif isinstance(event, Finished):
-            self.append_log(f"finished: {event.status} after {event.global_epoch} epochs "
+            self.append_log(f"finished: {event.status} after {plural(event.global_epoch, 'epoch')} "
                             f"({format_duration(event.seconds)})", "info")
 
     def show_preview(self, event: EpochDone) -> None:
         p = event.preview
         if not p:
             return
-        limits = percentile_window(np.asarray(p["target"]), 0.5, 99.5)
+        target_window = percentile_window(np.asarray(p["target"]), 0.5, 99.5)
         for key, caption, cmap in PREVIEW_TILES:
             if key not in p:
                 continue
             if key in ("aleatoric", "epistemic"):
-                lo, hi = percentile_window(np.asarray(p[key]), 1, 99)
-                self.tiles[key].show_array(p[key], cmap, (lo, hi), caption=f"{caption}\n{lo:.2g} – {hi:.2g}")
+                window = percentile_window(np.asarray(p[key]), 1, 99)
+                lo, hi = window_limits(window)
+                self.tiles[key].show_array(p[key], cmap, window, caption=f"{caption}\n{lo:.2g} – {hi:.2g}")
             else:
-                self.tiles[key].show_array(p[key], cmap, None if key == "input" else limits)
+                self.tiles[key].show_array(p[key], cmap, None if key == "input" else target_window)
         what = f"stage {event.stage}" if event.stage else "all stages"
         self.preview_caption.setText(f"{what},\nepoch {event.epoch} of {event.epochs}\n(mean on the true\n"
                                      "dark-field's window)")
@@ -299,7 +306,7 @@ class RunPage(QWizardPage):
         if st is None or st.experiment is None:
             return ""
         exp = st.experiment
-        return (f"Trained {exp.model.n_stages} stages × {exp.train.epochs_per_stage} epochs"
+        return (f"Trained {plural(exp.model.n_stages, 'stage')} × {plural(exp.train.epochs_per_stage, 'epoch')}"
                 + (f" + {exp.train.finetune_epochs} fine-tuning" if exp.train.finetune_epochs else "")
                 + f" at {exp.model.working_size} px in {format_duration(st.seconds)}; settings in "
                 f"{st.folder / CONFIG_NAME if (st.folder / CONFIG_NAME).is_file() else st.folder}.")

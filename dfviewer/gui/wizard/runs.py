@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dfviewer.core.config import ExperimentConfig, model_config_from_dict, train_config_from_dict
+from dfviewer.text import plural
 
 CONFIG_NAME = "config.json"
 
@@ -110,7 +111,7 @@ class RunState:
     def describe(self) -> str:
         if self.finished_model is not None and not self.resumable:
             return f"{self.folder} already holds a finished model ({self.finished_model.name})"
-        return (f"{self.folder} holds an unfinished run: {self.done_epochs} of {self.total_epochs} epochs done "
+        return (f"{self.folder} holds an unfinished run: {self.done_epochs} of {plural(self.total_epochs, 'epoch')} done "
                 f"({self.seconds / 60:.1f} min)")
 
 
@@ -121,7 +122,7 @@ def total_epochs(experiment: ExperimentConfig) -> int:
 
 def read_run_state(folder: str | Path) -> RunState | None:
     """The run held by ``folder`` (from its ``resume.safetensors`` header), or None if there is none."""
-    from dfviewer.core.training import FINAL_NAME, RESUME_NAME
+    from dfviewer.core.run_files import FINAL_NAME, RESUME_NAME
 
     folder = Path(folder)
     resume, final = folder / RESUME_NAME, folder / FINAL_NAME

@@ -1,6 +1,6 @@
 """Render the viewer's states to docs/screenshots/viewer_*.png (offscreen).
 
-    python docs/screenshots/make_screenshots.py [--model CKPT] [--case FILE] [--out DIR]
+    python scripts/make_viewer_screenshots.py [--model CKPT] [--case FILE] [--out DIR]
 
 Defaults: the bundled demo model and first sample case. States: empty start, preview while the
 Monte Carlo samples run, finished (stage 3, aleatoric), epistemic over the dark-field, lung crop,
@@ -21,7 +21,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model")
     parser.add_argument("--case")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "screenshots"))
     parser.add_argument("--mc", type=int, default=20)
     parser.add_argument("--stage", type=int, default=3, help="stage shown in the finished states")
     args = parser.parse_args()
@@ -69,7 +69,7 @@ def main() -> int:
     window.open_file(case)
     wait(window.controller.worker.progress)
     save(window, "preview")
-    wait(window.inferenceFinished)
+    wait(window.summaryUpdated)  # inference finished and the final summary (lung mask, SSIM) is in
     window.state.set_stage(args.stage)
     save(window, "finished")
     window.state.set_overlay_map("epistemic")

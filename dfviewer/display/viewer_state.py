@@ -1,8 +1,9 @@
-"""The viewer's state, separate from any widget: views subscribe to its signals.
+"""The viewer's model, Qt-free: what is open, what is computed and how it is shown.
 
-Holds the open radiograph (and a real dark-field when one was found beside it), the cached
-results of every stage, the selected stage and overlay map, the overlay mode and opacity,
-one window per map, and the lung crop. It owns no widgets; the panels redraw on its signals.
+Holds the open radiograph (and a real dark-field found beside it), the results of every stage,
+the stage shown, the active panel and map, the overlay map, mode and opacity, one window per
+map, the lung crop (automatic or edited by hand) and the preferences. Widgets subscribe to its
+signals (:class:`~dfviewer.display.observer.Signal`) and redraw; the model owns no widget.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QObject, pyqtSignal
 
-from dfviewer.gui.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES, Window, format_value, percentile_window
+from dfviewer.core.config import MAX_STAGES
+from dfviewer.display.crop import Box, clip_box
+from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES
+from dfviewer.display.observer import Signal
+from dfviewer.display.windows import Window, format_number, percentile_window
 
-Box = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 (half-open)
+#: the panels, in reading order, and the map each one shows ("overlay": the chosen overlay map)
+PANELS = ("attenuation", "darkfield", "overlay", "truth")
+PANEL_MAPS = {"attenuation": "attenuation", "darkfield": "mean", "truth": "mean"}
+#: the maps of the status bar readout, in order
+READOUT_MAPS = ("attenuation", "mean", "truth", "alpha", "beta", "aleatoric", "epistemic", "total", "error")
 
 
 @dataclass
@@ -25,6 +33,16 @@ class Progress:
     total: int = 0
     preview: bool = True
     running: bool = False
+
+
+@dataclass
+class Preferences:
+    """What the user set in Edit > Preferences (kept in the settings by the GUI)."""
+
+    model_path: str = ""
+    device: str = "auto"
+    mc_samples: int = 20
+    working_size: int = 0  # 0: the size the model was trained at
 
 
 @dataclass
@@ -37,22 +55,24 @@ class Readout:
         parts = [f"x {self.col}  y {self.row}"]
         for key, value, units in self.values:
             unit = f" {units}" if units else ""
-            parts.append(f"{MAPS[key].symbol} {format_value(value)}{unit}")
+            parts.append(f"{MAPS[key].symbol} {format_number(value)}{unit}")
         return "   ".join(parts)
 
 
-class ViewerState(QObject):
-    """Qt-signalling model of what the viewer shows."""
+class ViewerState:
+    """Typed model of what the viewer shows, with change signals."""
 
-    imageChanged = pyqtSignal()  # a new radiograph (results cleared)
-    resultsChanged = pyqtSignal()  # new or updated stage results
-    displayChanged = pyqtSignal()  # stage, overlay map, mode or opacity
-    windowChanged = pyqtSignal(str)  # the map key whose window changed
-    cropChanged = pyqtSignal()
-    progressChanged = pyqtSignal()
+    def __init__(self, preferences: Preferences | None = None) -> None:
+        self.imageChanged = Signal()  # a new radiograph (results cleared)
+        self.resultsChanged = Signal()  # new or updated stage results
+        self.displayChanged = Signal()  # stage, overlay map, mode or opacity
+        self.windowChanged = Signal()  # (map key) whose window changed
+        self.cropChanged = Signal()
+        self.progressChanged = Signal()
+        self.activeChanged = Signal()  # the active panel (the histogram's and the export's target)
+        self.preferencesChanged = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        self.preferences = preferences or Preferences()
         self.radiograph: Any = None
         self.path: Path | None = None
         self.truth: np.ndarray | None = None
@@ -60,6 +80,8 @@ class ViewerState(QObject):
         self.results: list[Any] | None = None  # list[StageResult]
         self.progress = Progress()
         self.stage = 1
+        self.stage_chosen = False  # the user picked a stage: results no longer move it to the last one
+        self.active_panel = "overlay"
         self.overlay_map = "aleatoric"
         self.overlay_mode = "alone"
         self.opacity = 0.6
@@ -68,6 +90,8 @@ class ViewerState(QObject):
         self.crop_enabled = False
         self.crop_box: Box | None = None
         self.crop_found = True  # False when the lung finder fell back to the whole image
+        self.crop_manual = False  # the user moved the box: the lung finder no longer replaces it
+        self._errors: dict[int, np.ndarray] = {}  # |mean - truth| per stage, computed once
 
     # -- image and results --
 
@@ -77,7 +101,16 @@ class ViewerState(QObject):
 
     @property
     def shape(self) -> tuple[int, int] | None:
-        return None if self.radiograph is None else tuple(self.radiograph.pixels.shape)
+        return None if self.radiograph is None else tuple(self.radiograph.pixels.shape)  # type: ignore[return-value]
+
+    @property
+    def stages(self) -> list[int]:
+        """The stages computed so far."""
+        return [r.stage for r in self.results] if self.results else []
+
+    @property
+    def final_stage(self) -> int | None:
+        return self.stages[-1] if self.results else None
 
     def set_image(self, radiograph: Any, path: str | Path | None = None, truth: np.ndarray | None = None,
                   truth_path: str | Path | None = None) -> None:
@@ -89,27 +122,30 @@ class ViewerState(QObject):
         self.truth = truth
         self.truth_path = Path(truth_path) if truth is not None and truth_path else None
         self.results = None
+        self._errors = {}
         self.progress = Progress()
-        self.windows = {"attenuation": tuple(float(v) for v in radiograph.window)}
+        self.windows = {"attenuation": tuple(float(v) for v in radiograph.window)}  # type: ignore[dict-item]
         self.auto_windows = {key for key in MAPS if key != "attenuation"}
         self.crop_box = None
-        if self.stage > self.n_stages_hint:
-            self.stage = 1
+        self.crop_manual = False
+        self.stage_chosen = False
+        if self.truth is None and self.overlay_map == "error":
+            self.overlay_map = "aleatoric"
         if self.truth is not None:
             self._auto("mean")
         self.imageChanged.emit()
 
-    @property
-    def n_stages_hint(self) -> int:
-        return len(self.results) if self.results else 3
-
     def set_results(self, stages: list[Any], done: int, total: int, preview: bool) -> None:
-        """Cache new results of every stage (preview or running MC estimate)."""
+        """Cache new results of every stage (preview or running MC estimate).
+
+        Shows the final stage (the cascade's result) unless the user chose a stage.
+        """
         first = self.results is None
         self.results = list(stages)
+        self._errors = {}
         self.progress = Progress(done, total, preview, self.progress.running)
-        if self.stage > len(self.results):
-            self.stage = len(self.results)
+        if self.results and (not self.stage_chosen or self.stage not in self.stages):
+            self.stage = self.stages[-1]
         # running MC updates mostly change the epistemic spread; the other ranges are refreshed
         # with the preview and the final estimate only (keeps the interface smooth on big images)
         changing = {"epistemic", "total"} if not (first or preview or done >= total) else None
@@ -124,10 +160,8 @@ class ViewerState(QObject):
         self.progressChanged.emit()
 
     def stage_result(self, stage: int | None = None) -> Any:
-        if not self.results:
-            return None
         stage = self.stage if stage is None else stage
-        for result in self.results:
+        for result in self.results or ():
             if result.stage == stage:
                 return result
         return None
@@ -150,15 +184,21 @@ class ViewerState(QObject):
         if key == "error":
             if self.truth is None:
                 return None
-            return np.abs(result.mean - self.truth).astype(np.float32)
+            if result.stage not in self._errors:
+                self._errors[result.stage] = np.abs(result.mean - self.truth).astype(np.float32)
+            return self._errors[result.stage]
         return getattr(result, key)
 
     # -- display selection --
 
     def set_stage(self, stage: int) -> None:
-        n = len(self.results) if self.results else 3
+        """Show ``stage`` (the user's choice: later results keep it)."""
         stage = int(stage)
-        if 1 <= stage <= n and stage != self.stage:
+        allowed = self.stages if self.results else range(1, MAX_STAGES + 1)
+        if stage not in allowed:
+            return
+        self.stage_chosen = True
+        if stage != self.stage:
             self.stage = stage
             self.displayChanged.emit()
 
@@ -176,11 +216,31 @@ class ViewerState(QObject):
             self.overlay_mode = mode
             self.displayChanged.emit()
 
+    def cycle_overlay_mode(self) -> None:
+        modes = list(OVERLAY_MODES)
+        self.set_overlay_mode(modes[(modes.index(self.overlay_mode) + 1) % len(modes)])
+
     def set_opacity(self, opacity: float) -> None:
         opacity = float(np.clip(opacity, 0.0, 1.0))
         if opacity != self.opacity:
             self.opacity = opacity
             self.displayChanged.emit()
+
+    def panel_map(self, panel: str) -> str:
+        """The map key ``panel`` shows now."""
+        return PANEL_MAPS.get(panel, self.overlay_map)
+
+    @property
+    def active_map(self) -> str:
+        """The map of the active panel (the histogram's target)."""
+        return self.panel_map(self.active_panel)
+
+    def set_active_panel(self, panel: str) -> None:
+        """Make ``panel`` the active one (emits even when it already was: the user clicked it)."""
+        if panel not in PANELS:
+            raise ValueError(f"unknown panel {panel!r}")
+        self.active_panel = panel
+        self.activeChanged.emit()
 
     # -- windows --
 
@@ -205,7 +265,7 @@ class ViewerState(QObject):
         """Back to the default: the file's window for the input, the automatic range otherwise."""
         key = "mean" if key == "truth" else key
         if key == "attenuation" and self.radiograph is not None:
-            self.windows[key] = tuple(float(v) for v in self.radiograph.window)
+            self.windows[key] = tuple(float(v) for v in self.radiograph.window)  # type: ignore[assignment]
         else:
             self.auto_windows.add(key)
             self._auto(key)
@@ -218,12 +278,7 @@ class ViewerState(QObject):
         if key == "attenuation":
             self.windows[key] = percentile_window(self.radiograph.pixels)
             return
-        arrays = []
-        stages = [r.stage for r in self.results] if self.results else []
-        for stage in stages:
-            value = self.array(key, stage)
-            if value is not None:
-                arrays.append(value)
+        arrays = [a for a in (self.array(key, stage) for stage in self.stages) if a is not None]
         if key == "mean" and self.truth is not None:
             arrays.append(self.truth)
         if not arrays:
@@ -237,17 +292,22 @@ class ViewerState(QObject):
 
     # -- crop --
 
-    def set_crop_box(self, box: Box | None, found: bool = True) -> None:
-        """The lung box (clipped to the image); None clears it."""
+    def set_crop_box(self, box: tuple[float, float, float, float] | None, found: bool = True,
+                     manual: bool = False) -> None:
+        """The crop box (clipped to the image); None clears it. ``manual``: the user drew it."""
         if box is not None and self.shape is not None:
-            h, w = self.shape
-            r0, r1, c0, c1 = (int(round(v)) for v in box)
-            r0, r1 = sorted((min(max(r0, 0), h), min(max(r1, 0), h)))
-            c0, c1 = sorted((min(max(c0, 0), w), min(max(c1, 0), w)))
-            box = (r0, max(r1, r0 + 1), c0, max(c1, c0 + 1))
-        self.crop_box = box
+            box = clip_box(box, self.shape)
+        self.crop_box = box  # type: ignore[assignment]
         self.crop_found = found
+        self.crop_manual = self.crop_manual or manual
         self.cropChanged.emit()
+
+    def set_lung_box(self, box: Box, found: bool) -> bool:
+        """The lung finder's box; ignored once the user edited the box. Returns whether it was taken."""
+        if self.crop_manual:
+            return False
+        self.set_crop_box(box, found)
+        return True
 
     def set_crop_enabled(self, enabled: bool) -> None:
         if bool(enabled) != self.crop_enabled:
@@ -259,6 +319,16 @@ class ViewerState(QObject):
         """The box that applies now (None when cropping is off)."""
         return self.crop_box if self.crop_enabled else None
 
+    # -- preferences --
+
+    def set_preferences(self, preferences: Preferences) -> bool:
+        """New preferences; returns whether anything changed."""
+        if preferences == self.preferences:
+            return False
+        self.preferences = preferences
+        self.preferencesChanged.emit()
+        return True
+
     # -- readout --
 
     def readout(self, row: int, col: int) -> Readout | None:
@@ -267,7 +337,7 @@ class ViewerState(QObject):
         if shape is None or not (0 <= row < shape[0] and 0 <= col < shape[1]):
             return None
         out = Readout(row, col)
-        for key in ("attenuation", "mean", "truth", "alpha", "beta", "aleatoric", "epistemic", "total", "error"):
+        for key in READOUT_MAPS:
             array = self.array(key)
             if array is not None:
                 out.values.append((key, float(array[row, col]), MAPS[key].units))

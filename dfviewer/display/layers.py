@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dfviewer.gui.maps import MAPS, Window
-from dfviewer.io import apply_colormap
+from dfviewer.display.maps import MAPS
+from dfviewer.display.windows import Window
+from dfviewer.io.colormaps import apply_colormap
 
 
 @dataclass
@@ -72,11 +73,3 @@ def make_overlay(key: str, array: np.ndarray, window: Window, base: Layer | None
     layer.opacity = opacity
     layer.title = f"{MAPS[key].label} over {MAPS[base.key].label.lower()}"
     return layer
-
-
-def crop_rgba(rgba: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    """Rows ``box[0]:box[1]``, columns ``box[2]:box[3]`` (the whole image when ``box`` is None)."""
-    if box is None:
-        return rgba
-    r0, r1, c0, c1 = box
-    return rgba[r0:r1, c0:c1]

@@ -3,30 +3,22 @@
 A single map goes through the IO layer's ``render_png`` with the panel's colormap, window and
 crop, so the file's image area holds exactly the panel's pixels. A blended overlay (map over
 dark-field or attenuation) is written in the same layout from the panel's composed pixels,
-with the map's colorbar beside it. Nothing here asks about overwriting; :func:`plan_all_maps` lists the files
-first so the GUI can ask.
+with the map's colorbar beside it. Nothing here asks about overwriting:
+:mod:`dfviewer.display.export_plan` lists the files first so the GUI can ask.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dfviewer.atomic import atomic_path
-from dfviewer.gui.layers import Layer, crop_rgba
-from dfviewer.gui.maps import MAPS
-
-STAGE_MAPS = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total", "error")
-
-
-def crop_array(array: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    if box is None:
-        return array
-    r0, r1, c0, c1 = box
-    return array[r0:r1, c0:c1]
+from dfviewer.display.crop import Box, crop
+from dfviewer.display.export_plan import PlannedFile
+from dfviewer.display.layers import Layer
+from dfviewer.display.maps import MAPS
 
 
 def _mask(array: np.ndarray) -> np.ndarray | None:
@@ -35,7 +27,7 @@ def _mask(array: np.ndarray) -> np.ndarray | None:
     return None if finite.all() else finite
 
 
-def export_layer(path: str | Path, layer: Layer, box: tuple[int, int, int, int] | None) -> Path:
+def export_layer(path: str | Path, layer: Layer, box: Box | None) -> Path:
     """Write the panel ``layer`` (cropped to ``box``) as a PNG with a colorbar.
 
     A single map goes through the IO layer's ``render_png``; a blended overlay uses the same
@@ -45,7 +37,7 @@ def export_layer(path: str | Path, layer: Layer, box: tuple[int, int, int, int] 
     from dfviewer.io.png_export import render_rgba
 
     path = Path(path)
-    array = crop_array(layer.array, box)
+    array = crop(layer.array, box)
     if layer.base_key is None:
         from dfviewer.io import render_png
 
@@ -56,7 +48,7 @@ def export_layer(path: str | Path, layer: Layer, box: tuple[int, int, int, int] 
 
     canvas, layout = render_rgba(array, colormap=layer.colormap, window=layer.window, colorbar=True,
                                  title=layer.title, units=layer.units)
-    rgba = np.ascontiguousarray(crop_rgba(layer.rgba, box))
+    rgba = np.ascontiguousarray(crop(layer.rgba, box))
     pixels = Image.fromarray(rgba, "RGBA")
     if canvas.mode == "RGB":
         pixels = pixels.convert("RGB")
@@ -64,44 +56,6 @@ def export_layer(path: str | Path, layer: Layer, box: tuple[int, int, int, int] 
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
     return path
-
-
-@dataclass
-class ExportOptions:
-    png: bool = True
-    tiff: bool = False
-    dicom: bool = False
-
-
-@dataclass
-class PlannedFile:
-    path: Path
-    kind: str  # png, tiff, dicom
-    key: str  # map key
-    stage: int | None
-
-
-def plan_all_maps(folder: str | Path, stem: str, stages: list[int], has_truth: bool,
-                  options: ExportOptions, dicom_source: bool) -> list[PlannedFile]:
-    """Every file an "export all maps" writes, with clear names."""
-    folder = Path(folder)
-    files: list[PlannedFile] = []
-    singles = ["attenuation"] + (["truth"] if has_truth else [])
-    for key in singles:
-        if options.png:
-            files.append(PlannedFile(folder / f"{stem}_{key}.png", "png", key, None))
-    for stage in stages:
-        for key in STAGE_MAPS:
-            if key == "error" and not has_truth:
-                continue
-            name = "darkfield" if key == "mean" else key
-            if options.png:
-                files.append(PlannedFile(folder / f"{stem}_stage{stage}_{name}.png", "png", key, stage))
-            if options.tiff:
-                files.append(PlannedFile(folder / f"{stem}_stage{stage}_{name}.tiff", "tiff", key, stage))
-        if options.dicom and dicom_source:
-            files.append(PlannedFile(folder / f"{stem}_stage{stage}_darkfield.dcm", "dicom", "mean", stage))
-    return files
 
 
 def write_planned(files: list[PlannedFile], state: Any, model_name: str) -> list[Path]:
@@ -117,11 +71,11 @@ def write_planned(files: list[PlannedFile], state: Any, model_name: str) -> list
         info = MAPS[item.key]
         stage_text = f", stage {item.stage}" if item.stage else ""
         if item.kind == "png":
-            cropped = crop_array(array, box)
+            cropped = crop(array, box)
             render_png(item.path, cropped, colormap=info.colormap, window=state.window(item.key),
                        colorbar=True, title=f"{info.label}{stage_text}", units=info.units, mask=_mask(cropped))
         elif item.kind == "tiff":
-            write_tiff(item.path, crop_array(array, box).astype(np.float32),
+            write_tiff(item.path, crop(array, box).astype(np.float32),
                        description=f"{info.label}{stage_text}; units {info.units or 'none'}; model {model_name}")
         elif item.kind == "dicom":
             from dfviewer.io import write_derived_dicom

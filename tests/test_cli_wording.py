@@ -1,0 +1,52 @@
+"""What the command line says: help that names the viewer, plurals, the training plan per stage."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from dfviewer.cli.text import is_terminal, plan_text
+from dfviewer.text import plural
+
+
+def test_help_names_the_viewer_view_demo_and_files(capsys):
+    from dfviewer.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for words in ("FILE", "dfviewer view", "--demo", "opens the viewer"):
+        assert words in text
+
+
+def test_plurals():
+    assert plural(1, "epoch") == "1 epoch" and plural(2, "epoch") == "2 epochs" and plural(0, "image") == "0 images"
+    assert plural(1, "process", "processes") == "1 process" and plural(4, "process", "processes") == "4 processes"
+
+
+def test_the_plan_says_epochs_count_per_stage():
+    phases = [{"phase": "stage", "stage": k, "epochs": 1} for k in (1, 2, 3)]
+    assert plan_text(phases) == "3 stages x 1 epoch each (--epochs counts per stage) = 3 epochs"
+    phases.append({"phase": "finetune", "stage": 0, "epochs": 2})
+    assert plan_text(phases).endswith("+ 2 fine-tuning epochs = 5 epochs")
+    mixed = [{"phase": "stage", "stage": 1, "epochs": 5}, {"phase": "stage", "stage": 2, "epochs": 3}]
+    assert plan_text(mixed) == "2 stages of 5, 3 epochs = 8 epochs"
+
+
+def test_train_progress_first_line_and_no_redraws_in_a_log():
+    from dfviewer.cli.train import _Progress
+    from dfviewer.core.training_events import RunStarted, StageStarted, StepDone
+
+    log = io.StringIO()
+    assert not is_terminal(log)
+    progress = _Progress(log)
+    progress(RunStarted("out", "cpu", 1, [{"phase": "stage", "stage": k, "epochs": 1} for k in (1, 2)], 2, 0,
+                        {"pairs": {"train": 6, "val": 1}}, 1.0))
+    progress(StageStarted(1, "stage", 1, 0, 1e-3))
+    progress(StepDone(1, 1, 1, 3, 1, 6, {"g_total": 0.5}))
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("training on cpu (1 process): 6 train / 1 val pairs, 2 stages x 1 epoch each "
+                               "(--epochs counts per stage) = 2 epochs")
+    assert lines[1] == "stage 1: 1 epoch, lr 0.001" and "\r" not in log.getvalue()
