@@ -39,8 +39,8 @@ from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.dataset_check import read_pixels
 from dfviewer.core.evaluation import image_quality
 from dfviewer.core.normalize import normalize_target
-from dfviewer.phantom.simulate import simulate_case
 from dfviewer.phantom.config import PhantomConfig
+from dfviewer.phantom.simulate import simulate_case
 
 
 def _spread(draws: np.ndarray, smooth: float) -> np.ndarray:

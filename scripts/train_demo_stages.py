@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from dfviewer.core.config import load_experiment, to_dict, experiment_from_dict
+from dfviewer.core.config import experiment_from_dict, load_experiment, to_dict
 from dfviewer.core.training import CheckpointSaved, train
 
 BUDGET = (5, 3, 2)

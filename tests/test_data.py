@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-
 from _dfv_pairs import make_pairs
+
 from dfviewer.core.config import Normalization
 from dfviewer.core.data import Augment, PairedDataset
 from dfviewer.core.dataset_check import DatasetError, check_dataset, combine_datasets, hash_split

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from _dfv_pairs import make_pairs
 from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from _dfv_pairs import make_pairs
 from dfviewer.core import metrics as M
 
 

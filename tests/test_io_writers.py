@@ -8,8 +8,18 @@ import pytest
 import tifffile
 from PIL import Image
 
-from dfviewer.io import (COLORMAPS, RadiographError, apply_colormap, colormap_lut, quantization_step,
-                         read_radiograph, render_png, write_derived_dicom, write_dx_dicom, write_tiff)
+from dfviewer.io import (
+    COLORMAPS,
+    RadiographError,
+    apply_colormap,
+    colormap_lut,
+    quantization_step,
+    read_radiograph,
+    render_png,
+    write_derived_dicom,
+    write_dx_dicom,
+    write_tiff,
+)
 
 
 @pytest.fixture

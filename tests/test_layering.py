@@ -61,8 +61,8 @@ def test_importing_core_and_io_loads_no_qt():
 
     code = (
         "import sys, dfviewer.core.inference, dfviewer.io, dfviewer.cli.main, dfviewer.display.viewer_state;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r);"
-        "print(bad); sys.exit(1 if bad else 0)" % (QT_LIBS,)
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_LIBS!r});"
+        "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

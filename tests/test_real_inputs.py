@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _dfv_pairs import make_pairs
+
 from dfviewer.core.config import Normalization, TrainConfig
 from dfviewer.core.normalize import normalize_input
 from dfviewer.errors import UserError

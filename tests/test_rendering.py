@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -195,8 +197,8 @@ def test_pose():
     assert not np.array_equal(out, IMG)
     stack = R.apply_pose(np.stack([IMG, IMG]), pose)
     np.testing.assert_array_equal(stack[1], out)
-    with pytest.raises(Exception):
-        pose.zoom = 2.0  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pose.zoom = 2.0
     # a pure shift moves content by the expected number of pixels
     blob = np.zeros((N, N), np.float32)
     blob[30:34, 30:34] = 1

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from _dfv_pairs import make_pairs
+
 from dfviewer.core.checkpoint import load_checkpoint
 
 

@@ -6,9 +6,9 @@ from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
+from _dfv_pairs import make_pairs
 from safetensors.torch import load_file
 
-from _dfv_pairs import make_pairs
 from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.config import ExperimentConfig, ModelConfig, TrainConfig
 from dfviewer.core.dataset_check import DatasetError

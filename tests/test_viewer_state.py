@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
 import numpy as np
 import pytest
 

@@ -26,7 +26,6 @@ from dfviewer.core.dataset_check import Pair, read_pixels
 from dfviewer.core.geometry import pad_square, to_working_size
 from dfviewer.core.normalize import normalize_input, normalize_target
 
-
 # --- the torch dataset -------------------------------------------------------------------
 
 

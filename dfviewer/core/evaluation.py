@@ -307,7 +307,7 @@ def evaluate(
     seed: int = 0,
 ) -> EvaluationReport:
     """Evaluate a checkpoint path (or a :class:`~dfviewer.core.inference.Predictor`) on a split."""
-    from dfviewer.core.inference import Predictor, PredictionCancelled
+    from dfviewer.core.inference import PredictionCancelled, Predictor
 
     predictor = model if isinstance(model, Predictor) else Predictor.from_checkpoint(model, device=device)
     report = check_dataset(data)

@@ -26,9 +26,9 @@ import torch
 
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
+from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
-from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
 from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
 from dfviewer.core.normalize import denormalize_spread, denormalize_target, input_range_warning, normalize_input
 from dfviewer.errors import UserError

@@ -15,7 +15,6 @@ import numpy as np
 
 from dfviewer.core.config import Normalization
 
-
 #: the central box whose statistics the ``thorax`` region uses: (row from, row to, column from, column to)
 THORAX_BOX = (0.10, 0.90, 0.15, 0.85)
 #: quantiles of the region that define the equalisation curve

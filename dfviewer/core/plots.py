@@ -103,12 +103,12 @@ def _draw_legend(draw, font, entries, drawn, area) -> None:
     """A boxed legend in the corner of the plot area that covers the fewest drawn points."""
     if not entries:
         return
-    l, t, r, b = area
+    left, t, r, b = area
     bw = 40 + 6 * max(len(label) for label, _, _ in entries)
     bh = 8 + 14 * len(entries)
     # Every place on a 10-pixel grid inside the plot: the one hiding the fewest drawn points,
     # and among those the one nearest the top-right corner.
-    xs = np.arange(l + 6, max(l + 7, r - bw - 5), 10.0)
+    xs = np.arange(left + 6, max(left + 7, r - bw - 5), 10.0)
     ys = np.arange(t + 6, max(t + 7, b - bh - 5), 10.0)
     gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
     pts = np.asarray(drawn, dtype=float).reshape(-1, 2)

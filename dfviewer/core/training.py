@@ -52,8 +52,8 @@ from dfviewer.core.config import ExperimentConfig, ModelConfig, to_dict
 from dfviewer.core.data import Augment, PairedDataset
 from dfviewer.core.dataset_check import DatasetError, check_dataset
 from dfviewer.core.distributed import distributed_env
-from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.generator import Cascade, PatchDiscriminator, StageOutput, mc_dropout, stage_input
+from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.losses import generator_loss, lsgan_discriminator_loss
 from dfviewer.core.metrics import batch_image_metrics
 from dfviewer.core.resume_state import (

@@ -20,7 +20,7 @@ TRUTH_SUFFIXES = (".tiff", ".tif", ".npy", ".png", ".dcm")
 
 _EXPORT_NAMES = sorted({info.file_name for info in MAPS.values()} | {"mean"})  # "mean": predict before 0.x
 #: a stage map (``_stage2_total``, ``_stage1_alpha_over_darkfield``) or a single map export
-_EXPORT = re.compile(r"_stage\d+_(%s)(_over_\w+)?$|_(attenuation|truth)$" % "|".join(_EXPORT_NAMES))
+_EXPORT = re.compile(r"_stage\d+_(" + "|".join(_EXPORT_NAMES) + r")(_over_\w+)?$|_(attenuation|truth)$")
 
 
 def is_truth_file(path: Path) -> bool:

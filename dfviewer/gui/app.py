@@ -88,10 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PyQt6.QtGui import QIcon
     from PyQt6.QtWidgets import QApplication
 
-    from dfviewer.resources import resource_path
-
     from dfviewer.gui.main_window import MainWindow
     from dfviewer.gui.theme import apply_theme
+    from dfviewer.resources import resource_path
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("dfviewer")

@@ -8,7 +8,7 @@ matplotlib needed). Append ``_r`` to a name for the reversed map.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ COLORMAPS = ("gray", "viridis", "magma", "inferno", "cividis")
 _TABLE_FILE = Path(__file__).with_name("colormaps.npz")
 
 
-@lru_cache(maxsize=None)
+@cache
 def colormap_lut(name: str) -> np.ndarray:
     """The (256, 3) uint8 lookup table of colormap ``name`` (``_r`` suffix reverses it)."""
     key = str(name).strip().lower()

@@ -14,7 +14,7 @@ import numpy as np
 
 from dfviewer.errors import first_line
 from dfviewer.io.errors import RadiographError
-from dfviewer.io.limits import MAX_PIXELS, check_declared
+from dfviewer.io.limits import check_declared
 from dfviewer.io.radiograph import Radiograph, auto_window
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}

@@ -11,9 +11,9 @@ from dfviewer.errors import cause
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import NPY_SUFFIXES, PLAIN_IMAGE_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
 from dfviewer.io.limits import MAX_FILE_BYTES
+from dfviewer.io.radiograph import Radiograph
 
 log = logging.getLogger(__name__)
-from dfviewer.io.radiograph import Radiograph
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ""}
 #: every suffix a radiograph file may have ("" for DICOM files without one)

@@ -154,7 +154,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
 
     # bowel gas below the domes: colonic flexures under each dome and a few small-bowel loops
     low = min(params["dome_top_left"], params["dome_top_right"])
-    for j in range(int(rng.integers(1, 6))):
+    for _ in range(int(rng.integers(1, 6))):
         bx = _u(rng, -0.75, 0.75) * width
         bc = (bx, low - _u(rng, 55, 170) * s, _u(rng, -0.3, 0.5) * depth)
         bax = (_u(rng, 8, 24) * s, _u(rng, 6, 16) * s, _u(rng, 8, 20) * s)
@@ -181,7 +181,7 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
     # hila: the pulmonary arteries and veins bunch at the lung roots into dense, lobulated shadows
     for side in (-1, 1):
         hx, hy = hila[side]
-        for j in range(3):
+        for _ in range(3):
             c = (hx - side * _u(rng, 0, 10) * s, hy + _u(rng, -30, 20) * s, lung_z)
             ax = (_u(rng, 6, 10) * s, _u(rng, 18, 30) * s, _u(rng, 10, 16) * s)
             win = canvas.window(c[0], c[1], max(ax[:2]) + 2)

@@ -18,9 +18,9 @@ the two groups.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 

@@ -44,7 +44,7 @@ def main() -> None:
             stamps: dict[int, list[float]] = {}
             last: dict[str, float] = {}
 
-            def callback(event) -> None:
+            def callback(event, stamps=stamps, last=last) -> None:
                 # the time between two steps of the same epoch is one step's time
                 if isinstance(event, StepDone):
                     now = time.perf_counter()

@@ -38,7 +38,7 @@ def main() -> int:
     from dfviewer.core.generator import Cascade
     from dfviewer.gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - kept alive for the windows
     work = Path(tempfile.mkdtemp(prefix="dfviewer-latency-"))
     torch.manual_seed(0)
     model = save_checkpoint(work / "tiny.safetensors", Cascade(ModelConfig(preset="tiny", base_width=4, depth=2,

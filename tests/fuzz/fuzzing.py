@@ -157,7 +157,7 @@ def campaign(seeds: dict[str, list[Path]], cases: dict[str, int], seed: int, wor
         worker = Worker(torch=TARGET[kind] == "checkpoint", code_root=code_root, timeout=timeout)
         deadline = None if minutes is None else started + 60 * minutes * (position + 1) / len(kinds)
         try:
-            for index in range(cases[kind]):
+            for _ in range(cases[kind]):
                 if deadline is not None and time.perf_counter() > deadline:
                     break
                 path, original = rng.choice(originals)

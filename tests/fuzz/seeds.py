@@ -123,8 +123,8 @@ def _lut_dicom(path: Path) -> Path:
 
 
 def _image_seeds(folder: Path) -> list[Path]:
-    from PIL import Image
     import tifffile
+    from PIL import Image
 
     case = _phantom_case()
     unit = (case - case.min()) / (case.max() - case.min())

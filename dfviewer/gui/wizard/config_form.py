@@ -7,7 +7,6 @@ choices); wrong values are found by constructing the real dataclasses, and the
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import typing
 from typing import Any, Literal, get_args, get_origin

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
-from dfviewer.core.training_events import Event, Finished, event_from_json
+from dfviewer.core.training_events import Finished, event_from_json
 from dfviewer.gui.wizard.runs import TrainCommand
 
 KILL_AFTER_MS = 20_000

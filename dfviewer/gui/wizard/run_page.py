@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import qtawesome as qta
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QTextCharFormat, QColor
+from PyQt6.QtGui import QColor, QTextCharFormat
 from PyQt6.QtWidgets import (
     QFrame,
     QGridLayout,
