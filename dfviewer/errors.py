@@ -5,6 +5,15 @@ class UserError(ValueError):
     """Bad input from the user (a file, a folder, a setting); ``str(err)`` is one plain sentence."""
 
 
+def sentence(text: str) -> str:
+    """``text`` as one sentence: one line, a capital first letter, one final period (or ? / !)."""
+    text = " ".join(str(text).split()).rstrip(":;, ")
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an error's text that says something (not a heading ending in a colon)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -32,6 +41,5 @@ def failure_reason(exc: BaseException) -> str:
     :data:`STOP_EXCEPTIONS`, and go on with the next input.
     """
     if isinstance(exc, UserError):
-        text = " ".join(str(exc).split()).rstrip(" .")
-        return (text or type(exc).__name__) + "."
+        return sentence(str(exc)) or f"{type(exc).__name__}."
     return f"It could not be read or processed ({cause(exc)})."

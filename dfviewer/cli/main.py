@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from dfviewer import __version__
-from dfviewer.errors import UserError
+from dfviewer.errors import UserError, sentence
 
 #: sub-command -> one-line help; the module ``dfviewer.cli.<name>`` implements it.
 COMMANDS: dict[str, str] = {
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except UserError as exc:
-        print(f"dfviewer {args.command}: {exc}", file=sys.stderr)
+        print(f"dfviewer {args.command}: {sentence(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dfviewer {args.command}: cancelled", file=sys.stderr)

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from dfviewer.atomic import atomic_path, atomic_write_text
 from dfviewer.core.config import ConfigError, ModelConfig, model_config_from_dict, to_dict
 from dfviewer.core.generator import Cascade
-from dfviewer.errors import UserError, first_line
+from dfviewer.errors import UserError, first_line, sentence
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -60,7 +60,7 @@ class Checkpoint:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:
             raise CheckpointError(
-                _sentence(f"the checkpoint's weights do not fit its own config ({first_line(exc)})")
+                sentence(f"the checkpoint's weights do not fit its own config ({first_line(exc)})")
             ) from None
         return model.to(device).eval()
 
@@ -107,11 +107,6 @@ def _looks_like_pickle(path: Path) -> bool:
 
 
 
-def _sentence(text: str) -> str:
-    """``text`` as one sentence: a single line ending in a period."""
-    text = " ".join(text.split()).rstrip(":;,. ")
-    return text + "."
-
 
 def _special_file_kind(path: Path) -> str | None:
     """What ``path`` is when it exists but is not a regular file (a FIFO would block open())."""
@@ -143,22 +138,22 @@ def _json_depth(text: str) -> int:
 def _json_object(text: Any, what: str, name: str, limit: int) -> dict[str, Any]:
     """Parse ``text`` as a JSON object of bounded size and nesting, or raise one sentence."""
     if not isinstance(text, str):
-        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: it is not text"))
+        raise CheckpointError(sentence(f"the {what} in {name} is damaged: it is not text"))
     if len(text) > limit:
         raise CheckpointError(
-            _sentence(f"the {what} in {name} has {len(text)} characters, more than the {limit} allowed")
+            sentence(f"the {what} in {name} has {len(text)} characters, more than the {limit} allowed")
         )
     if _json_depth(text) > MAX_JSON_DEPTH:
         raise CheckpointError(
-            _sentence(f"the {what} in {name} is damaged: it nests more than {MAX_JSON_DEPTH} levels deep")
+            sentence(f"the {what} in {name} is damaged: it nests more than {MAX_JSON_DEPTH} levels deep")
         )
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise CheckpointError(_sentence(f"the {what} in {name} is damaged: {first_line(exc)}")) from None
+        raise CheckpointError(sentence(f"the {what} in {name} is damaged: {first_line(exc)}")) from None
     if not isinstance(value, dict):
         raise CheckpointError(
-            _sentence(f"the {what} in {name} is damaged: it must be a JSON object, not {type(value).__name__}")
+            sentence(f"the {what} in {name} is damaged: it must be a JSON object, not {type(value).__name__}")
         )
     return value
 
@@ -182,20 +177,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     kind = _special_file_kind(path)
     if kind:
-        raise CheckpointError(_sentence(f"model {path} is {kind}, not a checkpoint file"))
+        raise CheckpointError(sentence(f"model {path} is {kind}, not a checkpoint file"))
     if not path.exists():
-        raise CheckpointError(_sentence(f"model {path} does not exist"))
+        raise CheckpointError(sentence(f"model {path} does not exist"))
     weights = path / WEIGHTS_NAME if path.is_dir() else path
     kind = _special_file_kind(weights)
     if kind:
-        raise CheckpointError(_sentence(f"{weights} is {kind}, not a checkpoint file"))
+        raise CheckpointError(sentence(f"{weights} is {kind}, not a checkpoint file"))
     if path.is_dir() and not weights.is_file():
-        raise CheckpointError(_sentence(f"folder {path} holds no {WEIGHTS_NAME}, so it is not a dfviewer model"))
+        raise CheckpointError(sentence(f"folder {path} holds no {WEIGHTS_NAME}, so it is not a dfviewer model"))
     name = weights.name
     try:
         pickled = weights.suffix.lower() in _PICKLE_SUFFIXES or _looks_like_pickle(weights)
     except OSError as exc:
-        raise CheckpointError(_sentence(f"{name} cannot be read ({first_line(exc)})")) from None
+        raise CheckpointError(sentence(f"{name} cannot be read ({first_line(exc)})")) from None
     if pickled:
         raise CheckpointError(
             f"{name} is a pickle file; dfviewer only loads safetensors checkpoints, "
@@ -216,27 +211,27 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         ) from None
     if declared > MAX_WEIGHT_BYTES:
         raise CheckpointError(
-            _sentence(f"{name} declares {declared / 1e6:.1f} MB of weights, more than the "
+            sentence(f"{name} declares {declared / 1e6:.1f} MB of weights, more than the "
                       f"{MAX_WEIGHT_BYTES / 1e6:.0f} MB a dfviewer model may have")
         )
     if "config" not in header:
-        raise CheckpointError(_sentence(f"{name} holds weights but no dfviewer config"))
+        raise CheckpointError(sentence(f"{name} holds weights but no dfviewer config"))
     version_text = header.get("dfviewer_format", "0")
     if not (isinstance(version_text, str) and re.fullmatch(r"[0-9]{1,6}", version_text)):
         raise CheckpointError(
-            _sentence(f"the format version in {name} is {str(version_text)[:40]!r}, not a whole number")
+            sentence(f"the format version in {name} is {str(version_text)[:40]!r}, not a whole number")
         )
     version = int(version_text)
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            _sentence(f"{name} was written by a newer dfviewer (format {version}); please update dfviewer")
+            sentence(f"{name} was written by a newer dfviewer (format {version}); please update dfviewer")
         )
     config_data = _json_object(header["config"], "config", name, MAX_CONFIG_CHARS)
     metadata = _json_object(header.get("metadata", "{}"), "metadata", name, MAX_METADATA_CHARS)
     try:
         config = model_config_from_dict(config_data)
     except ConfigError as exc:
-        raise CheckpointError(_sentence(f"the config in {name} is damaged: {first_line(exc)}")) from None
+        raise CheckpointError(sentence(f"the config in {name} is damaged: {first_line(exc)}")) from None
     try:
         state = load_file(str(weights))
     except BaseException as exc:

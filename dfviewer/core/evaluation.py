@@ -47,7 +47,7 @@ from dfviewer.atomic import atomic_write_text
 from dfviewer.core import metrics as M
 from dfviewer.core.dataset_check import DatasetError, check_dataset, read_pixels
 from dfviewer.core.normalize import normalize_target
-from dfviewer.errors import STOP_EXCEPTIONS, failure_reason
+from dfviewer.errors import STOP_EXCEPTIONS, failure_reason, sentence
 from dfviewer.text import plural
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -205,10 +205,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _sentence(text: str) -> str:
-    text = " ".join(text.split()).rstrip(" .")
-    return text[:1].upper() + text[1:] + "."
-
 
 def _mean_std(values: list[float]) -> dict[str, float | None]:
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
@@ -315,7 +311,7 @@ def evaluate(
     # a damaged pair is left out and listed; only problems of the dataset as a whole stop the evaluation
     if any(not p.case for p in report.blocking):
         report.raise_if_blocking()
-    failed: list[dict[str, str]] = [{"case": p.case, "reason": _sentence(p.reason)} for p in report.blocking
+    failed: list[dict[str, str]] = [{"case": p.case, "reason": sentence(p.reason)} for p in report.blocking
                                     if p.split in (split, "")]
     if not pairs and not failed:
         raise DatasetError(f"dataset {report.root} has no pairs in the {split} split")

@@ -13,19 +13,12 @@ from PyQt6.QtWidgets import QFileDialog, QMenu, QWidget
 from dfviewer.display import analysis
 from dfviewer.display.files import find_truth, list_radiographs
 from dfviewer.display.viewer_state import ViewerState
-from dfviewer.errors import UserError
+from dfviewer.errors import UserError, sentence
 from dfviewer.gui.docks import FilesPanel
 
 MAX_RECENT = 10
 OPEN_FILTER = "Images (*.dcm *.dicom *.ima *.png *.jpg *.jpeg *.tif *.tiff *.npy);;All files (*)"
 
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return "The file could not be opened."
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 class FileController(QObject):
@@ -100,7 +93,7 @@ class FileController(QObject):
         try:
             radiograph = read_radiograph(path)
         except UserError as exc:
-            self.show_error(_sentence(str(exc)))
+            self.show_error(sentence(str(exc)))
             return False
         except Exception as exc:  # noqa: BLE001 - never a traceback in the user's face
             self.show_error(f"The file {path} could not be opened ({type(exc).__name__}).",
