@@ -26,28 +26,42 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.display.windows import format_number
+from dfviewer.errors import cause
+
+#: a damaged or hostile file may nest sequences deeply or hold very many elements; list this much
+MAX_TAG_DEPTH = 8
+MAX_TAG_ROWS = 5000
 
 
 def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
-    """(tag, name, VR, value, children) for every element; pixel data summarised."""
+    """(tag, name, VR, value, children) for every element; pixel data summarised.
+
+    Elements are parsed one at a time (pydicom parses on first access), so an unreadable one
+    becomes its own row saying why instead of hiding the rest.
+    """
     rows = []
-    for element in dataset:
-        tag = f"({element.tag.group:04X},{element.tag.element:04X})"
-        name = element.name
-        vr = str(element.VR)
-        children: list = []
-        if vr == "SQ":
-            value = f"{len(element.value)} item(s)"
-            for i, item in enumerate(element.value):
-                children.append((f"item {i + 1}", "", "", "", _dicom_rows(item, depth + 1)))
-        elif element.tag == 0x7FE00010 or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
-            raw = element.value
-            value = f"<{len(raw)} bytes>" if isinstance(raw, (bytes, bytearray)) else "<binary data>"
-        else:
-            value = str(element.value)
-            if len(value) > 200:
-                value = value[:200] + "…"
-        rows.append((tag, name, vr, value, children))
+    for tag in list(dataset.keys())[:MAX_TAG_ROWS]:
+        label = f"({tag.group:04X},{tag.element:04X})"
+        try:
+            element = dataset[tag]
+            name, vr = element.name, str(element.VR)
+            children: list = []
+            if vr == "SQ":
+                value = f"{len(element.value)} item(s)"
+                if depth < MAX_TAG_DEPTH:
+                    for i, item in enumerate(element.value):
+                        children.append((f"item {i + 1}", "", "", "", _dicom_rows(item, depth + 1)))
+            elif element.tag == 0x7FE00010 or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+                raw = element.value
+                value = f"<{len(raw)} bytes>" if isinstance(raw, (bytes, bytearray)) else "<binary data>"
+            else:
+                value = str(element.value)
+                if len(value) > 200:
+                    value = value[:200] + "…"
+        except Exception as exc:  # noqa: BLE001 - one broken element is shown as such
+            rows.append((label, "(unreadable)", "", f"<{cause(exc)}>", []))
+            continue
+        rows.append((label, name, vr, value, children))
     return rows
 
 
@@ -81,7 +95,8 @@ class TagsPanel(QWidget):
         self.tree.clear()
         if radiograph is None:
             return
-        dataset = getattr(radiograph, "dataset", None)
+        # every tag of the file as it was parsed, not only the validated ones the pipeline used
+        dataset = getattr(radiograph, "file_dataset", None) or getattr(radiograph, "dataset", None)
         if dataset is not None:
             try:
                 meta = getattr(dataset, "file_meta", None)

@@ -67,6 +67,7 @@ def read_dicom(path: str | Path, frame: int = 0, force: bool = False) -> Radiogr
         clean = clean_dataset(path, ds, warn)
         radiograph = dataset_to_radiograph(clean, path, frame)
         radiograph.warnings[:0] = warn
+        radiograph.file_dataset = ds
         return radiograph
 
 

@@ -34,7 +34,9 @@ class Radiograph:
     ``pixel_spacing``: (row, col) in mm, or None; ``spacing_known`` is False when it is a guess or absent.
     ``metadata``: strings a viewer shows (see :data:`METADATA_KEYS`); absent keys are left out.
     ``warnings``: plain sentences about anything the reader had to guess or convert.
-    ``dataset``: the pydicom Dataset for DICOM files (pixel data still attached), else None.
+    ``dataset``: for DICOM files, the validated pydicom Dataset the pipeline read (image attributes,
+    readable descriptive tags, pixel data), else None. ``file_dataset``: the file's own data set as
+    parsed, every tag, unvalidated (for browsing tags: touch each element under a guard).
     """
 
     pixels: np.ndarray
@@ -46,6 +48,7 @@ class Radiograph:
     warnings: list[str] = field(default_factory=list)
     source: Path | None = None
     dataset: Any = None
+    file_dataset: Any = None
     frame: int = 0
     n_frames: int = 1
 

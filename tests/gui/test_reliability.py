@@ -110,3 +110,26 @@ def test_a_full_disk_on_export_gives_one_sentence_and_leaves_no_file(window, sma
     assert message.startswith("Could not write new.png: the disk is full")
     assert sorted(p.name for p in folder.iterdir()) == ["kept.png"]
     assert (folder / "kept.png").read_bytes() == b"an earlier export"
+
+
+def test_a_damaged_descriptive_tag_is_read_around_and_listed_as_unreadable(tmp_path, qtbot):
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.gui.docks import TagsPanel
+    from dfviewer.io import read_radiograph
+
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    marker = b"\x10\x00\x10\x00PN"  # Patient's Name, explicit VR little endian
+    assert data.count(marker) == 1
+    damaged = tmp_path / "damaged_name.dcm"
+    damaged.write_bytes(data.replace(marker, b"\x10\x00\x10\x00Q!"))
+
+    radiograph = read_radiograph(damaged)  # the pixels do not depend on the name
+    assert "patient_name" not in radiograph.metadata
+    assert any("PatientName" in w for w in radiograph.warnings)
+    panel = TagsPanel()
+    qtbot.addWidget(panel)
+    panel.show_radiograph(radiograph)
+    rows = {panel.tree.topLevelItem(i).text(0): panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())}
+    assert rows["(0010,0010)"].text(1) == "(unreadable)"
+    assert rows["(0010,0020)"].text(1) == "Patient ID" and len(rows) > 50
