@@ -207,3 +207,24 @@ def test_maps_with_nan_or_infinite_values_are_not_written(tmp_path, inputs, tiny
     assert not list(out.glob("*.tiff"))
     rows = _read_csv(out / "predictions.csv")
     assert rows["chest.png"]["status"] == "failed" and "NaN or infinite" in rows["chest.png"]["reason"]
+
+
+def test_every_fuzz_reproducer_before_a_good_file_still_gives_the_good_maps(tmp_path, inputs, tiny_checkpoint):
+    """The issue's target: ``predict BAD... good`` always writes good's maps and exits non-zero."""
+    good, _ = inputs
+    fuzz = Path(__file__).parent / "data" / "fuzz"
+    bad = sorted(p for p in fuzz.glob("*") if p.suffix != ".safetensors" and ".force" not in p.name)
+    assert len(bad) >= 10
+    out = tmp_path / "maps"
+    result = dfviewer("predict", *bad, good, "--model", tiny_checkpoint, "--out", out, "--mc", "1",
+                      "--stages", "3", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = {Path(r["input"]).name: r for r in csv.DictReader(handle)}
+    assert rows[good.name]["status"] == "done" and list(out.glob("chest_stage3_*"))
+    for path in bad:
+        row = rows[path.name]
+        if row["status"] == "failed":
+            assert row["reason"].endswith(".") and "\n" not in row["reason"]
+    assert sum(r["status"] == "failed" for r in rows.values()) >= len(bad) - 2

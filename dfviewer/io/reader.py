@@ -67,7 +67,7 @@ def read_radiograph(path: str | os.PathLike, frame: int = 0, force: bool = False
     except RecursionError:
         raise RadiographError(path, "its structure is nested too deeply to read") from None
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard of the boundary
-        log.warning("unexpected failure reading %s", path, exc_info=True)
+        log.debug("unexpected failure reading %s", path, exc_info=True)  # shown when debug logging is on
         raise RadiographError(path, f"it could not be read ({cause(exc)})") from None
 
 
