@@ -116,7 +116,7 @@ def fit_domain_model(
     _, s, vt = np.linalg.svd(train - mean, full_matrices=False)
     eig = s**2 / max(1, train.shape[0] - 1)
     share = np.cumsum(eig) / eig.sum()
-    k = int(min(max_components, np.searchsorted(share, explained) + 1, len(eig) - 1))
+    k = int(min(max_components, int(np.searchsorted(share, explained)) + 1, len(eig) - 1))
     rest = eig[k:]
     # the variance beyond the kept components, floored so an unseen direction is not infinitely unlikely
     residual = float(max(rest.sum() / max(1, train.shape[1] - k), 1e-3 * eig[0] / train.shape[1], 1e-12))

@@ -282,8 +282,8 @@ class _StageAccumulator:
         self.pool_err: list[np.ndarray] = []
         self.curves: list[np.ndarray] = []
         self.oracles: list[np.ndarray] = []
-        self.epi = {"clean": [], "ood": []}
-        self.epi_lungs = {"clean": [], "ood": []}
+        self.epi: dict[str, list[float]] = {"clean": [], "ood": []}
+        self.epi_lungs: dict[str, list[float]] = {"clean": [], "ood": []}
         self.epi_device: list[float] = []  # inside device masks
         self.epi_beside: list[float] = []  # the rest of the same images
         self.mse_device: list[float] = []  # image-quality MSE on the same two regions
@@ -361,7 +361,7 @@ def evaluate(
         for res in results:
             a = acc[res.stage]
             pn = res.mean
-            row = {"case": pair.case, "stage": res.stage, **image_quality(pn, yc)}
+            row: dict[str, Any] = {"case": pair.case, "stage": res.stage, **image_quality(pn, yc)}
             err = (pn - yn)[region].astype(np.float64)
             total = res.total[region]
             alpha = res.alpha[region]
@@ -393,18 +393,18 @@ def evaluate(
                 sq = (np.clip(pn, 0, 1) - yc) ** 2
                 a.mse_device.append(float(np.mean(sq[devices])))
                 a.mse_beside.append(float(np.mean(sq[~devices])))
-            for k in ("mse", "psnr", "ssim", "spearman", "ause"):
-                a.rows[k].append(row[k])
+            for metric in ("mse", "psnr", "ssim", "spearman", "ause"):
+                a.rows[metric].append(row[metric])
             row["ood"] = pair.ood
             per_image.append(row)
         if progress is not None:
             progress(i + 1, len(pairs))
-    total = len(pairs) + len(failed) - sum(f["case"] in {p.case for p in pairs} for f in failed)
+    n_total = len(pairs) + len(failed) - sum(f["case"] in {p.case for p in pairs} for f in failed)
     if not per_image:
-        raise DatasetError(f"none of the {total} pairs of the {split} split could be evaluated; "
+        raise DatasetError(f"none of the {n_total} pairs of the {split} split could be evaluated; "
                            f"the first failed with: {failed[0]['reason'].rstrip('.')}")
     if failed:
-        notes.append(f"{len(failed)} of {total} pairs could not be evaluated and are left out "
+        notes.append(f"{len(failed)} of {n_total} pairs could not be evaluated and are left out "
                      f"(first: {failed[0]['case']}: {failed[0]['reason'].rstrip('.')})")
     if no_mask:
         notes.append(f"{no_mask} of {len(pairs)} cases have no lung mask; their uncertainty metrics use the whole image")
@@ -414,7 +414,8 @@ def evaluate(
                      f"was trained on ({shown}); its figures on them say little")
     if mc_samples == 0:
         notes.append("mc_samples = 0: deterministic pass, epistemic sigma is zero")
-    stages, curves = {}, {}
+    stages: dict[int, dict[str, Any]] = {}
+    curves: dict[int, dict[str, Any]] = {}
     for k, a in acc.items():
         sig = np.concatenate(a.pool_sigma)
         err = np.concatenate(a.pool_err)
@@ -438,7 +439,7 @@ def evaluate(
         }
     name = str(model) if not isinstance(model, Predictor) else "(predictor)"
     paired = _paired_stage_comparison(per_image)
-    ref = None
+    ref: dict[str, Any] | None = None
     if reference["mse"]:
         ref = {k: _mean_std(v) for k, v in reference.items()}
         ref["n"] = len(reference["mse"])

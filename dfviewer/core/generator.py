@@ -68,6 +68,7 @@ class UpBlock(nn.Module):
 
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, cfg: ModelConfig) -> None:
         super().__init__()
+        self.up: nn.Module
         if cfg.upsampling == "resize":
             # channels reduced at the low resolution, where it is cheap
             self.up = nn.Sequential(
@@ -111,6 +112,7 @@ class UNetStage(nn.Module):
             self.head.weight.mul_(0.1)
             alpha0, beta0 = 0.1, 2.0
             frac = (beta0 - self.cfg.beta_min) / (self.cfg.beta_max - self.cfg.beta_min)
+            assert self.head.bias is not None  # nn.Conv2d(bias=True)
             self.head.bias.copy_(
                 torch.tensor([0.0, math.log(math.expm1(alpha0)), math.log(frac / (1 - frac))])
             )

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
-from dfviewer.core.generator import Cascade, StageOutput, mc_dropout, stage_input
+from dfviewer.core.generator import Cascade, StageOutput, UNetStage, mc_dropout, stage_input
 from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
 from dfviewer.core.normalize import denormalize_spread, denormalize_target, input_range_warning, normalize_input
 from dfviewer.errors import UserError
@@ -185,6 +185,7 @@ class _StageAccumulator:
                 self.m2 = torch.zeros_like(x)
                 self.alpha, self.beta, self.sigma = alpha[i : i + 1].clone(), beta[i : i + 1].clone(), sigma[i : i + 1].clone()
                 continue
+            assert self.m2 is not None  # set with self.mean
             delta = x - self.mean
             self.mean += delta / self.n
             self.m2 += delta * (x - self.mean)
@@ -195,6 +196,7 @@ class _StageAccumulator:
     def snapshot(self) -> dict[str, torch.Tensor]:
         """Copies of the current estimates; epistemic is the population std over samples."""
         assert self.mean is not None and self.m2 is not None
+        assert self.alpha is not None and self.beta is not None and self.sigma is not None
         return {
             "mean": self.mean.clone(),
             "alpha": self.alpha.clone(),
@@ -244,7 +246,8 @@ class Predictor:
             fold_batchnorm_layers(model)
         self.model = model.to(self.device).eval()
         if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # torch's stubs omit Module.to(memory_format=...), which it accepts (torch._C._nn._parse_to)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.amp_dtype: torch.dtype | None = None
         if self.device.type == "cuda":
             # fp16 keeps 3 more mantissa bits than bf16; BatchNorm keeps activations in range
@@ -335,7 +338,7 @@ class Predictor:
         _raise_if_cancelled(cancel)
 
         with self._compute():
-            feats = self.model.stages[0].encode(prepared.x)
+            feats = cast(UNetStage, self.model.stages[0]).encode(prepared.x)
             outputs = self._decode(prepared.x, feats, n_run, cancel)
             preview = {
                 m: _deterministic_maps(self._crop(out, prepared)) for m, out in enumerate(outputs, start=1)
@@ -417,7 +420,7 @@ class Predictor:
         outputs: list[StageOutput] = []
         for m, stage in enumerate(self.model.stages[:n_run]):
             if m == 0:
-                out = stage.decode(feats)
+                out = cast(UNetStage, stage).decode(feats)
             else:
                 _raise_if_cancelled(cancel)
                 prev = outputs[-1]

@@ -125,9 +125,9 @@ def ause(uncertainty: np.ndarray, error: np.ndarray, fractions: np.ndarray = SPA
     """
     curve = sparsification_curve(uncertainty, error, fractions)
     oracle = sparsification_curve(np.abs(error), error, fractions)
-    area = float(np.trapezoid(curve - oracle, fractions)) if hasattr(np, "trapezoid") else float(
-        np.trapz(curve - oracle, fractions)
-    )
+    # numpy >= 2.0 has trapezoid; older numpy (>= 1.24 is supported) only trapz, which 2.x removed
+    trapezoid = getattr(np, "trapezoid" if hasattr(np, "trapezoid") else "trapz")
+    area = float(trapezoid(curve - oracle, fractions))
     return area, curve, oracle
 
 

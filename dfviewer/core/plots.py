@@ -23,10 +23,13 @@ def _nice(lo: float, hi: float) -> tuple[float, float]:
     pad = (hi - lo) * 0.05
     return lo - pad, hi + pad
 
+#: (label, xs, ys, dashed[, colour index; -1 black])
+Series = tuple[str, Sequence[float], Sequence[float], bool] | tuple[str, Sequence[float], Sequence[float], bool, int]
+
 
 def line_plot(
     path: str | Path,
-    series: Sequence[tuple[str, Sequence[float], Sequence[float], bool]],
+    series: Sequence[Series],
     title: str,
     xlabel: str,
     ylabel: str,

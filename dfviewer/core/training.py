@@ -191,7 +191,7 @@ def _truncated(model: Cascade, n: int) -> Cascade:
 
 def _downsample_preview(a: torch.Tensor, size: int = PREVIEW_SIZE) -> np.ndarray:
     t = a.detach().float().cpu()[None, None] if a.ndim == 2 else a.detach().float().cpu()
-    shape = working_shape(tuple(t.shape[-2:]), min(size, max(t.shape[-2:])))
+    shape = working_shape((t.shape[-2], t.shape[-1]), min(size, max(t.shape[-2:])))
     return resample(t, shape)[0, 0].numpy().astype(np.float32)
 
 
@@ -216,8 +216,8 @@ class _Trainer:
             saved = int(experiment.train.epochs_per_stage)
             self._phase_epochs = [int(e) for e in self.state.get("phase_epochs", [])] or None
             if new_epochs is not None:
-                done = int(self.state.get("next_phase", 0))
-                self._phase_epochs = (self._phase_epochs or [saved] * done)[:done]
+                n_done = int(self.state.get("next_phase", 0))
+                self._phase_epochs = (self._phase_epochs or [saved] * n_done)[:n_done]
                 experiment = dataclasses.replace(
                     experiment, train=dataclasses.replace(experiment.train, epochs_per_stage=new_epochs))
         elif experiment is None:
@@ -275,7 +275,7 @@ class _Trainer:
         if self.tc.finetune_epochs > 0:
             self.phases.append(Phase("finetune", -1, self.tc.finetune_epochs))
         self.total_epochs = sum(p.epochs for p in self.phases)
-        self.sampler = torch.utils.data.DistributedSampler(
+        self.sampler: torch.utils.data.DistributedSampler[Any] = torch.utils.data.DistributedSampler(
             self.train_ds, num_replicas=self.d.world, rank=self.d.rank, shuffle=True,
             seed=self.tc.seed, drop_last=False,
         )
@@ -333,7 +333,7 @@ class _Trainer:
         for k, disc in enumerate(self.discs):
             for prm in disc.parameters():
                 prm.requires_grad_(k in trained)
-        forward = _PhaseForward(self.model, upto, frozen)
+        forward: nn.Module = _PhaseForward(self.model, upto, frozen)
         discs = [self.discs[k] for k in trained]
         if self.d.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -341,8 +341,8 @@ class _Trainer:
             discs = [nn.parallel.DistributedDataParallel(dd, device_ids=ids) for dd in discs]
         g_params = [prm for m in trained for prm in self.model.stages[m].parameters()]
         d_params = [prm for k in trained for prm in self.discs[k].parameters()]
-        opt_g = torch.optim.Adam(g_params, lr=lr, betas=tuple(self.tc.adam_betas))
-        opt_d = torch.optim.Adam(d_params, lr=lr_d, betas=tuple(self.tc.adam_betas))
+        opt_g = torch.optim.Adam(g_params, lr=lr, betas=self.tc.adam_betas)
+        opt_d = torch.optim.Adam(d_params, lr=lr_d, betas=self.tc.adam_betas)
         sch_g = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=p.epochs, eta_min=lr * self.tc.cosine_min_lr_factor)
         sch_d = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=p.epochs, eta_min=lr_d * self.tc.cosine_min_lr_factor)
         fp16 = self.amp_dtype == torch.float16
@@ -477,8 +477,8 @@ class _Trainer:
             losses = {"g_total": float(g_total.detach()),
                       **{k: v / len(trained) for k, v in parts.items() if k != "total"},
                       "d": float(d_loss.detach())}
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
+            for name, v in losses.items():
+                sums[name] = sums.get(name, 0.0) + v
             n_steps += 1
             self.global_step += 1
             self._emit(StepDone(p.label, epoch + 1, step, self.steps_per_epoch, self.global_step, global_steps, losses))
@@ -547,7 +547,7 @@ class _Trainer:
         val, preview = self._validate(run.upto)
         seconds = self.elapsed_before + time.perf_counter() - self.t0
         stages_scored = [p.stage + 1] if p.name == "stage" else list(range(1, self.mcfg.n_stages + 1))
-        record = {"phase": p.name, "stage": p.label, "epoch": epoch + 1, "global_epoch": self.global_epoch,
+        record: dict[str, Any] = {"phase": p.name, "stage": p.label, "epoch": epoch + 1, "global_epoch": self.global_epoch,
                   "train": train_losses, "val": val, "lr": run.lr,
                   "seconds": time.perf_counter() - t_epoch}
         self.history.append(record)
@@ -630,6 +630,7 @@ class _Trainer:
 
     def _load_optim(self, run: PhaseRun) -> None:
         s = self.state
+        assert s is not None  # only called when resuming
         for name, opt in (("opt_g", run.opt_g), ("opt_d", run.opt_d)):
             sd = unflatten_state(s["optimizers"][name], self.tensors)
             sd["state"] = {int(k): v for k, v in sd["state"].items()}

@@ -50,7 +50,7 @@ def analyse_lungs(attenuation: np.ndarray, darkfield: np.ndarray | None) -> Lung
     box = lungs.mask_bbox(result)
     mask = np.asarray(result.mask, dtype=bool)
     if not result.found or mask.shape != np.shape(attenuation) or not mask.any():
-        mask = None
+        return LungAnalysis(None, box.box, bool(box.found))
     return LungAnalysis(mask, box.box, bool(box.found))
 
 

@@ -101,7 +101,7 @@ class ViewerState:
 
     @property
     def shape(self) -> tuple[int, int] | None:
-        return None if self.radiograph is None else tuple(self.radiograph.pixels.shape)  # type: ignore[return-value]
+        return None if self.radiograph is None else tuple(self.radiograph.pixels.shape)
 
     @property
     def stages(self) -> list[int]:

@@ -256,7 +256,10 @@ def _copy_descriptive(source: Any, target: Any, keyword: str) -> bool:
         if keyword not in source:
             return True
         element = source[keyword]
-        expected = dictionary_VR(tag_for_keyword(keyword))
+        tag = tag_for_keyword(keyword)
+        if tag is None:  # not a dictionary keyword (dictionary_VR would raise): dropped, as before
+            return False
+        expected = dictionary_VR(tag)
         values = _as_list(element.value)
         if str(element.VR) != expected or expected not in _TEXT_VRS or len(values) > 64:
             return False

@@ -478,7 +478,8 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
 
     if was_colour:
         modality = gray.astype(np.float64)
-        presets, kind = [], ""
+        presets: list[tuple[str, float, float]] = []
+        kind = ""
         low, high = 0.0, float(2 ** (_int(ds, "BitsStored", 8) or 8) - 1)
     else:
         try:

@@ -67,12 +67,12 @@ def _uid(entropy: list[str] | None):
 
 def _base_dataset(pixels: np.ndarray, sop_class: str, sop_uid: str, window: tuple[float, float] | None):
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     stored, slope, intercept = quantization(pixels)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = IMPLEMENTATION_NAME
@@ -148,7 +148,7 @@ def write_derived_dicom(path: str | Path, pixels: np.ndarray, source: Radiograph
     """
     path = Path(path)
     data = _check(path, pixels)
-    src = getattr(source, "dataset", source) if source is not None else None
+    src: Any = getattr(source, "dataset", source) if source is not None else None  # a pydicom Dataset or None
     if src is not None and not hasattr(src, "get"):
         src = None
     sop_uid = _uid(None)

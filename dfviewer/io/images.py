@@ -112,13 +112,14 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
                                    _pil_bits(img.mode))
                 fmt = img.format or path.suffix.lstrip(".").upper()
                 mode = img.mode
+                pil: Image.Image = img
                 if mode == "P":
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    pil = img.convert("RGBA" if "transparency" in img.info else "RGB")
                 elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                    img = img.convert("RGB")
+                    pil = img.convert("RGB")
                 elif mode == "1":
-                    img = img.convert("L")
-                array = np.array(img)
+                    pil = img.convert("L")
+                array = np.array(pil)
     except RadiographError:
         raise
     except Image.DecompressionBombError:

@@ -13,6 +13,7 @@ result is the whole image with ``found=False``, never a wrong box.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,7 +223,7 @@ def lung_mask(attenuation: np.ndarray, darkfield: np.ndarray | None = None) -> L
     att = np.asarray(attenuation, dtype=np.float32)
     if att.ndim != 2 or att.size == 0:
         raise ValueError(f"lung_mask needs a 2-D image, got shape {att.shape}")
-    attempts = []
+    attempts: list[tuple[str, np.ndarray, Callable[[np.ndarray], np.ndarray | None]]] = []
     if darkfield is not None:
         df = np.asarray(darkfield, dtype=np.float32)
         if df.shape == att.shape:

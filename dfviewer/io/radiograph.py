@@ -54,7 +54,7 @@ class Radiograph:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.pixels.shape)  # type: ignore[return-value]
+        return tuple(self.pixels.shape)
 
     @property
     def is_dicom(self) -> bool:
