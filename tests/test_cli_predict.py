@@ -200,6 +200,7 @@ def test_maps_with_nan_or_infinite_values_are_not_written(tmp_path, inputs, tiny
     checkpoint = save_checkpoint(tmp_path / "overflowing.safetensors", model)
     good, _ = inputs
     out = tmp_path / "maps"
+    out.mkdir()  # an existing folder gets the manifest even when no map was written
     code = main(["predict", str(good), "--model", str(checkpoint), "--out", str(out), "--mc", "1", "--stages", "1"])
     assert code == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "chest.png" in line]
@@ -228,3 +229,34 @@ def test_every_fuzz_reproducer_before_a_good_file_still_gives_the_good_maps(tmp_
         if row["status"] == "failed":
             assert row["reason"].endswith(".") and "\n" not in row["reason"]
     assert sum(r["status"] == "failed" for r in rows.values()) >= len(bad) - 2
+
+
+def test_inputs_and_out_are_checked_before_the_model_is_loaded(tmp_path, capsys):
+    from dfviewer.cli.main import main
+
+    out = tmp_path / "maps"
+    # the model path does not exist either: the inputs' sentence comes first, the model is never opened
+    code = main(["predict", str(tmp_path / "gone.dcm"), "--model", str(tmp_path / "no-model.safetensors"),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "gone.dcm: there is no such file or folder." in err
+    assert "None of the inputs is a radiograph file." in err and "no-model" not in err and "model " not in err
+    assert not out.exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    png = tmp_path / "chest.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(png)
+    code = main(["predict", str(png), "--model", str(tmp_path / "no-model.safetensors"), "--out", str(blocker)])
+    err = capsys.readouterr().err
+    assert code == 2 and "exists and is not a folder" in err and "no-model" not in err
+
+
+def test_a_run_that_writes_nothing_makes_no_out_folder(tmp_path, inputs, tiny_checkpoint, capsys):
+    from dfviewer.cli.main import main
+
+    _, bad = inputs
+    out = tmp_path / "maps"
+    code = main(["predict", str(bad), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "0"])
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.png" in err and "0 of 1 input(s) processed" in err
+    assert not out.exists()

@@ -50,3 +50,44 @@ def test_train_progress_first_line_and_no_redraws_in_a_log():
     assert lines[0].startswith("training on cpu (1 process): 6 train / 1 val pairs, 2 stages x 1 epoch each "
                                "(--epochs counts per stage) = 2 epochs")
     assert lines[1] == "stage 1: 1 epoch, lr 0.001" and "\r" not in log.getvalue()
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_redraws_on_a_terminal_and_writes_tenths_in_a_log():
+    from dfviewer.cli.text import ProgressLine
+
+    log = _Stream(tty=False)
+    bar = ProgressLine("evaluating", stream=log, unit="images")
+    for done in range(1, 101):
+        bar(done, 100)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 10
+    assert lines[0].startswith("evaluating 10/100 images") and lines[-1].startswith("evaluating 100/100 images")
+    quiet = _Stream(tty=False)
+    ProgressLine("x", stream=quiet, log_lines=False)(1, 2)
+    assert quiet.getvalue() == ""
+    term = _Stream(tty=True)
+    bar = ProgressLine("evaluating", stream=term)
+    bar(1, 4)
+    bar(2, 4)
+    bar.close()
+    assert term.getvalue().count("\r") == 3 and "\n" not in term.getvalue() and term.getvalue().endswith("\033[K")
+
+
+def test_phantom_reports_progress_in_lines_off_a_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dfviewer", "phantom", "--out", str(tmp_path / "p"), "--n", "3",
+                             "--size", "64", "--seed", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "phantom 3/3 cases" in result.stderr

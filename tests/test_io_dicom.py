@@ -186,7 +186,7 @@ def test_colour_becomes_gray_with_a_warning(name):
     ("MR_truncated.dcm", "truncated"),
     ("emri_small_jpeg_2k_lossless_too_short.dcm", "truncated"),
     ("JPEG-lossy.dcm", "could not be decoded"),
-    ("rtstruct.dcm", "not a DICOM file"),  # no preamble: needs force
+    ("rtstruct.dcm", "RT Structure Set"),  # no preamble: read as a bare data set, then refused for what it is
     ("no_meta.dcm", "not a DICOM file"),
 ])
 def test_refusals_are_one_plain_sentence(name, reason):
@@ -207,12 +207,17 @@ def test_dicomdir_is_refused():
         read_radiograph(path)
 
 
-def test_force_reads_a_file_without_preamble_or_meta():
+def test_a_bare_data_set_without_preamble_or_meta_is_read(tmp_path):
+    # The viewer and predict have no "force" option: a headerless data set (group 0008 first) is read as is.
     name = "OT-PAL-8-face.dcm"
-    with pytest.raises(RadiographError, match="force"):
-        read_radiograph(data_file(name))
+    assert read_radiograph(data_file(name)).pixels.shape == (480, 640)
     rg = read_radiograph(data_file(name), force=True)
     assert rg.pixels.shape == (480, 640)
+    other = tmp_path / "notes.dcm"
+    other.write_bytes(b"\x00\x01" + b"not a data set" * 20)
+    with pytest.raises(RadiographError, match="not a DICOM file") as info:
+        read_radiograph(other)
+    assert "force" not in str(info.value)
     with pytest.raises(RadiographError, match="RT Structure Set"):
         read_radiograph(data_file("rtstruct.dcm"), force=True)
 

@@ -235,7 +235,7 @@ def test_cli_writes_a_dataset(tmp_path):
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout and "3/3" in done.stderr and "wrote 3 cases" in done.stdout
     assert "\r" not in done.stderr  # a pipe gets whole lines, not a redrawn progress bar
-    assert all(line.startswith("phantom [") for line in done.stderr.splitlines())
+    assert all(line.startswith("phantom ") and "cases" in line for line in done.stderr.splitlines())
     rows = read_manifest(out / "manifest.csv")
     assert len(rows) == 3 and all((out / r["darkfield"]).is_file() for r in rows)
     bad = subprocess.run(cmd + ["phantom", "--out", str(tmp_path / "x"), "--n", "2", "--healthy-fraction", "2"],

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dfviewer.cli.text import ProgressLine
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="a dfviewer .safetensors checkpoint")
@@ -29,24 +31,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.renderings < 0:
         raise UserError(f"--renderings must be 0 or more, not {args.renderings}")
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if tty:
-            sys.stderr.write(f"\revaluating {done}/{total}")
-            sys.stderr.flush()
-            if done == total:
-                sys.stderr.write("\n")
-
+    progress = ProgressLine("evaluating", unit="images")
     predictor = Predictor.from_checkpoint(args.model, device=args.device)
     report = evaluate(predictor, args.data, split=args.split, mc_samples=args.mc,
                       working_size=args.working_size, device=args.device, progress=progress, seed=args.seed)
+    progress.close()
     report.model = str(args.model)
     if args.renderings:
         from dfviewer.core.rendering_eval import evaluate_renderings
 
+        views = ProgressLine("rendered views", unit="views")
         report.renderings = evaluate_renderings(predictor, args.data, args.split, args.renderings, args.mc,
-                                                args.seed, progress)
+                                                args.seed, views)
+        views.close()
     table = report.to_markdown()
     print(table)
     if args.out:

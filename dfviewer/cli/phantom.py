@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
-from dfviewer.cli.text import is_terminal, plural
+from dfviewer.cli.text import ProgressLine, plural
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,25 +37,14 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise PhantomConfigError(f"--n must be at least 1, not {args.n}.")
     config = PhantomConfig(size=args.size, **changes)
-    start = time.perf_counter()
-    terminal = is_terminal(sys.stderr)
-    tenth = [0]
+    bar = ProgressLine("phantom", unit="cases")
 
     def progress(done: int, total: int) -> None:
-        if args.quiet:
-            return
-        width = 30
-        filled = int(width * done / total)
-        elapsed = time.perf_counter() - start
-        eta = elapsed / done * (total - done)
-        text = f"phantom [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:.0f}s, ~{eta:.0f}s left"
-        if terminal:  # one line, redrawn
-            print(f"\r{text} ", end="\n" if done == total else "", file=sys.stderr, flush=True)
-        elif done * 10 // total > tenth[0] or done == total:  # logs and pipes: a line every tenth
-            tenth[0] = done * 10 // total
-            print(text, file=sys.stderr, flush=True)
+        if not args.quiet:
+            bar(done, total)
 
     manifest = write_dataset(args.out, args.n, args.size, args.seed, config, splits=tuple(args.splits),
                              progress=progress, dicom=args.dicom)
+    bar.close()
     print(f"wrote {plural(args.n, 'case')} to {manifest.parent} (manifest {manifest})")
     return 0

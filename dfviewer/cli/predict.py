@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from dfviewer.cli.text import ProgressLine
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 FORMATS = ("tiff", "npz", "png")
@@ -101,7 +101,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[str]]:
 
     Folders are expanded (not recursively, sorted) to their image files, leaving out companions
     (``<case>_darkfield.tiff``, ``<case>_lung.png``, masks) and earlier ``dfviewer predict``
-    outputs; files named explicitly are always processed.
+    outputs; files named explicitly are always processed, missing ones reported.
     """
     files: list[Path] = []
     problems: list[str] = []
@@ -112,8 +112,10 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[str]]:
             if not found:
                 problems.append(f"Folder {path} holds no radiograph files.")
             files.extend(found)
+        elif not path.exists():
+            problems.append(f"{path}: there is no such file or folder.")
         else:
-            files.append(path)  # the reader says what is wrong with a missing or odd file
+            files.append(path)  # the reader says what is wrong with an odd file
     return files, problems
 
 
@@ -132,32 +134,6 @@ def output_stems(files: list[Path]) -> list[str]:
         used.add(name)
         result.append(name)
     return result
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
-
-    def __init__(self, label: str, stream=None, width: int = 28) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.label = label
-        self.width = width
-        self.start = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        filled = int(self.width * done / total)
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / done * (total - done) if done else 0.0
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} samples, {elapsed:.1f} s, ~{eta:.0f} s left ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
 
 
 def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) -> list[Path]:
@@ -192,20 +168,20 @@ def run(args: argparse.Namespace) -> int:
     from dfviewer.core.inference import Predictor
     from dfviewer.io import read_radiograph
 
-    model_path = Path(args.model) if args.model else default_model()
     files, problems = expand_inputs(args.inputs)
     for sentence in problems:
         print(f"dfviewer predict: {sentence}", file=sys.stderr)
     if not files:
         raise UserError("none of the inputs is a radiograph file")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a folder")
+    # the inputs and --out are checked before the model is loaded (seconds on a CPU)
+    model_path = Path(args.model) if args.model else default_model()
     predictor = Predictor.from_checkpoint(model_path, device=args.device)
     n_stages = predictor.config.n_stages
     if args.stages and args.stages[-1] > n_stages:
         raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
     print(f"model {model_path.name} on {predictor.device}; {args.mc} MC samples", file=sys.stderr)
 
     failures = len(problems)
@@ -213,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, str]] = []
     flagged: list[str] = []
     for index, (path, stem) in enumerate(zip(files, output_stems(files)), start=1):
-        bar = ProgressBar(f"{index}/{len(files)} {path.name}")
+        bar = ProgressLine(f"{index}/{len(files)} {path.name}", unit="samples", log_lines=False)
         try:
             image = read_radiograph(path).pixels
             warning = predictor.input_warning(image)
@@ -224,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)
             bar.close()  # the predictor refuses NaN / infinite maps, so nothing half-valid is written
+            out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem)
         except BaseException as exc:
             bar.close()
@@ -246,10 +223,11 @@ def run(args: argparse.Namespace) -> int:
             pattern = out_dir / f"{stem}_stage*_*.{args.fmt}"
             print(f"{path}: wrote {len(written)} maps to {pattern}")
     ok = len(files) - (failures - len(problems))
-    _write_manifest(out_dir / MANIFEST_NAME, rows)
+    if out_dir.is_dir():  # no folder is made for a run that wrote nothing
+        _write_manifest(out_dir / MANIFEST_NAME, rows)
     if flagged:
         print(f"dfviewer predict: {len(flagged)} input(s) flagged as unlike the model's training inputs "
-              f"(see {MANIFEST_NAME}):", file=sys.stderr)
+              f"(see {out_dir / MANIFEST_NAME}):", file=sys.stderr)
         for name in flagged:
             print(f"  {name}", file=sys.stderr)
     print(f"done: {ok} of {len(files)} input(s) processed, {total_written} file(s) in {out_dir}", file=sys.stderr)

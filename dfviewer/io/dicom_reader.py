@@ -76,14 +76,17 @@ def open_dataset(path: Path, force: bool):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    if not force:
+        # A bare data set (no preamble, no file meta) from an old archive starts with group 0008.
+        with open(path, "rb") as handle:
+            force = handle.read(2) == b"\x08\x00"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=force)
     except InvalidDicomError:
         raise RadiographError(
-            path, "it is not a DICOM file (no 'DICM' marker after the 128-byte preamble); "
-            "if it is a bare DICOM data set without a header, open it with force"
+            path, "it is not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
         ) from None
     except MemoryError:
         raise RadiographError(path, "it is too large to load into memory") from None
