@@ -4,7 +4,8 @@
 
 Defaults: the bundled demo model and first sample case. States: empty start, preview while the
 Monte Carlo samples run, finished (stage 3, aleatoric), epistemic over the dark-field, lung crop,
-an error dialog, and the finished state at 900 x 600.
+an error dialog, the finished state at 900 x 600 and, when pydicom-data is installed, a real chest
+CR (RG1_UNCR.dcm) with its total sigma.
 """
 
 from __future__ import annotations
@@ -101,11 +102,30 @@ def main() -> int:
     wait()
     window.reset_view()
     save(window, "small")
+    rg1 = _rg1()
+    if rg1 is not None:
+        window.resize(1280, 800)
+        window.open_file(rg1)
+        wait(window.summaryUpdated)
+        window.state.set_stage(args.stage)
+        window.state.set_overlay_map("total")
+        window.reset_view()
+        save(window, "rg1")
     window.close()
     settings_file = out / ".screenshots.ini"
     if settings_file.exists():
         settings_file.unlink()
     return 0
+
+
+def _rg1() -> str | None:
+    """pydicom-data's real chest CR, when that package is installed (no download)."""
+    try:
+        from pydicom.data import get_testdata_file
+
+        return get_testdata_file("RG1_UNCR.dcm", download=False)
+    except Exception:  # noqa: BLE001 - any failure only skips the extra screenshot
+        return None
 
 
 if __name__ == "__main__":

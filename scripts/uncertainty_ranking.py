@@ -105,17 +105,22 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="folder for the per-case predictions (NPZ)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--splits", default="val,test", help="val,test (default) or val alone")
     args = parser.parse_args()
     predictor = Predictor.from_checkpoint(args.model, device="cpu")
     report: dict[str, dict] = {}
-    for split in ("val", "test"):
+    for split in args.splits.split(","):
         report[split] = ranking(predict_split(predictor, args.dataset, split, args.mc, args.seed, args.cache))
     best = max(report["val"], key=lambda name: report["val"][name]["mean"])
-    print(f"{'sigma':<28} {'val per image':>16} {'test per image':>16} {'test pooled':>12}")
+    print(f"{'sigma':<28} {'val per image':>16} {'val pooled':>11}" + (f" {'test per image':>16} {'test pooled':>12}"
+                                                                      if "test" in report else ""))
     for name in report["val"]:
-        v, t = report["val"][name], report["test"][name]
-        mark = "  <- best on val" if name == best else ""
-        print(f"{name:<28} {v['mean']:7.3f} ± {v['std']:.3f} {t['mean']:7.3f} ± {t['std']:.3f} {t['pooled']:12.3f}{mark}")
+        v = report["val"][name]
+        line = f"{name:<28} {v['mean']:7.4f} ± {v['std']:.3f} {v['pooled']:11.3f}"
+        if "test" in report:
+            t = report["test"][name]
+            line += f" {t['mean']:7.4f} ± {t['std']:.3f} {t['pooled']:12.3f}"
+        print(line + ("  <- best on val" if name == best else ""))
     report["chosen_on_val"] = {"variant": best}
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
