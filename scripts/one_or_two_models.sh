@@ -21,7 +21,7 @@ OMP_NUM_THREADS=1 dfviewer train "${common[@]}" --out "$out/raw_only" --config s
   > "$out/raw_only.log" 2>&1 &
 wait
 for name in rendered raw_only; do
-  dfviewer evaluate --model "$out/$name/model.safetensors" --data "$data" --split test --mc 20 --seed 0 \
+  OMP_NUM_THREADS=1 dfviewer evaluate --model "$out/$name/model.safetensors" --data "$data" --split test --mc 20 --seed 0 \
     --out "$out/$name.json" > "$out/${name}_eval.md"
 done
 python - "$out" <<'PY'
