@@ -113,8 +113,8 @@ class _SourceImages(Dataset):
         start = time.perf_counter()
         item = _Item(index=index, path=self.sources[index])
         try:
-            item.sha256 = st.file_sha256(item.path)
             pixels = read_radiograph(item.path).pixels
+            item.sha256 = st.file_sha256(item.path)
             item.prepared = prepare_image(pixels, self.config)
             item.out_shape = working_shape(pixels.shape, self.size)
             small = _resize(pixels, item.out_shape)
