@@ -168,7 +168,7 @@ def _subprocess(args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-SLOW_MC = 200  # enough MC samples that a batch lasts long enough to be interrupted in the middle of a shard
+SLOW_MC = 80  # enough MC samples that a batch lasts long enough to be interrupted in the middle of a shard
 
 
 def _slow_args(source, store, model, *extra):
