@@ -373,7 +373,8 @@ def verify_store(store: Path) -> tuple[list[str], dict[str, int]]:
         seen[int(row["index"])] = seen.get(int(row["index"]), 0) + 1
     missing = [i for i in range(len(sources)) if i not in seen]
     if missing:
-        problems.append(f"{len(missing)} source image(s) have no row in the index (first: {sources[missing[0]]})")
+        problems.append(f"{len(missing)} source image(s) have no row in the index yet (first: {sources[missing[0]]}); "
+                        "run the same generate command again to finish the store")
     twice = [i for i, n in seen.items() if n > 1]
     if twice:
         problems.append(f"{len(twice)} source image(s) have more than one row (first: number {twice[0]})")
