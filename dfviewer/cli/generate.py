@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images per batch (default 4); a resumed run should keep it for bit-identical results")
     parser.add_argument("--workers", type=_non_negative, default=1, metavar="N",
                         help="processes reading and decoding images beside the model (default 1)")
+    parser.add_argument("--threads", type=_positive, default=None, metavar="N",
+                        help="compute threads of each process (default: the CPU cores this process may use, shared "
+                             "among torchrun's local processes, minus --workers; at least 1)")
     parser.add_argument("--shard-size", type=_positive, default=64, metavar="N", help="images per shard file (default 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                         help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
@@ -104,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         return _verify(Path(args.verify))
     if not args.source or not args.out:
         raise UserError("give a SOURCE (folder or CSV) and --out STORE, or --verify STORE")
+    import torch
+
     from dfviewer.core import generation as gen
     from dfviewer.core import store as st
     from dfviewer.core.distributed import destroy_process_group, distributed_env, init_process_group, rank_device
@@ -120,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         sources, notes = list_sources(args.source, args.column, args.root, skip=store)
         for note in notes:
             say(note)
+        torch.set_num_threads(args.threads or gen.default_threads(args.workers, env))
         predictor = Predictor.from_checkpoint(model_path, device=rank_device(args.device, env))
         n_stages = predictor.config.n_stages
         stages = args.stages or [n_stages]
@@ -136,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         barrier(env)  # rank 0 has written the settings and the source list
         where = f"{predictor.device}" + (f", {env.world} processes" if env.active else "")
         say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
-            f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}")
+            f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
+            f"{plural(torch.get_num_threads(), 'thread')} + {plural(args.workers, 'reader process', 'reader processes')}")
         stop = threading.Event()
         undo = gen.install_stop_handler(stop, lambda: say("stopping after the current batch (Ctrl-C again to stop now)"))
         progress = GenerateProgress(label="generate" if not env.active else f"generate rank {env.rank}")

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 SIZE = 512
 GENERATE = ["--maps", "mean,epistemic", "--stages", "3", "--dtype", "float16", "--size", "256", "--mc", "20"]
 
@@ -119,6 +121,29 @@ def run_child(kind: str, data: Path, out: Path, extra: list[str]) -> dict:
     return result
 
 
+def bf16_accuracy(data: Path, n: int) -> None:
+    """How far ``--precision bfloat16`` moves the stored maps from float32 (same seeds, same batches)."""
+    import numpy as np
+
+    from dfviewer.core.generation import image_seed
+    from dfviewer.core.inference import Predictor
+    from dfviewer.io import read_radiograph
+    from dfviewer.resources import resource_path
+
+    p = Predictor.from_checkpoint(resource_path("models", "demo.safetensors"), device="cpu")
+    images = [read_radiograph(f).pixels for f in sorted(data.iterdir())[:n]]
+    seeds = [image_seed(0, i) for i in range(len(images))]
+    shapes = [(256, 256)] * len(images)
+    fp32 = p.predict_batch(images, mc_samples=20, seeds=seeds, stages=[3], out_shapes=shapes)
+    p.amp_dtype = torch.bfloat16
+    bf16 = p.predict_batch(images, mc_samples=20, seeds=seeds, stages=[3], out_shapes=shapes)
+    for name in ("mean", "epistemic", "aleatoric"):
+        a = np.stack([getattr(r[0], name) for r in fp32])
+        b = np.stack([getattr(r[0], name) for r in bf16])
+        print(f"{name}: mean |bf16 - fp32| = {np.abs(a - b).mean():.2e} ({np.abs(a - b).mean() / np.abs(a).mean():.2%} "
+              f"of mean |fp32|), max {np.abs(a - b).max():.2e}, Pearson r {np.corrcoef(a.ravel(), b.ravel())[0, 1]:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
@@ -128,6 +153,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,4,16")
     parser.add_argument("--workers", default="0,1,2")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--bf16-accuracy", type=int, default=0, metavar="K",
+                        help="only compare bfloat16 with float32 maps on K images of --data")
     parser.add_argument("--data", type=Path, help="keep the radiographs here (reused when present)")
     parser.add_argument("--child", choices=("predict", "generate"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -135,6 +162,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, str(args.data), args.out, args.extra)))
+        return
+    if args.bf16_accuracy:
+        bf16_accuracy(args.data, args.bf16_accuracy)
         return
     n = 20 if args.quick else args.n
     work = Path(tempfile.mkdtemp(prefix="dfv-generate-bench-"))
