@@ -7,7 +7,8 @@ Data: ``--n`` phantom radiographs at 512 x 512, alternately DICOM (DX, 16-bit) a
 case). Model: the bundled demo model (working size 256), T = 20.
 
 - **predict**: ``dfviewer predict DIR --out OUT --mc 20 --stages 3`` (today's loop: read, predict
-  one image at a time, six float32 TIFFs at the input's 512 x 512 per image).
+  one image at a time, six float32 TIFFs at the input's 512 x 512 per image), with torch's default
+  threads (one per core) and, in ``--paired``, also with one thread (``predict, 1 thread``).
 - **generate**: ``dfviewer generate DIR --out STORE --maps mean,epistemic --stages 3 --dtype float16
   --size 256 --mc 20`` for every ``--batch-size`` in 1, 4, 16 and ``--workers`` in 0, 1, 2.
 
@@ -82,6 +83,8 @@ def child(kind: str, data: str, out: str, extra: list[str]) -> dict:
         generation._run_batch = watched
         args = ["generate", data, "--out", out, *GENERATE, *extra]
     else:
+        if kind == "predict-1t":
+            torch.set_num_threads(1)
         args = ["predict", data, "--out", out, "--mc", "20", "--stages", "3", "--seed", "0", *extra]
     devnull = open(os.devnull, "w")  # noqa: SIM115 - the commands' own output is not measured
     stdout, stderr = sys.stdout, sys.stderr
@@ -155,8 +158,10 @@ def main() -> None:
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--bf16-accuracy", type=int, default=0, metavar="K",
                         help="only compare bfloat16 with float32 maps on K images of --data")
+    parser.add_argument("--baseline", default="predict", choices=("predict", "predict-1t"),
+                        help="the matrix's predict run: default threads or one thread")
     parser.add_argument("--data", type=Path, help="keep the radiographs here (reused when present)")
-    parser.add_argument("--child", choices=("predict", "generate"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("predict", "predict-1t", "generate"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,19 +184,22 @@ def main() -> None:
           f"n = {n}, T = 20, generate {' '.join(GENERATE)} --precision {args.precision}")
     precision = ["--precision", args.precision]
     if args.paired:
-        print("| round | predict images/s | generate images/s (batch 4, workers 1) | ratio |")
-        print("| --- | --- | --- | --- |")
+        print("| round | predict images/s | predict, 1 thread | generate images/s (batch 4, workers 1) | "
+              "ratio to predict | ratio to predict, 1 thread |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for k in range(1, args.paired + 1):
             base = run_child("predict", data, work / "predict", [])
+            one = run_child("predict-1t", data, work / "predict", [])
             gen = run_child("generate", data, work / "store", ["--batch-size", "4", "--workers", "1", *precision])
-            print(f"| {k} | {base['images_per_s']:.3f} | {gen['images_per_s']:.3f} | "
-                  f"{gen['images_per_s'] / base['images_per_s']:.2f}x |", flush=True)
+            print(f"| {k} | {base['images_per_s']:.3f} | {one['images_per_s']:.3f} | {gen['images_per_s']:.3f} | "
+                  f"{gen['images_per_s'] / base['images_per_s']:.2f}x | {gen['images_per_s'] / one['images_per_s']:.2f}x |",
+                  flush=True)
         return
-    base = run_child("predict", data, work / "predict", [])
+    base = run_child(args.baseline, data, work / "predict", [])
     print("| run | batch | workers | images/s | x predict | peak RSS MiB | RSS after 20 / at end MiB | "
           "map MB/image | store MB/image |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| predict | 1 | 0 | {base['images_per_s']:.3f} | 1.00 | {base['peak_rss_mib']:.0f} | - | - | "
+    print(f"| {args.baseline} | 1 | 0 | {base['images_per_s']:.3f} | 1.00 | {base['peak_rss_mib']:.0f} | - | - | "
           f"{base['bytes_per_image_on_disk'] / 1e6:.3f} |", flush=True)
     for bs in [int(x) for x in args.batch_sizes.split(",")]:
         for w in [int(x) for x in args.workers.split(",")]:
