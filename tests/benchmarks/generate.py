@@ -160,6 +160,7 @@ def main() -> None:
                         help="only compare bfloat16 with float32 maps on K images of --data")
     parser.add_argument("--baseline", default="predict", choices=("predict", "predict-1t"),
                         help="the matrix's predict run: default threads or one thread")
+    parser.add_argument("--no-baseline", action="store_true", help="generate runs only (e.g. for the memory figures)")
     parser.add_argument("--data", type=Path, help="keep the radiographs here (reused when present)")
     parser.add_argument("--child", choices=("predict", "predict-1t", "generate"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -195,7 +196,9 @@ def main() -> None:
                   f"{gen['images_per_s'] / base['images_per_s']:.2f}x | {gen['images_per_s'] / one['images_per_s']:.2f}x |",
                   flush=True)
         return
-    base = run_child(args.baseline, data, work / "predict", [])
+    base = run_child(args.baseline, data, work / "predict", []) if not args.no_baseline else {"images_per_s": float("nan"),
+                                                                                               "peak_rss_mib": float("nan"),
+                                                                                               "bytes_per_image_on_disk": float("nan")}
     print("| run | batch | workers | images/s | x predict | peak RSS MiB | RSS after 20 / at end MiB | "
           "map MB/image | store MB/image |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
