@@ -74,13 +74,19 @@ def child(kind: str, data: str, out: str, extra: list[str]) -> dict:
     if kind == "generate":
         from dfviewer.core import generation
 
-        original = generation._run_batch
+        original, release = generation._run_batch, generation._release_free_memory
+        seen = [0]
 
         def watched(predictor, batch, options, size, writer, summary, pin, on_row):
             original(predictor, batch, options, size, writer, summary, pin, on_row)
-            rss[summary.done + summary.failed] = _status("VmRSS")
+            seen[0] = summary.done + summary.failed
+
+        def released():  # RSS after the batch's memory went back (what the next batch starts from)
+            release()
+            rss[seen[0]] = _status("VmRSS")
 
         generation._run_batch = watched
+        generation._release_free_memory = released
         args = ["generate", data, "--out", out, *GENERATE, *extra]
     else:
         if kind == "predict-1t":
