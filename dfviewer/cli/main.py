@@ -1,6 +1,6 @@
 """The ``dfviewer`` command: sub-commands for the headless jobs, the viewer otherwise.
 
-``dfviewer predict|train|evaluate|phantom|combine|domain-fit ...`` run headless; anything else (no
+``dfviewer predict|generate|train|evaluate|phantom|combine|domain-fit ...`` run headless; anything else (no
 arguments, files, ``--demo``) opens the viewer. Each sub-command lives in
 ``dfviewer/cli/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``.
 """
@@ -18,6 +18,7 @@ from dfviewer.errors import UserError, sentence
 #: sub-command -> one-line help; the module ``dfviewer.cli.<name>`` implements it.
 COMMANDS: dict[str, str] = {
     "predict": "generate dark-field and uncertainty maps for radiographs",
+    "generate": "generate maps for a whole collection into a sharded store (resumable, torchrun-ready)",
     "phantom": "write a simulated paired attenuation / dark-field chest dataset",
     "train": "train the progressive model on paired attenuation / dark-field images",
     "evaluate": "score a model per stage on paired data (MSE, PSNR, SSIM, uncertainty quality)",

@@ -228,6 +228,50 @@ def mc_dropout(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
             module.train(mode)
 
 
+def row_generator(seed: int, sample: int) -> torch.Generator:
+    """The dropout-mask stream of one MC sample of one image: seeded from (``seed``, ``sample``)."""
+    g = torch.Generator(device="cpu")
+    g.manual_seed((int(seed) * 1_000_003 + int(sample)) % (2**63))
+    return g
+
+
+@contextlib.contextmanager
+def seeded_dropout(model: nn.Module, generators: Sequence[torch.Generator]) -> Iterator[nn.Module]:
+    """MC dropout whose masks row ``i`` of every batch draws from ``generators[i]`` alone.
+
+    Dropout modules stay in eval mode (identity) and a forward hook multiplies their output by
+    per-row masks (per channel for ``Dropout2d``, per element for ``Dropout``), drawn in the
+    order the layers run. A row's result therefore depends on its own generator only, never on
+    the batch it shares or the rows beside it: an image's samples come out the same in a batch
+    of one or of sixteen. Normalisation layers stay in eval mode; previous modes are restored.
+    """
+    rows = list(generators)
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        if x.shape[0] != len(rows):
+            raise RuntimeError(f"seeded dropout got a batch of {x.shape[0]} rows for {len(rows)} generators")
+        p = float(getattr(module, "p", 0.0))
+        if p <= 0.0:
+            return output
+        shape = (x.shape[1], 1, 1) if isinstance(module, nn.Dropout2d) else tuple(x.shape[1:])
+        keep = 1.0 - p
+        masks = [torch.empty(shape, dtype=torch.float32).bernoulli_(keep, generator=g) for g in rows]
+        mask = torch.stack(masks).div_(keep) if keep > 0 else torch.stack(masks)
+        return x * mask.to(device=x.device, dtype=x.dtype)
+
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    handles = [module.register_forward_hook(hook) for module in dropout_modules(model)]
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, mode in modes.items():
+            module.train(mode)
+
+
 class PatchDiscriminator(nn.Module):
     """Conditional PatchGAN: scores overlapping patches of concat(input, dark-field)."""
 

@@ -28,7 +28,15 @@ from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
-from dfviewer.core.generator import Cascade, StageOutput, UNetStage, mc_dropout, stage_input
+from dfviewer.core.generator import (
+    Cascade,
+    StageOutput,
+    UNetStage,
+    mc_dropout,
+    row_generator,
+    seeded_dropout,
+    stage_input,
+)
 from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
 from dfviewer.core.normalize import denormalize_spread, denormalize_target, input_range_warning, normalize_input
 from dfviewer.errors import UserError
@@ -210,10 +218,37 @@ class _StageAccumulator:
 
 
 @dataclass
-class _Prepared:
-    x: torch.Tensor  # (1, C, H_pad, W_pad) on the device, network range
+class PreparedImage:
+    """An image ready for the network: normalised, resampled to the working size, padded."""
+
+    x: torch.Tensor  # (1, C, H_pad, W_pad) network range (CPU from prepare_image, the device in a Predictor)
     shape: tuple[int, int]  # the input image's shape
     work: tuple[int, int]  # the unpadded working shape
+
+
+_Prepared = PreparedImage
+
+#: activations one forward pass may hold on a CPU (the largest map of all its rows); more rows
+#: per pass than fit here only spill the caches (measured: no gain per sample on 2 cores)
+CPU_PASS_BYTES = 16 * 1024**2
+
+
+def prepare_image(image: np.ndarray, config: ModelConfig, working_size: int | None = None) -> PreparedImage:
+    """Normalise, resample and pad one image on the CPU (torch + numpy only: fine in a worker process)."""
+    array = check_image(image)
+    size = config.working_size if working_size is None else int(working_size)
+    if size < 1:
+        raise UserError(f"the working size must be a positive number of pixels, not {working_size}")
+    normalized = normalize_input(array, config.normalization)
+    t = torch.from_numpy(normalized)[None, None]
+    work = working_shape(array.shape, size)
+    with torch.inference_mode():
+        t = resample(t, work)
+        t = pad_to_multiple(t, config.multiple)
+        if config.in_channels > 1:
+            t = t.expand(-1, config.in_channels, -1, -1)
+        t = t.contiguous()
+    return PreparedImage(t, (int(array.shape[0]), int(array.shape[1])), work)
 
 
 class Predictor:
@@ -254,6 +289,7 @@ class Predictor:
             self.amp_dtype = torch.float16
         #: MC samples per batch; None picks one from the device and the image size.
         self.chunk_size: int | None = None
+        self._pass_bytes: int | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | Checkpoint, device: str | torch.device = "auto") -> Predictor:
@@ -353,7 +389,8 @@ class Predictor:
         while done < mc_samples:
             _raise_if_cancelled(cancel)
             size = min(chunk, mc_samples - done)
-            with self._compute(dropout=True), self._rng(seed, done):
+            generators = None if seed is None else [row_generator(seed, done + i) for i in range(size)]
+            with self._compute(dropout=True, generators=generators):
                 batch_feats = [self._expand(f, size) for f in feats]
                 batch_x = self._expand(prepared.x, size)
                 outputs = self._decode(batch_x, batch_feats, n_run, cancel)
@@ -363,6 +400,118 @@ class Predictor:
                 done += size
                 snapshot = {m: acc.snapshot() for m, acc in accumulators.items()}
             yield Prediction(self._builder(snapshot, prepared, wanted, done, network_units), done, mc_samples, False)
+
+    def predict_batch(
+        self,
+        images: Sequence[np.ndarray | PreparedImage],
+        mc_samples: int = 20,
+        seeds: Sequence[int] | None = None,
+        stages: Sequence[int] | None = None,
+        working_size: int | None = None,
+        network_units: bool = False,
+        out_shapes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[list[StageResult] | UserError]:
+        """:meth:`predict` for several images at once: per image, its stage results or its error.
+
+        Images of one padded working shape share forward passes: stage 1's encoder runs once on
+        all of them, then every pass decodes up to :attr:`pass_bytes` worth of rows, a row being
+        one MC sample of one image. With ``seeds``, image ``i``'s samples draw their dropout masks
+        from ``seeds[i]`` exactly as ``predict(image, seed=seeds[i])`` does, whatever else shares
+        the pass. ``images`` may be arrays or :func:`prepare_image` results (from a worker
+        process); ``out_shapes[i]`` resamples image ``i``'s maps to that shape instead of its
+        input's. An image that fails (unusable array, NaN maps) gets its :class:`UserError` in
+        its place and the others go on.
+        """
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, (int, np.integer)) or mc_samples < 0:
+            raise UserError(f"the number of MC samples must be a whole number >= 0, not {mc_samples!r}")
+        mc_samples = int(mc_samples)
+        wanted = self._check_stages(stages)
+        n_run = max(wanted)
+        if seeds is not None and len(seeds) != len(images):
+            raise ValueError(f"{len(seeds)} seeds for {len(images)} images")
+        results: list[list[StageResult] | UserError | None] = [None] * len(images)
+        prepared: dict[int, PreparedImage] = {}
+        for i, image in enumerate(images):
+            try:
+                prepared[i] = image if isinstance(image, PreparedImage) else prepare_image(image, self.config, working_size)
+            except UserError as exc:
+                results[i] = exc
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, item in prepared.items():
+            groups.setdefault(tuple(item.x.shape), []).append(i)
+        for members in groups.values():
+            maps = self._batch_maps([prepared[i] for i in members], mc_samples,
+                                    None if seeds is None else [int(seeds[i]) for i in members], n_run)
+            for i, image_maps in zip(members, maps):
+                item = prepared[i]
+                shape = out_shapes[i] if out_shapes is not None and out_shapes[i] is not None else item.shape
+                target = PreparedImage(item.x, tuple(shape), item.work)  # type: ignore[arg-type]
+                try:
+                    results[i] = self._builder(image_maps, target, wanted, mc_samples, network_units)()
+                except NonFiniteOutputError as exc:
+                    results[i] = exc
+        return [r if r is not None else UserError("the image was not processed") for r in results]
+
+    @property
+    def pass_bytes(self) -> int:
+        """The activation budget of one forward pass (:data:`CPU_PASS_BYTES` on a CPU)."""
+        return self._pass_bytes if self._pass_bytes is not None else self._device_budget()
+
+    @pass_bytes.setter
+    def pass_bytes(self, value: int | None) -> None:
+        self._pass_bytes = None if value is None else max(1, int(value))
+
+    def rows_per_pass(self, x_shape: Sequence[int]) -> int:
+        """How many rows (MC samples of images) one forward pass holds for inputs of ``x_shape``."""
+        if self.chunk_size is not None:
+            return max(1, int(self.chunk_size))
+        per_row = int(x_shape[-2]) * int(x_shape[-1]) * self.config.base_width * 4
+        return max(1, self.pass_bytes // max(per_row, 1))
+
+    def _device_budget(self) -> int:
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return max(256 * 1024**2, free // 24)  # the decoder holds ~12 such maps, twice
+        if self.device.type == "mps":
+            return 128 * 1024**2
+        return CPU_PASS_BYTES
+
+    def _batch_maps(
+        self, items: list[PreparedImage], mc_samples: int, seeds: list[int] | None, n_run: int
+    ) -> list[dict[int, dict[str, torch.Tensor]]]:
+        """Per image, per stage: the maps (cropped to the working shape, network units)."""
+        with self._compute():
+            x = self._on_device(torch.cat([item.x for item in items]))
+            feats = cast(UNetStage, self.model.stages[0]).encode(x)
+            if mc_samples == 0:
+                outputs = self._decode(x, feats, n_run, None)
+                return [{m: _deterministic_maps(self._crop(_row(out, j), item)) for m, out in enumerate(outputs, start=1)}
+                        for j, item in enumerate(items)]
+        accumulators = [{m: _StageAccumulator() for m in range(1, n_run + 1)} for _ in items]
+        rows = [(j, s) for j in range(len(items)) for s in range(mc_samples)]
+        per_pass = self.rows_per_pass(x.shape)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for start in range(0, len(rows), per_pass):
+            chunk = rows[start:start + per_pass]
+            generators = None if seeds is None else [row_generator(seeds[j], s) for j, s in chunk]
+            with self._compute(dropout=True, generators=generators):
+                index = torch.tensor([j for j, _ in chunk], device=x.device)
+                batch_x = x.index_select(0, index).contiguous(memory_format=fmt)
+                batch_feats = [f.index_select(0, index).contiguous(memory_format=fmt) for f in feats]
+                outputs = self._decode(batch_x, batch_feats, n_run, None)
+                for m, out in enumerate(outputs, start=1):
+                    begin = 0
+                    while begin < len(chunk):
+                        j = chunk[begin][0]
+                        end = begin
+                        while end < len(chunk) and chunk[end][0] == j:
+                            end += 1
+                        part = self._crop(StageOutput(out.mean[begin:end], out.alpha[begin:end], out.beta[begin:end]),
+                                          items[j])
+                        accumulators[j][m].add(part.mean.float(), part.alpha.float(), part.beta.float(), part.sigma)
+                        begin = end
+        with torch.inference_mode():
+            return [{m: acc.snapshot() for m, acc in image_acc.items()} for image_acc in accumulators]
 
     # -- internals --
 
@@ -376,42 +525,30 @@ class Predictor:
         return wanted
 
     def _prepare(self, image: np.ndarray, working_size: int | None) -> _Prepared:
-        array = check_image(image)
-        size = self.config.working_size if working_size is None else int(working_size)
-        if size < 1:
-            raise UserError(f"the working size must be a positive number of pixels, not {working_size}")
-        normalized = normalize_input(array, self.config.normalization)
-        t = torch.from_numpy(normalized)[None, None]
-        work = working_shape(array.shape, size)
+        return self._to_device(prepare_image(image, self.config, working_size))
+
+    def _on_device(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the device (non-blocking from pinned memory), channels-last on a CPU."""
         with torch.inference_mode():
-            t = resample(t, work)
-            t = pad_to_multiple(t, self.config.multiple)
-            if self.config.in_channels > 1:
-                t = t.expand(-1, self.config.in_channels, -1, -1)
-            t = t.to(self.device)
+            x = x.to(self.device, non_blocking=x.device.type == "cpu" and x.is_pinned())
             if self.channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-        return _Prepared(t, tuple(array.shape), work)
+                x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _to_device(self, prepared: PreparedImage) -> PreparedImage:
+        return PreparedImage(self._on_device(prepared.x), prepared.shape, prepared.work)
 
     @contextlib.contextmanager
-    def _compute(self, dropout: bool = False) -> Iterator[None]:
-        """Inference mode, eval mode (dropout sampling if asked), autocast on CUDA."""
+    def _compute(self, dropout: bool = False, generators: Sequence[torch.Generator] | None = None) -> Iterator[None]:
+        """Inference mode, eval mode (dropout sampling if asked, from per-row generators if given), autocast."""
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
-            stack.enter_context(mc_dropout(self.model, enabled=dropout))
+            if dropout and generators is not None:
+                stack.enter_context(seeded_dropout(self.model, generators))
+            else:
+                stack.enter_context(mc_dropout(self.model, enabled=dropout))
             if self.amp_dtype is not None:
                 stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.amp_dtype))
-            yield
-
-    @contextlib.contextmanager
-    def _rng(self, seed: int | None, offset: int) -> Iterator[None]:
-        """With a seed: a private RNG stream per chunk, the global RNG state left as it was."""
-        if seed is None:
-            yield
-            return
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed((int(seed) * 1_000_003 + offset) % (2**63))
             yield
 
     def _decode(
@@ -491,6 +628,10 @@ def check_finite(results: Sequence[StageResult]) -> None:
                                    "may be damaged, so no maps were produced for this image.")
 
 
+def _row(out: StageOutput, j: int) -> StageOutput:
+    return StageOutput(out.mean[j : j + 1], out.alpha[j : j + 1], out.beta[j : j + 1])
+
+
 def _deterministic_maps(out: StageOutput) -> dict[str, torch.Tensor]:
     sigma = out.sigma
     return {
@@ -514,10 +655,12 @@ __all__ = [
     "NonFiniteOutputError",
     "Prediction",
     "PredictionCancelled",
+    "PreparedImage",
     "Predictor",
     "StageResult",
     "check_finite",
     "check_image",
+    "prepare_image",
     "normalize_input",
     "select_device",
 ]

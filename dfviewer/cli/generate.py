@@ -1,0 +1,203 @@
+"""``dfviewer generate``: maps for a whole collection of radiographs into a sharded store, resumable.
+
+``dfviewer generate SOURCE --out STORE`` (SOURCE: a folder, searched recursively, or a CSV with
+``--column``) writes HDF5 shards and a Parquet index (see :mod:`dfviewer.core.store`). Running the
+same command again continues where a stopped or killed run ended. ``--verify STORE`` checks a store
+against its index. Under ``torchrun`` every process takes its share of the shards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
+from dfviewer.cli.text import is_terminal
+from dfviewer.errors import UserError
+from dfviewer.text import plural
+
+
+def _map_list(text: str) -> list[str]:
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", metavar="SOURCE",
+                        help="a folder of radiographs (DICOM, PNG, JPEG, TIFF; searched recursively) or a CSV "
+                             "file listing them (with --column)")
+    parser.add_argument("--out", metavar="STORE", help="the store folder (created; run again to resume)")
+    parser.add_argument("--verify", metavar="STORE", help="check a store against its index and exit")
+    parser.add_argument("--model", metavar="PATH", help="a dfviewer .safetensors checkpoint; default: the bundled demo model")
+    parser.add_argument("--column", metavar="NAME", help="the CSV column holding image paths (e.g. 'Image Index')")
+    parser.add_argument("--root", metavar="DIR", help="the folder the CSV's paths are relative to (default: the CSV's folder)")
+    parser.add_argument("--maps", type=_map_list, default=["mean", "aleatoric", "epistemic"], metavar="LIST",
+                        help="maps to store: mean, alpha, beta, aleatoric, epistemic, total (default mean,aleatoric,epistemic)")
+    parser.add_argument("--stages", type=_stages, default=None, metavar="LIST",
+                        help="stages to store, e.g. 3 or 1,2,3 (default: the last stage)")
+    parser.add_argument("--mc", type=_non_negative, default=20, metavar="N",
+                        help="Monte Carlo dropout samples per image (default 20; 0: deterministic, no epistemic)")
+    parser.add_argument("--size", type=_positive, default=None, metavar="N",
+                        help="stored resolution, pixels on the longer side (default: the model's working size)")
+    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored number type (default float16)")
+    parser.add_argument("--batch-size", type=_positive, default=4, metavar="N",
+                        help="images per batch (default 4); a resumed run should keep it for bit-identical results")
+    parser.add_argument("--workers", type=_non_negative, default=1, metavar="N",
+                        help="processes reading and decoding images beside the model (default 1)")
+    parser.add_argument("--threads", type=_positive, default=None, metavar="N",
+                        help="compute threads of each process (default: the CPU cores this process may use, shared "
+                             "among torchrun's local processes, minus --workers; at least 1)")
+    parser.add_argument("--shard-size", type=_positive, default=64, metavar="N", help="images per shard file (default 64)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                        help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
+                             "results differ slightly); default float32")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the dropout masks (default 0)")
+
+
+class GenerateProgress:
+    """A redrawn bar with images/s and time left on a terminal; a line every ``interval`` s otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0, label: str = "generate") -> None:
+        self.stream = stream or sys.stderr
+        self.tty = is_terminal(self.stream)
+        self.interval = interval
+        self.label = label
+        self.start = time.monotonic()
+        self.last = self.start
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else float("nan")
+        eta = _duration(left) if left == left else "?"
+        if self.tty:
+            width = 28
+            filled = int(width * done / total) if total else width
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total} images, "
+                              f"{rate:.2f} images/s, ~{eta} left \033[K")
+            self.stream.flush()
+            self.drawn = True
+        elif now - self.last >= self.interval or done >= total:
+            self.last = now
+            print(f"{self.label}: {done}/{total} images, {rate:.2f} images/s, about {eta} left", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.verify:
+        return _verify(Path(args.verify))
+    if not args.source or not args.out:
+        raise UserError("give a SOURCE (folder or CSV) and --out STORE, or --verify STORE")
+    import torch
+
+    from dfviewer.core import generation as gen
+    from dfviewer.core import store as st
+    from dfviewer.core.distributed import destroy_process_group, distributed_env, init_process_group, rank_device
+    from dfviewer.core.inference import Predictor
+    from dfviewer.core.sources import list_sources
+
+    store = Path(args.out)
+    maps = gen.check_maps(args.maps)
+    model_path = Path(args.model) if args.model else default_model()
+    env = distributed_env()
+    created = init_process_group(env, args.device)
+    say = (lambda text: print(f"dfviewer generate: {text}", file=sys.stderr)) if env.main else (lambda text: None)
+    try:
+        sources, notes = list_sources(args.source, args.column, args.root, skip=store)
+        for note in notes:
+            say(note)
+        torch.set_num_threads(args.threads or gen.default_threads(args.workers, env))
+        predictor = Predictor.from_checkpoint(model_path, device=rank_device(args.device, env))
+        n_stages = predictor.config.n_stages
+        stages = args.stages or [n_stages]
+        if stages[-1] > n_stages:
+            raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
+        options = gen.GenerateOptions(maps=maps, stages=stages, mc=args.mc, size=args.size, dtype=args.dtype,
+                                      seed=args.seed, batch_size=args.batch_size, workers=args.workers,
+                                      shard_size=args.shard_size, precision=args.precision)
+        weights = model_path / "model.safetensors" if model_path.is_dir() else model_path
+        settings = gen.settings_for(predictor, model_path, st.file_sha256(weights), options, len(sources))
+        sources, _ = gen.prepare_store(store, sources, settings, env, say)
+        from dfviewer.core.distributed import barrier
+
+        barrier(env)  # rank 0 has written the settings and the source list
+        where = f"{predictor.device}" + (f", {env.world} processes" if env.active else "")
+        say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
+            f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
+            f"{plural(torch.get_num_threads(), 'thread')} + {plural(args.workers, 'reader process', 'reader processes')}")
+        stop = threading.Event()
+        undo = gen.install_stop_handler(stop, lambda: say("stopping after the current batch (Ctrl-C again to stop now)"))
+        progress = GenerateProgress(label="generate" if not env.active else f"generate rank {env.rank}")
+        try:
+            summary = gen.generate(predictor, sources, store, options, env,
+                                   progress=progress if env.main else None, stop=stop, notes=say)
+        finally:
+            progress.close()
+            undo()
+    finally:
+        if created:
+            destroy_process_group()
+    if env.main:
+        _report(summary, store, env.world)
+    return 130 if summary.stopped else 0
+
+
+def _report(summary, store: Path, world: int) -> None:
+    from dfviewer.core import store as st
+
+    rows = st.read_index(store)
+    done = sum(1 for r in rows if r["status"] == "done")
+    failed = [r for r in rows if r["status"] != "done"]
+    left = summary.total - len(rows)
+    mine = summary.done + summary.failed
+    rate = f", {summary.images_per_second:.2f} images/s" if mine else ""
+    scope = " (this process)" if world > 1 else ""
+    print(f"{'stopped' if summary.stopped else 'done'}: {mine} image(s) this run in {summary.seconds:.1f} s{rate}{scope}; "
+          f"the store holds {done} of {summary.total} image(s), {len(failed)} failed, {left} still to do",
+          file=sys.stderr)
+    if done:
+        mb = summary.stored_bytes / done / 1e6
+        print(f"stored maps: {mb:.3f} MB per image on average; index: {store / st.INDEX_NAME}", file=sys.stderr)
+    for row in failed[:10]:
+        print(f"  failed: {row['path']}: {row['reason']}", file=sys.stderr)
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more (see the index's reason column)", file=sys.stderr)
+    if summary.stopped and left:
+        print("run the same command again to continue", file=sys.stderr)
+
+
+def _verify(store: Path) -> int:
+    from dfviewer.core.store import verify_store
+
+    problems, counts = verify_store(store)
+    print(f"{store}: {counts['sources']} source images, {counts['rows']} index rows ({counts['done']} stored, "
+          f"{counts['failed']} failed), {counts['checked']} stored images read and checked", file=sys.stderr)
+    for text in problems:
+        print(f"  problem: {text}", file=sys.stderr)
+    print("verify: " + ("OK" if not problems else f"{plural(len(problems), 'problem')}"), file=sys.stderr)
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":  # ``python -m dfviewer.cli.generate`` (e.g. under torchrun -m)
+    from dfviewer.cli.main import main
+
+    sys.exit(main(["generate", *sys.argv[1:]]))

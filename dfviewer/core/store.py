@@ -1,0 +1,413 @@
+"""The generated collection on disk: HDF5 shards of maps, a Parquet index, the settings.
+
+Layout of a store folder::
+
+    settings.json         what made it: model SHA-256, maps, stages, MC samples, size, dtype, seed, ...
+    sources.json          the source images in order; an image's number is its place in this list
+    shards/shard-000012.h5          images 12*N .. 12*N+N-1 (N = shard size), written by one process
+    shards/shard-000012-p1.h5       the rest of shard 12 after a stop between batches (parts)
+    index.parquet         one row per source image: where its maps are, summaries, or why it failed
+
+A shard holds ``maps``: (images, maps, size, size) float16 or float32, one gzip-compressed chunk
+per image and map (zero padding beyond the image's stored height and width compresses away),
+and ``rows``: the index rows of its images as JSON. A shard is written under a temporary name
+and renamed when complete, so a file under a final name is always whole; a temporary file left
+by a killed process is a half-written shard, removed and redone on the next run. Every process
+(torchrun rank) writes only its own shards; the index is merged from the shards' rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfviewer.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from dfviewer.errors import UserError
+
+SETTINGS_NAME = "settings.json"
+SOURCES_NAME = "sources.json"
+INDEX_NAME = "index.parquet"
+SHARDS_DIR = "shards"
+FORMAT_VERSION = 1
+
+_SHARD_RE = re.compile(r"^shard-(\d{6})(?:-p(\d+))?\.h5$")
+_TEMP_RE = re.compile(r"^\.shard-(\d{6})(?:-p(\d+))?\..*\.tmp\.h5$")
+
+#: the index's columns and their Arrow types (built lazily: pyarrow is imported on use)
+INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("index", "int64"),
+    ("path", "string"),
+    ("status", "string"),  # done or failed
+    ("sha256", "string"),  # of the source file's bytes
+    ("shard", "string"),  # file name under shards/
+    ("position", "int64"),  # row of the shard's maps dataset (-1: failed)
+    ("height", "int32"),  # stored map height and width (the rest of size x size is padding)
+    ("width", "int32"),
+    ("source_height", "int32"),
+    ("source_width", "int32"),
+    ("stored_bytes", "int64"),  # compressed bytes of this image's chunks
+    ("maps_sha256", "string"),  # of the stored (padded) maps array's bytes, for --verify
+    ("lungs_found", "bool"),
+    ("lung_darkfield", "float64"),  # mean generated dark-field in the lungs (last stage stored)
+    ("lung_aleatoric", "float64"),  # mean aleatoric sigma in the lungs
+    ("lung_epistemic", "float64"),  # mean epistemic sigma in the lungs
+    ("domain_score", "float64"),  # the model's domain check (null without one)
+    ("flagged", "bool"),
+    ("warning", "string"),
+    ("seconds", "float64"),  # read + decode + this image's share of its batch's passes
+    ("reason", "string"),  # the one-sentence reason it failed
+)
+
+
+class StoreError(UserError):
+    """The store folder cannot be used (other settings, damaged files); one sentence."""
+
+
+def shard_name(shard: int, part: int = 0) -> str:
+    return f"shard-{shard:06d}" + (f"-p{part}" if part else "") + ".h5"
+
+
+def parse_shard_name(name: str) -> tuple[int, int] | None:
+    """(shard, part) of a final shard file name, else None."""
+    match = _SHARD_RE.match(name)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else None
+
+
+def parse_temp_name(name: str) -> int | None:
+    """The shard number of a half-written shard's temporary file, else None."""
+    match = _TEMP_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def file_sha256(path: str | Path, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- settings and sources -----------------------------------------------------------------
+
+#: settings that decide the stored values: a resumed run must match them
+LOCKED_SETTINGS = ("format", "model_sha256", "maps", "stages", "mc", "size", "dtype", "seed", "shard_size",
+                   "precision", "n_sources", "working_size")
+
+
+def write_settings(store: Path, settings: dict[str, Any]) -> None:
+    atomic_write_text(store / SETTINGS_NAME, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def read_settings(store: Path) -> dict[str, Any] | None:
+    path = Path(store) / SETTINGS_NAME
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} could not be read ({exc}); it is not a dfviewer generate store") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        raise StoreError(f"{path} is not the settings file of a dfviewer generate store (format {FORMAT_VERSION})")
+    return data
+
+
+def settings_mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The locked settings that differ, as ``name: old -> new``."""
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in LOCKED_SETTINGS if old.get(key) != new.get(key)]
+
+
+def write_sources(store: Path, sources: Sequence[str]) -> None:
+    atomic_write_text(store / SOURCES_NAME, json.dumps(list(sources), indent=0) + "\n")
+
+
+def read_sources(store: Path) -> list[str] | None:
+    path = Path(store) / SOURCES_NAME
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} could not be read ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise StoreError(f"{path} is not a list of source paths")
+    return data
+
+
+# --- shards -------------------------------------------------------------------------------
+
+
+class ShardWriter:
+    """Writes one shard file: maps image by image, then the rows; renamed into place on :meth:`close`.
+
+    Use as a context manager or call :meth:`open` / :meth:`close` / :meth:`abort`. The maps
+    dataset grows as images arrive; a failed image gets a row but no position.
+    """
+
+    def __init__(self, store: Path, shard: int, part: int, map_names: Sequence[str], size: int, dtype: str,
+                 compression: int = 4) -> None:
+        self.store = Path(store)
+        self.shard, self.part = shard, part
+        self.name = shard_name(shard, part)
+        self.map_names = list(map_names)
+        self.size = int(size)
+        self.dtype = np.dtype(dtype)
+        self.compression = compression
+        self.rows: list[dict[str, Any]] = []
+        self.stored = 0
+        self._ctx: contextlib.AbstractContextManager[Path] | None = None
+        self._file: Any = None
+        self._maps: Any = None
+
+    def open(self) -> ShardWriter:
+        import h5py
+
+        self._ctx = atomic_path(self.store / SHARDS_DIR / self.name)
+        tmp = self._ctx.__enter__()
+        self._file = h5py.File(tmp, "w")
+        k, s = len(self.map_names), self.size
+        self._maps = self._file.create_dataset(
+            "maps", shape=(0, k, s, s), maxshape=(None, k, s, s), dtype=self.dtype, chunks=(1, 1, s, s),
+            compression="gzip", compression_opts=self.compression, shuffle=True, fillvalue=0)
+        self._maps.attrs["names"] = json.dumps(self.map_names)
+        self._file.attrs["format"] = FORMAT_VERSION
+        self._file.attrs["shard"] = self.shard
+        self._file.attrs["part"] = self.part
+        return self
+
+    def __enter__(self) -> ShardWriter:
+        return self.open()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort(exc_type, exc, tb)
+
+    def add(self, row: dict[str, Any], maps: np.ndarray) -> dict[str, Any]:
+        """Store ``maps`` (K, h, w) float32 for ``row``; fills position, stored size and checksum."""
+        k, h, w = maps.shape
+        if k != len(self.map_names) or h > self.size or w > self.size:
+            raise ValueError(f"maps of shape {maps.shape} do not fit {len(self.map_names)} x {self.size}^2")
+        padded = np.zeros((k, self.size, self.size), dtype=self.dtype)
+        padded[:, :h, :w] = maps
+        position = self.stored
+        self._maps.resize(position + 1, axis=0)
+        self._maps[position] = padded
+        self.stored += 1
+        row = dict(row, status="done", shard=self.name, position=position, height=h, width=w,
+                   maps_sha256=hashlib.sha256(padded.tobytes()).hexdigest(), reason=None)
+        self.rows.append(row)
+        return row
+
+    def add_failure(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
+        row = dict(row, status="failed", shard=self.name, position=-1, reason=reason)
+        self.rows.append(row)
+        return row
+
+    def close(self) -> Path:
+        """Write the rows and each image's stored size, close, rename into place."""
+        assert self._file is not None and self._ctx is not None
+        self._file.flush()
+        for row in self.rows:
+            if row["status"] == "done":
+                row["stored_bytes"] = _stored_bytes(self._maps, row["position"], len(self.map_names))
+        self._file.create_dataset("rows", data=json.dumps(self.rows, allow_nan=True))
+        self._file.attrs["complete"] = 1
+        self._file.close()
+        self._file = None
+        ctx, self._ctx = self._ctx, None
+        ctx.__exit__(None, None, None)
+        return self.store / SHARDS_DIR / self.name
+
+    def abort(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
+        """Drop the half-written file (the temporary name is removed)."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            err = exc if exc is not None else RuntimeError("shard aborted")
+            with contextlib.suppress(BaseException):
+                ctx.__exit__(type(err), err, tb)
+
+
+def _stored_bytes(dataset: Any, position: int, n_maps: int) -> int:
+    total = 0
+    for k in range(n_maps):
+        try:
+            info = dataset.id.get_chunk_info_by_coord((position, k, 0, 0))
+            total += int(info.size)
+        except (AttributeError, KeyError, ValueError, RuntimeError):
+            continue
+    return total
+
+
+def read_shard_rows(path: Path) -> list[dict[str, Any]] | None:
+    """The rows of a complete shard file, or None when it is damaged or incomplete."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if int(f.attrs.get("complete", 0)) != 1 or "rows" not in f or "maps" not in f:
+                return None
+            raw = f["rows"][()]
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            rows = json.loads(text)
+    except (OSError, ValueError, KeyError):
+        return None
+    return rows if isinstance(rows, list) else None
+
+
+def shard_files(store: Path) -> list[Path]:
+    folder = Path(store) / SHARDS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if parse_shard_name(p.name) is not None)
+
+
+def temp_files(store: Path) -> list[Path]:
+    folder = Path(store) / SHARDS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if parse_temp_name(p.name) is not None)
+
+
+def scan_shards(store: Path) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Rows of every complete shard, and the shard files that are damaged (to redo)."""
+    rows: list[dict[str, Any]] = []
+    damaged: list[Path] = []
+    for path in shard_files(store):
+        found = read_shard_rows(path)
+        if found is None:
+            damaged.append(path)
+        else:
+            rows.extend(found)
+    return rows, damaged
+
+
+# --- the index ----------------------------------------------------------------------------
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, "bool_" if kind == "bool" else kind)()) for name, kind in INDEX_COLUMNS])
+
+
+def write_index(store: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """The Parquet index over ``rows`` (sorted by image number), written atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ordered = sorted(rows, key=lambda r: int(r["index"]))
+    clean = [{name: _cell(row.get(name)) for name, _ in INDEX_COLUMNS} for row in ordered]
+    table = pa.Table.from_pylist(clean, schema=_schema())
+    target = Path(store) / INDEX_NAME
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return target
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_index(store: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    path = Path(store) / INDEX_NAME
+    if not path.exists():
+        raise StoreError(f"{path} does not exist: the store has no index yet (run dfviewer generate to the end)")
+    try:
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
+    except Exception as exc:  # noqa: BLE001 - any damage of the file becomes one sentence
+        raise StoreError(f"{path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def merge_index(store: Path) -> list[dict[str, Any]]:
+    """Gather the rows of every complete shard into ``index.parquet``; returns them (by image number)."""
+    rows, _ = scan_shards(store)
+    latest: dict[int, dict[str, Any]] = {}
+    for row in rows:  # a failed image retried later: the later (part) row wins, done over failed
+        key = int(row["index"])
+        if key not in latest or latest[key]["status"] != "done":
+            latest[key] = row
+    merged = [latest[k] for k in sorted(latest)]
+    write_index(store, merged)
+    return merged
+
+
+@contextlib.contextmanager
+def open_maps(path: Path) -> Iterator[Any]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        yield f["maps"]
+
+
+def verify_store(store: Path) -> tuple[list[str], dict[str, int]]:
+    """Check the store against its index: every source listed once, every stored image readable,
+    finite and matching its checksum, no shard missing or damaged. Returns (problems, counts)."""
+    store = Path(store)
+    problems: list[str] = []
+    if read_settings(store) is None:
+        raise StoreError(f"{store} is not a dfviewer generate store (no {SETTINGS_NAME})")
+    sources = read_sources(store) or []
+    rows = read_index(store)
+    counts = {"sources": len(sources), "rows": len(rows), "done": 0, "failed": 0, "checked": 0}
+    seen: dict[int, int] = {}
+    for row in rows:
+        seen[int(row["index"])] = seen.get(int(row["index"]), 0) + 1
+    missing = [i for i in range(len(sources)) if i not in seen]
+    if missing:
+        problems.append(f"{len(missing)} source image(s) have no row in the index yet (first: {sources[missing[0]]}); "
+                        "run the same generate command again to finish the store")
+    twice = [i for i, n in seen.items() if n > 1]
+    if twice:
+        problems.append(f"{len(twice)} source image(s) have more than one row (first: number {twice[0]})")
+    for path in temp_files(store):
+        problems.append(f"{path.name} is a half-written shard (run the same generate command again to redo it)")
+    by_shard: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] == "done":
+            counts["done"] += 1
+            by_shard.setdefault(row["shard"], []).append(row)
+        else:
+            counts["failed"] += 1
+        if 0 <= int(row["index"]) < len(sources) and row["path"] != sources[int(row["index"])]:
+            problems.append(f"row {row['index']} names {row['path']} but the source list has {sources[int(row['index'])]}")
+    for name, shard_rows in sorted(by_shard.items()):
+        path = store / SHARDS_DIR / name
+        if read_shard_rows(path) is None:
+            problems.append(f"{name} is missing or damaged but the index stores {len(shard_rows)} image(s) in it")
+            continue
+        with open_maps(path) as maps:
+            for row in shard_rows:
+                pos = int(row["position"])
+                if not 0 <= pos < maps.shape[0]:
+                    problems.append(f"{row['path']}: position {pos} lies outside {name}")
+                    continue
+                data = maps[pos]
+                if hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest() != row["maps_sha256"]:
+                    problems.append(f"{row['path']}: its maps in {name} do not match their checksum")
+                elif not np.isfinite(data).all():
+                    problems.append(f"{row['path']}: its maps in {name} hold NaN or infinite values")
+                counts["checked"] += 1
+    return problems, counts
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))

@@ -1,0 +1,251 @@
+"""``dfviewer generate``: batched prediction, the store and its index, resume after a stop or a kill, torchrun.
+
+A dozen 64 x 64 phantom radiographs and the tiny random cascade; runs that must be killed are real
+subprocesses sent real signals.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dfviewer.cli.main import main
+from dfviewer.core import GeneratedDataset
+from dfviewer.core import store as st
+from dfviewer.core.generation import image_seed
+from dfviewer.core.inference import MAP_NAMES, Predictor
+
+FUZZ = Path(__file__).parent / "data" / "fuzz"
+N_GOOD = 12
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    from dfviewer.phantom import PhantomConfig, simulate_case
+
+    cfg = PhantomConfig(size=64)
+    return [simulate_case(11, i, cfg).attenuation for i in range(N_GOOD)]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory, phantoms) -> Path:
+    """8 PNG (16-bit) and 4 TIFF radiographs in two folders, a fuzz reproducer and files generate must skip."""
+    import tifffile
+
+    folder = tmp_path_factory.mktemp("collection")
+    (folder / "a").mkdir()
+    (folder / "b").mkdir()
+    for i, image in enumerate(phantoms):
+        scaled = (image - image.min()) / (np.ptp(image) + 1e-6)
+        if i < 8:
+            Image.fromarray((scaled * 65535).astype(np.uint16)).save(folder / "a" / f"case{i:02d}.png")
+        else:
+            tifffile.imwrite(folder / "b" / f"case{i:02d}.tif", image.astype(np.float32))
+    bad = sorted(FUZZ.glob("dicom-crash-*.dcm"))[0]
+    shutil.copy(bad, folder / "b" / "case99_damaged.dcm")
+    (folder / "a" / "case00_darkfield.tiff").write_bytes(b"not listed")  # a companion, skipped
+    (folder / "a" / "notes.txt").write_text("not an image")
+    return folder
+
+
+def _generate(args, store: Path, model: Path, *extra) -> int:
+    return main(["generate", *map(str, args), "--out", str(store), "--model", str(model), "--mc", "3",
+                 "--batch-size", "2", "--shard-size", "4", "--workers", "0", "--seed", "5", *map(str, extra)])
+
+
+def _contents(store: Path) -> dict[int, tuple]:
+    return {int(r["index"]): (r["path"], r["status"], r["maps_sha256"], r["reason"]) for r in st.read_index(store)}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, source, tiny_checkpoint) -> Path:
+    """The uninterrupted single-process run."""
+    store = tmp_path_factory.mktemp("ref") / "store"
+    assert _generate([source], store, tiny_checkpoint) == 0
+    return store
+
+
+def test_batch_equals_single(tiny_checkpoint, phantoms):
+    p = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    images = phantoms[:5]
+    single = [p.predict(image, mc_samples=4, seed=100 + i) for i, image in enumerate(images)]
+    p.pass_bytes = 64 * 64 * 4 * 4 * 3  # 3 rows a pass: passes cut across images
+    batch = p.predict_batch(images, mc_samples=4, seeds=[100 + i for i in range(5)])
+    for one, many in zip(single, batch):
+        assert isinstance(many, list)
+        for a, b in zip(one, many):
+            for name in MAP_NAMES:
+                np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-5, atol=1e-5, err_msg=name)
+    deterministic = p.predict_batch(images[:2], mc_samples=0)
+    for image, many in zip(images[:2], deterministic):
+        assert isinstance(many, list)
+        np.testing.assert_allclose(many[2].mean, p.predict(image, mc_samples=0)[2].mean, rtol=1e-5, atol=1e-5)
+    bad = p.predict_batch([images[0], np.full((3, 3, 3), 1.0)], mc_samples=1, seeds=[1, 2])
+    assert isinstance(bad[0], list) and "2-D" in str(bad[1])
+
+
+def test_store_index_and_verify(reference, source, tiny_checkpoint, phantoms, capsys):
+    rows = st.read_index(reference)
+    assert len(rows) == N_GOOD + 1 == len(st.read_sources(reference))
+    names = [Path(r["path"]).name for r in rows]
+    assert "case00_darkfield.tiff" not in names and "notes.txt" not in names
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [Path(r["path"]).name for r in failed] == ["case99_damaged.dcm"]
+    assert failed[0]["reason"].endswith(".") and "\n" not in failed[0]["reason"]
+    done = [r for r in rows if r["status"] == "done"]
+    assert all(r["height"] == r["width"] == 64 and r["stored_bytes"] > 0 and len(r["sha256"]) == 64 for r in done)
+    assert all(np.isfinite([r["lung_darkfield"], r["lung_aleatoric"], r["lung_epistemic"]]).all() for r in done)
+    settings = st.read_settings(reference)
+    assert settings["map_names"] == ["stage3_mean", "stage3_aleatoric", "stage3_epistemic"]
+    assert settings["dtype"] == "float16" and settings["mc"] == 3 and settings["seed"] == 5
+    # the stored maps are the predictor's for that image and seed, in float16
+    p = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    first = next(r for r in done if r["path"].endswith("case08.tif"))
+    expected = p.predict(phantoms[8], mc_samples=3, seed=image_seed(5, first["index"]), stages=[3])[0]
+    data = GeneratedDataset(reference)
+    item = data[[r["index"] for r in data.rows].index(first["index"])]
+    assert item["maps"].shape == (3, 64, 64) and item["image"].shape == (1, 64, 64)
+    for k, name in enumerate(("mean", "aleatoric", "epistemic")):
+        np.testing.assert_allclose(item["maps"][k].numpy(), getattr(expected, name), rtol=2e-3, atol=2e-3)
+    assert len(data) == N_GOOD and len(data.failed) == 1
+    capsys.readouterr()
+    assert main(["generate", "--verify", str(reference)]) == 0
+    assert "verify: OK" in capsys.readouterr().err
+    # damage one stored image: verify names it
+    broken = reference.parent / "broken"
+    shutil.copytree(reference, broken)
+    import h5py
+
+    with h5py.File(broken / st.SHARDS_DIR / first["shard"], "r+") as f:
+        f["maps"][first["position"], 0, 10, 10] += 1.0
+    assert main(["generate", "--verify", str(broken)]) == 1
+    assert "do not match their checksum" in capsys.readouterr().err
+
+
+def test_csv_column_and_root(tmp_path, source, tiny_checkpoint, reference):
+    table = tmp_path / "list.csv"
+    with open(table, "w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(["Image Index", "Finding Labels"])
+        for name in ("a/case03.png", "b/case09.tif", "a/case03.png", "a/missing.png"):
+            w.writerow([name, "No Finding"])
+    store = tmp_path / "store"
+    assert main(["generate", str(table), "--column", "Image Index", "--root", str(source), "--out", str(store),
+                 "--model", str(tiny_checkpoint), "--mc", "2", "--workers", "0", "--maps", "mean,epistemic"]) == 0
+    rows = st.read_index(store)
+    assert [Path(r["path"]).name for r in rows] == ["case03.png", "case09.tif", "missing.png"]
+    assert [r["status"] for r in rows] == ["done", "done", "failed"]
+    assert "missing.png" in rows[2]["reason"] and "Errno" not in rows[2]["reason"]
+    assert st.read_settings(store)["map_names"] == ["stage3_mean", "stage3_epistemic"]
+    assert main(["generate", str(table), "--out", str(tmp_path / "x"), "--maps", "mean,colour"]) == 2
+    assert main(["generate", str(table), "--column", "Path", "--out", str(tmp_path / "y"),
+                 "--model", str(tiny_checkpoint)]) == 2  # one sentence naming the columns
+
+
+def _subprocess(args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dfviewer", "generate", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+SLOW_MC = 80  # enough MC samples that a batch lasts long enough to be interrupted in the middle of a shard
+
+
+def _slow_args(source, store, model, *extra):
+    return [source, "--out", store, "--model", model, "--mc", SLOW_MC, "--batch-size", "2", "--shard-size", "4",
+            "--workers", "1", "--seed", "5", *extra]
+
+
+@pytest.fixture(scope="module")
+def slow_reference(tmp_path_factory, source, tiny_checkpoint) -> dict[int, tuple]:
+    store = tmp_path_factory.mktemp("slow") / "store"
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    return _contents(store)
+
+
+def _wait_for(predicate, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, source, tiny_checkpoint, slow_reference, capsys):
+    store = tmp_path / "store"
+    proc = _subprocess(_slow_args(source, store, tiny_checkpoint))
+    try:
+        # a shard finished and the next one half-written: kill -9 there
+        assert _wait_for(lambda: (store / st.SHARDS_DIR).is_dir() and st.shard_files(store) and st.temp_files(store))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert st.temp_files(store), "the kill should leave a half-written shard"
+    assert 1 <= len(st.shard_files(store)) < 4
+    # other settings than the store's: refused in one sentence
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--mc", "3"))]) == 2
+    capsys.readouterr()
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    assert "half-written" in capsys.readouterr().err
+    assert not st.temp_files(store)
+    assert _contents(store) == slow_reference
+    assert main(["generate", "--verify", str(store)]) == 0
+
+
+def test_sigint_stops_after_a_batch_and_resume_completes(tmp_path, source, tiny_checkpoint, slow_reference):
+    store = tmp_path / "store"
+    proc = _subprocess(_slow_args(source, store, tiny_checkpoint))
+    try:
+        assert _wait_for(lambda: (store / st.SHARDS_DIR).is_dir() and st.temp_files(store))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "stopping after the current batch" in err and "stopped:" in err
+    assert not st.temp_files(store)  # the shard so far was finished as a (part) file, not left half-written
+    assert 0 < len(_contents(store)) < N_GOOD + 1
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    assert _contents(store) == slow_reference
+
+
+def test_torchrun_two_processes_equal_single_process(tmp_path, source, tiny_checkpoint, reference):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = tmp_path / "store"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={port}", "-m", "dfviewer", "generate", str(source), "--out", str(store),
+           "--model", str(tiny_checkpoint), "--mc", "3", "--batch-size", "2", "--shard-size", "4",
+           "--workers", "0", "--seed", "5", "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _contents(store) == _contents(reference)
+    names = sorted(p.name for p in st.shard_files(store))
+    assert names == ["shard-000000.h5", "shard-000001.h5", "shard-000002.h5", "shard-000003.h5"]
+    assert proc.stderr.count("source images;") == 1  # rank 0 speaks
