@@ -81,7 +81,7 @@ def _contents(store: Path) -> dict[int, tuple]:
 def reference(tmp_path_factory, source, tiny_checkpoint) -> Path:
     """The uninterrupted single-process run."""
     store = tmp_path_factory.mktemp("ref") / "store"
-    assert _generate([source], store, tiny_checkpoint) == 0
+    assert _generate([source], store, tiny_checkpoint) == 1  # the damaged file failed, the rest were stored
     return store
 
 
@@ -151,7 +151,7 @@ def test_csv_column_and_root(tmp_path, source, tiny_checkpoint, reference):
             w.writerow([name, "No Finding"])
     store = tmp_path / "store"
     assert main(["generate", str(table), "--column", "Image Index", "--root", str(source), "--out", str(store),
-                 "--model", str(tiny_checkpoint), "--mc", "2", "--workers", "0", "--maps", "mean,epistemic"]) == 0
+                 "--model", str(tiny_checkpoint), "--mc", "2", "--workers", "0", "--maps", "mean,epistemic"]) == 1  # missing.png
     rows = st.read_index(store)
     assert [Path(r["path"]).name for r in rows] == ["case03.png", "case09.tif", "missing.png"]
     assert [r["status"] for r in rows] == ["done", "done", "failed"]
@@ -179,7 +179,7 @@ def _slow_args(source, store, model, *extra):
 @pytest.fixture(scope="module")
 def slow_reference(tmp_path_factory, source, tiny_checkpoint) -> dict[int, tuple]:
     store = tmp_path_factory.mktemp("slow") / "store"
-    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 1
     return _contents(store)
 
 
@@ -209,7 +209,7 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, source, tiny_che
     # other settings than the store's: refused in one sentence
     assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--mc", "3"))]) == 2
     capsys.readouterr()
-    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 1
     assert "half-written" in capsys.readouterr().err
     assert not st.temp_files(store)
     assert _contents(store) == slow_reference
@@ -229,7 +229,7 @@ def test_sigint_stops_after_a_batch_and_resume_completes(tmp_path, source, tiny_
     assert "Traceback" not in err and "stopping after the current batch" in err and "stopped:" in err
     assert not st.temp_files(store)  # the shard so far was finished as a (part) file, not left half-written
     assert 0 < len(_contents(store)) < N_GOOD + 1
-    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 0
+    assert main(["generate", *map(str, _slow_args(source, store, tiny_checkpoint, "--workers", "0"))]) == 1
     assert _contents(store) == slow_reference
 
 
@@ -244,7 +244,7 @@ def test_torchrun_two_processes_equal_single_process(tmp_path, source, tiny_chec
            "--model", str(tiny_checkpoint), "--mc", "3", "--batch-size", "2", "--shard-size", "4",
            "--workers", "0", "--seed", "5", "--device", "cpu"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the damaged file
     assert _contents(store) == _contents(reference)
     names = sorted(p.name for p in st.shard_files(store))
     assert names == ["shard-000000.h5", "shard-000001.h5", "shard-000002.h5", "shard-000003.h5"]

@@ -156,12 +156,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if created:
             destroy_process_group()
-    if env.main:
-        _report(summary, store, env.world)
-    return 130 if summary.stopped else 0
+    failed = _report(summary, store, env.world) if env.main else 0
+    if summary.stopped:
+        return 130
+    return 1 if failed else 0  # like predict: a batch with failed images ends non-zero, after all the others
 
 
-def _report(summary, store: Path, world: int) -> None:
+def _report(summary, store: Path, world: int) -> int:
+    """Print the run's summary and the first failures; return how many images of the store failed."""
     from dfviewer.core import store as st
 
     rows = st.read_index(store)
@@ -183,6 +185,7 @@ def _report(summary, store: Path, world: int) -> None:
         print(f"  ... and {len(failed) - 10} more (see the index's reason column)", file=sys.stderr)
     if summary.stopped and left:
         print("run the same command again to continue", file=sys.stderr)
+    return len(failed)
 
 
 def _verify(store: Path) -> int:
