@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored number type (default float16)")
     parser.add_argument("--batch-size", type=_positive, default=4, metavar="N",
                         help="images per batch (default 4); a resumed run should keep it for bit-identical results")
-    parser.add_argument("--workers", type=_non_negative, default=1, metavar="N",
-                        help="processes reading and decoding images beside the model (default 1)")
+    parser.add_argument("--workers", type=_non_negative, default=None, metavar="N",
+                        help="processes reading and decoding images beside the model (default: 0 on a machine "
+                             "with 2 cores or fewer, where the model needs both, else 1)")
     parser.add_argument("--threads", type=_positive, default=None, metavar="N",
                         help="compute threads of each process (default: the CPU cores this process may use, shared "
                              "among torchrun's local processes, minus --workers; at least 1)")
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         sources, notes = list_sources(args.source, args.column, args.root, skip=store)
         for note in notes:
             say(note)
+        if args.workers is None:
+            args.workers = gen.default_workers()
         torch.set_num_threads(args.threads or gen.default_threads(args.workers, env))
         predictor = Predictor.from_checkpoint(model_path, device=rank_device(args.device, env))
         n_stages = predictor.config.n_stages
