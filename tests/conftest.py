@@ -47,3 +47,14 @@ def fixed_units_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
     cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(input_mode="fixed", input_high=6.0))
     torch.manual_seed(0)
     return save_checkpoint(tmp_path_factory.mktemp("models") / "fixed.safetensors", Cascade(cfg), {})
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds barrier waits on a shared 2-core CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,7 +18,7 @@ from typing import TextIO
 from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
 from dfviewer.cli.text import is_terminal
 from dfviewer.errors import UserError
-from dfviewer.text import plural
+from dfviewer.text import duration, plural
 
 
 def _map_list(text: str) -> list[str]:
@@ -77,7 +77,7 @@ class GenerateProgress:
         elapsed = now - self.start
         rate = done / elapsed if elapsed > 0 else 0.0
         left = (total - done) / rate if rate > 0 else float("nan")
-        eta = _duration(left) if left == left else "?"
+        eta = duration(left) if left == left else "?"
         if self.tty:
             width = 28
             filled = int(width * done / total) if total else width
@@ -93,14 +93,6 @@ class GenerateProgress:
         if self.tty and self.drawn:
             self.stream.write("\r\033[K")
             self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def run(args: argparse.Namespace) -> int:

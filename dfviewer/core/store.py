@@ -105,14 +105,21 @@ def write_settings(store: Path, settings: dict[str, Any]) -> None:
     atomic_write_text(store / SETTINGS_NAME, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
-def read_settings(store: Path) -> dict[str, Any] | None:
-    path = Path(store) / SETTINGS_NAME
+def _read_json(path: Path, what: str = "") -> Any:
+    """The JSON in ``path``, None when there is no such file; a :class:`StoreError` when unreadable."""
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{path} could not be read ({exc}); it is not a dfviewer generate store") from None
+        raise StoreError(f"{path} could not be read ({exc}){what}") from None
+
+
+def read_settings(store: Path) -> dict[str, Any] | None:
+    path = Path(store) / SETTINGS_NAME
+    data = _read_json(path, "; it is not a dfviewer generate store")
+    if data is None:
+        return None
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise StoreError(f"{path} is not the settings file of a dfviewer generate store (format {FORMAT_VERSION})")
     return data
@@ -129,12 +136,9 @@ def write_sources(store: Path, sources: Sequence[str]) -> None:
 
 def read_sources(store: Path) -> list[str] | None:
     path = Path(store) / SOURCES_NAME
-    if not path.exists():
+    data = _read_json(path)
+    if data is None:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path} could not be read ({exc})") from None
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
         raise StoreError(f"{path} is not a list of source paths")
     return data

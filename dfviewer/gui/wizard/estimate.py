@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dfviewer.core.config import ExperimentConfig
 from dfviewer.core.dataset_check import DatasetReport
+from dfviewer.text import duration
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,7 @@ class EpochEstimate:
 
 
 def _fmt(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration(seconds, decimals=1)
 
 
 def _subset_manifest(report: DatasetReport, folder: Path, n_train: int, n_val: int) -> Path:
