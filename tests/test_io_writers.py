@@ -178,3 +178,10 @@ def test_derived_dicom_references_source_and_round_trips(tmp_path, ramp):
     alone = write_derived_dicom(tmp_path / "alone.dcm", df, None, stage=1, model_name="m")
     assert pydicom.dcmread(alone).StudyInstanceUID != src.StudyInstanceUID
     np.testing.assert_allclose(read_radiograph(alone).pixels, df, atol=quantization_step(df))
+
+
+def test_render_png_spells_out_greek_letters_the_builtin_font_lacks(tmp_path, ramp):
+    # Pillow's built-in font draws σ as a box; the title reads "Epistemic sigma" instead
+    render_png(tmp_path / "g.png", ramp, title="Epistemic σ (α, β)")
+    render_png(tmp_path / "s.png", ramp, title="Epistemic sigma (alpha, beta)")
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "g.png")), np.array(Image.open(tmp_path / "s.png")))

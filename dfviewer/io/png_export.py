@@ -50,11 +50,16 @@ def _text_size(draw, text: str, font) -> tuple[int, int]:
     return right - left, bottom - top
 
 
+#: Pillow's built-in font has no Greek letters (they come out as boxes): spelled out instead
+_SPELLED_OUT = str.maketrans({"σ": "sigma", "α": "alpha", "β": "beta", "μ": "mu"})
+
+
 def render_rgba(array: np.ndarray, colormap: str = "gray", window: tuple[float, float] | None = None,
                 colorbar: bool = True, title: str = "", units: str = "", mask: np.ndarray | None = None):
     """Compose the export image in memory: returns (PIL.Image, PngLayout). See :func:`render_png`."""
     from PIL import Image, ImageDraw
 
+    title, units = title.translate(_SPELLED_OUT), units.translate(_SPELLED_OUT)
     data = np.asarray(array, dtype=np.float32)
     if data.ndim != 2 or data.size == 0:
         raise ValueError(f"render_png needs a non-empty 2-D array, got shape {data.shape}")
