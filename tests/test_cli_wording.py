@@ -83,6 +83,22 @@ def test_progress_redraws_on_a_terminal_and_writes_tenths_in_a_log():
     assert term.getvalue().count("\r") == 3 and "\n" not in term.getvalue() and term.getvalue().endswith("\033[K")
 
 
+def test_progress_with_rate_logs_every_few_seconds_with_images_per_second_and_time_left():
+    from dfviewer.cli.text import ProgressLine
+
+    log = _Stream(tty=False)
+    bar = ProgressLine("generate", stream=log, unit="images", rate=True, log_every=5.0)
+    now = [bar.start]
+    bar._clock = lambda: now[0]
+    for done in range(1, 21):
+        now[0] += 2.0  # 0.5 images/s
+        bar(done, 20)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 7  # every 5 s of a 40 s run (each 6 s apart at 2 s a step), and the end
+    assert lines[0] == "generate 3/20 images, 0.50 images/s, ~34 s left"
+    assert lines[-1].startswith("generate 20/20 images, 0.50 images/s")
+
+
 def test_phantom_reports_progress_in_lines_off_a_terminal(tmp_path):
     import subprocess
     import sys

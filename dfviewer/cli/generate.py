@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import TextIO
 
 from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
-from dfviewer.cli.text import is_terminal
+from dfviewer.cli.text import ProgressLine
 from dfviewer.errors import UserError
-from dfviewer.text import duration, plural
+from dfviewer.text import plural
 
 
 def _map_list(text: str) -> list[str]:
@@ -58,41 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
                              "results differ slightly); default float32")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the dropout masks (default 0)")
-
-
-class GenerateProgress:
-    """A redrawn bar with images/s and time left on a terminal; a line every ``interval`` s otherwise."""
-
-    def __init__(self, stream: TextIO | None = None, interval: float = 5.0, label: str = "generate") -> None:
-        self.stream = stream or sys.stderr
-        self.tty = is_terminal(self.stream)
-        self.interval = interval
-        self.label = label
-        self.start = time.monotonic()
-        self.last = self.start
-        self.drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else float("nan")
-        eta = duration(left) if left == left else "?"
-        if self.tty:
-            width = 28
-            filled = int(width * done / total) if total else width
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total} images, "
-                              f"{rate:.2f} images/s, ~{eta} left \033[K")
-            self.stream.flush()
-            self.drawn = True
-        elif now - self.last >= self.interval or done >= total:
-            self.last = now
-            print(f"{self.label}: {done}/{total} images, {rate:.2f} images/s, about {eta} left", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.tty and self.drawn:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
             f"{plural(torch.get_num_threads(), 'thread')} + {plural(args.workers, 'reader process', 'reader processes')}")
         stop = threading.Event()
         undo = gen.install_stop_handler(stop, lambda: say("stopping after the current batch (Ctrl-C again to stop now)"))
-        progress = GenerateProgress(label="generate" if not env.active else f"generate rank {env.rank}")
+        progress = ProgressLine("generate" if not env.active else f"generate rank {env.rank}", unit="images",
+                                rate=True, log_every=5.0)
         try:
             summary = gen.generate(predictor, sources, store, options, env,
                                    progress=progress if env.main else None, stop=stop, notes=say)

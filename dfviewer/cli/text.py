@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from dfviewer.text import plural
+from dfviewer.text import duration, plural
 
 
 def is_terminal(stream: TextIO | Any) -> bool:
@@ -33,11 +33,13 @@ class ProgressLine:
 
     On a terminal one line is redrawn with ``\\r``; on a pipe or in a log a plain line is printed
     each time another tenth of the work is done (and at the end), never a carriage return.
-    With ``log_lines=False`` nothing is printed off a terminal (for a job that logs its own line per item).
+    With ``log_lines=False`` nothing is printed off a terminal (for a job that logs its own line per item);
+    with ``log_every`` a log line is printed every that many seconds instead of every tenth.
+    ``rate`` adds items per second (a long job over many items).
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 28, unit: str = "",
-                 log_lines: bool = True) -> None:
+                 log_lines: bool = True, rate: bool = False, log_every: float | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = is_terminal(self.stream)
         self.label = label
@@ -48,23 +50,36 @@ class ProgressLine:
         self._tenth = 0
         self._drawn = False
         self.log_lines = log_lines
+        self.rate = rate
+        self.log_every = log_every
+        self._last_line = self.start
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
             return
-        elapsed = self._clock() - self.start
+        now = self._clock()
+        elapsed = now - self.start
         eta = elapsed / done * (total - done) if done else 0.0
-        counts = f"{done}/{total}{self.unit}, {elapsed:.0f} s, ~{eta:.0f} s left"
+        counts = f"{done}/{total}{self.unit}"
+        if self.rate:
+            counts += f", {done / elapsed if elapsed > 0 else 0.0:.2f}{self.unit}/s, ~{duration(eta)} left"
+        else:
+            counts += f", {elapsed:.0f} s, ~{eta:.0f} s left"
         if self.terminal:
             filled = int(self.width * done / total)
             bar = "#" * filled + "-" * (self.width - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {counts} ")
+            self.stream.write(f"\r{self.label} [{bar}] {counts} \033[K")
             self._drawn = True
         elif self.log_lines:
-            tenth = done * 10 // total
-            if tenth <= self._tenth and done != total:
-                return
-            self._tenth = tenth
+            if self.log_every is not None:
+                if now - self._last_line < self.log_every and done < total:
+                    return
+                self._last_line = now
+            else:
+                tenth = done * 10 // total
+                if tenth <= self._tenth and done != total:
+                    return
+                self._tenth = tenth
             self.stream.write(f"{self.label} {counts}\n")
         else:
             return

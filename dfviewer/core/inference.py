@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -225,8 +226,6 @@ class PreparedImage:
     shape: tuple[int, int]  # the input image's shape
     work: tuple[int, int]  # the unpadded working shape
 
-
-_Prepared = PreparedImage
 
 #: activations one forward pass may hold on a CPU (the largest map of all its rows); more rows
 #: per pass than fit here only spill the caches (measured: no gain per sample on 2 cores)
@@ -501,11 +500,8 @@ class Predictor:
                 outputs = self._decode(batch_x, batch_feats, n_run, None)
                 for m, out in enumerate(outputs, start=1):
                     begin = 0
-                    while begin < len(chunk):
-                        j = chunk[begin][0]
-                        end = begin
-                        while end < len(chunk) and chunk[end][0] == j:
-                            end += 1
+                    for j, rows_of_image in itertools.groupby(chunk, key=lambda row: row[0]):
+                        end = begin + sum(1 for _ in rows_of_image)
                         part = self._crop(StageOutput(out.mean[begin:end], out.alpha[begin:end], out.beta[begin:end]),
                                           items[j])
                         accumulators[j][m].add(part.mean.float(), part.alpha.float(), part.beta.float(), part.sigma)
@@ -524,7 +520,7 @@ class Predictor:
             raise UserError(f"stages must be numbers from 1 to {n}, not {list(stages)}")
         return wanted
 
-    def _prepare(self, image: np.ndarray, working_size: int | None) -> _Prepared:
+    def _prepare(self, image: np.ndarray, working_size: int | None) -> PreparedImage:
         return self._to_device(prepare_image(image, self.config, working_size))
 
     def _on_device(self, x: torch.Tensor) -> torch.Tensor:
@@ -572,28 +568,21 @@ class Predictor:
         return t.expand(size, *t.shape[1:]).contiguous(memory_format=fmt)
 
     @staticmethod
-    def _crop(out: StageOutput, prepared: _Prepared) -> StageOutput:
+    def _crop(out: StageOutput, prepared: PreparedImage) -> StageOutput:
         h, w = prepared.work
         return StageOutput(out.mean[..., :h, :w], out.alpha[..., :h, :w], out.beta[..., :h, :w])
 
-    def _chunk_size(self, prepared: _Prepared, mc_samples: int) -> int:
+    def _chunk_size(self, prepared: PreparedImage, mc_samples: int) -> int:
         if self.chunk_size is not None:
             return max(1, int(self.chunk_size))
         if self.device.type == "cpu":
             # Measured on a 2-core CPU: batching gains nothing per sample, and chunks of one
             # give the finest progress and the quickest cancel.
             return 1
-        pixels = prepared.x.shape[-2] * prepared.x.shape[-1]
-        # decoder activations of one sample, about 12 maps of base_width floats per pixel
-        per_sample = pixels * self.config.base_width * 12 * 4 * 2
-        budget = 2 * 1024**3
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            budget = max(budget // 4, free // 3)
-        return int(max(1, min(mc_samples, 16, budget // max(per_sample, 1))))
+        return max(1, min(mc_samples, 16, self.rows_per_pass(prepared.x.shape)))
 
     def _builder(
-        self, maps: dict[int, dict[str, torch.Tensor]], prepared: _Prepared, wanted: list[int], samples: int,
+        self, maps: dict[int, dict[str, torch.Tensor]], prepared: PreparedImage, wanted: list[int], samples: int,
         network_units: bool = False,
     ) -> Callable[[], list[StageResult]]:
         norm = self.config.normalization
