@@ -1,6 +1,7 @@
 """What the best possible generator could score on a simulated test split (Bayes-style oracles).
 
     python scripts/phantom_ceilings.py DATASET [--split test] [--samples 16] [--smooth 1.5] [--model demo.safetensors]
+        [--predictions DIR] [--save DIR]
 
 For every case the simulator is run again ``--samples`` times with the same anatomy, devices, dose
 and case flags (healthy / emphysema / consolidation) but fresh random streams for what an
@@ -22,6 +23,11 @@ of ``--smooth`` pixels (the noise level follows the transmitted intensity, which
 Scores use ``dfviewer evaluate``'s settings and the model's target normalisation: MSE / PSNR /
 SSIM of the clipped images, Spearman(sigma, |error|) inside the lung mask per image and pooled,
 and the coverage of the Gaussian 90 % interval of sigma.
+
+With ``--predictions DIR`` (the per-case cache of ``scripts/uncertainty_ranking.py`` for the same
+model and split) the oracle's sigma is also scored against the *model's* errors: if the oracle's
+sigma ranks the model's errors no better than the model's own sigma does, the gap to the oracle
+lies in the errors (what the model gets wrong), not in its sigma.
 """
 
 from __future__ import annotations
@@ -57,7 +63,14 @@ def main() -> int:
     parser.add_argument("--smooth", type=float, default=1.5, help="Gaussian sigma (pixels) for the variance")
     parser.add_argument("--model", default="resources/models/demo.safetensors",
                         help="checkpoint whose target normalisation is used")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="folder of the model's cached predictions (scripts/uncertainty_ranking.py --cache)")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="write the Bayes oracle's mean and sigma per case (NPZ) into this folder")
     args = parser.parse_args()
+    if args.save is not None:
+        args.save.mkdir(parents=True, exist_ok=True)
+    crossed: dict[str, list[float]] = {}
     meta = json.loads((args.dataset / "phantom.json").read_text())
     cfg = PhantomConfig(**meta["config"])
     norm = load_checkpoint(args.model).config.normalization
@@ -87,6 +100,21 @@ def main() -> int:
             pooled[name][1].append(np.abs(err))
             cover[name][0] += int((np.abs(err) <= half90 * sigma[lungs]).sum())
             cover[name][1] += err.size
+        if args.save is not None:
+            np.savez_compressed(args.save / f"{args.split}_{row['case']}.npz", mean=oracles["bayes"][0].astype(np.float32),
+                                sigma=oracles["bayes"][1].astype(np.float32))
+        cached = args.predictions / f"{args.split}_{row['case']}.npz" if args.predictions else None
+        if cached is not None and cached.exists():
+            model = dict(np.load(cached))
+            model_err = np.abs(y - model["mean"])[lungs]
+            model_sigma = np.hypot(model["aleatoric"], model["epistemic"])[lungs]
+            for key, (sigma, err) in {
+                "model sigma, model errors": (model_sigma, model_err),
+                "bayes sigma, model errors": (oracles["bayes"][1][lungs], model_err),
+                "noise sigma, model errors": (oracles["noise"][1][lungs], model_err),
+                "model sigma, bayes errors": (model_sigma, np.abs(y - oracles["bayes"][0])[lungs]),
+            }.items():
+                crossed.setdefault(key, []).append(M.spearman(sigma, err))
     print(f"{len(rows)} {args.split} cases of {args.dataset}, {args.samples} resimulations each, "
           f"variance smoothed over {args.smooth} px")
     for name, s in scores.items():
@@ -94,6 +122,8 @@ def main() -> int:
         print(f"{name:>5}: MSE {np.mean(s['mse']):.4f}  PSNR {np.mean(s['psnr']):.2f}  SSIM {np.mean(s['ssim']):.3f}  "
               f"Spearman per image {np.nanmean(s['spearman']):.3f} ± {np.nanstd(s['spearman']):.3f}, "
               f"pooled {sp_pooled:.3f}  90 % coverage {cover[name][0] / max(cover[name][1], 1):.3f}")
+    for key, values in crossed.items():
+        print(f"{key:>26}: Spearman per image {np.nanmean(values):.3f} ± {np.nanstd(values):.3f} ({len(values)} cases)")
     return 0
 
 
