@@ -275,6 +275,10 @@ def test_bundled_model_takes_a_real_chest_cr_and_flags_what_is_not_one(bundled):
     rg1 = _dicom("RG1_UNCR.dcm")
     assert bundled.input_warning(rg1) is None
     assert bundled.input_warning(rg1.max() - rg1)  # inverted
+    assert bundled.input_warning(rg1[:, ::-1].copy()) is None  # mirrored: still a frontal chest film
+    for turns in (1, 2, 3):  # a film stored on its side or upside down
+        assert bundled.input_warning(np.rot90(rg1, turns).copy()), f"RG1 turned {90 * turns} degrees"
+    assert bundled.input_warning(rg1[::-1].copy()), "RG1 upside down"
     for name in ("CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm"):
         sentence = bundled.input_warning(_dicom(name))
         assert sentence and "frontal chest radiograph" in sentence, name
