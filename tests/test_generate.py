@@ -156,6 +156,42 @@ def test_csv_column_and_root(tmp_path, source, tiny_checkpoint, reference):
                  "--model", str(tiny_checkpoint)]) == 2  # one sentence naming the columns
 
 
+def test_shard_files_come_in_shard_then_part_order(tmp_path):
+    (tmp_path / st.SHARDS_DIR).mkdir()
+    names = [st.shard_name(1, 10), st.shard_name(0), st.shard_name(1, 2), st.shard_name(1), st.shard_name(0, 1)]
+    for name in names:
+        (tmp_path / st.SHARDS_DIR / name).write_bytes(b"")
+    assert [p.name for p in st.shard_files(tmp_path)] == [
+        st.shard_name(0), st.shard_name(0, 1), st.shard_name(1), st.shard_name(1, 2), st.shard_name(1, 10)]
+
+
+def test_failed_images_are_kept_until_retried_then_replaced(tmp_path, phantoms, tiny_checkpoint, capsys):
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for i in range(3):
+        scaled = (phantoms[i] - phantoms[i].min()) / (np.ptp(phantoms[i]) + 1e-6)
+        Image.fromarray((scaled * 65535).astype(np.uint16)).save(folder / f"case{i}.png")
+    broken = folder / "case1.png"
+    good_bytes = broken.read_bytes()
+    broken.write_bytes(good_bytes[:40])  # cut off: fails
+    store = tmp_path / "store"
+    assert _generate([folder], store, tiny_checkpoint) == 1
+    assert "--retry-failed" in capsys.readouterr().err
+    assert [r["status"] for r in st.read_index(store)] == ["done", "failed", "done"]
+    broken.write_bytes(good_bytes)  # the file is fixed
+    assert _generate([folder], store, tiny_checkpoint) == 1  # without the option a failure stays a failure
+    assert "0 image(s) this run" in capsys.readouterr().err
+    assert _generate([folder], store, tiny_checkpoint, "--retry-failed") == 0
+    err = capsys.readouterr().err
+    assert "1 image(s) this run" in err and "3 of 3 image(s), 0 failed" in err
+    rows = st.read_index(store)
+    assert [r["status"] for r in rows] == ["done"] * 3 and all(r["reason"] in (None, "") for r in rows)
+    assert len(list((store / st.SHARDS_DIR).glob("*.h5"))) == 2  # the retry went into a new part of the shard
+    assert main(["generate", "--verify", str(store)]) == 0
+    data = GeneratedDataset(store)
+    assert len(data) == 3 and not data.failed
+
+
 def _subprocess(args, **kwargs):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "dfviewer", "generate", *map(str, args)], env=env,

@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
                              "results differ slightly); default float32")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the dropout masks (default 0)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="on a store made before, try the images that failed again (after fixing or replacing them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
         options = gen.GenerateOptions(maps=maps, stages=stages, mc=args.mc, size=args.size, dtype=args.dtype,
                                       seed=args.seed, batch_size=args.batch_size, workers=args.workers,
-                                      shard_size=args.shard_size, precision=args.precision)
+                                      shard_size=args.shard_size, precision=args.precision,
+                                      retry_failed=args.retry_failed)
         weights = model_path / "model.safetensors" if model_path.is_dir() else model_path
         settings = gen.settings_for(predictor, model_path, st.file_sha256(weights), options, len(sources))
         sources, _ = gen.prepare_store(store, sources, settings, env, say)
@@ -144,6 +147,9 @@ def _report(summary, store: Path, world: int) -> int:
         print(f"  ... and {len(failed) - 10} more (see the index's reason column)", file=sys.stderr)
     if summary.stopped and left:
         print("run the same command again to continue", file=sys.stderr)
+    elif failed:
+        print("to try the failed images again (after fixing or replacing the files), run the same command "
+              "with --retry-failed", file=sys.stderr)
     return len(failed)
 
 

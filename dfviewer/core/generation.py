@@ -9,7 +9,9 @@ store is bit-identical. Image ``i``'s dropout masks come from a seed derived fro
 A torch ``DataLoader`` reads, decodes, normalises and resizes in worker processes while the
 model computes; each batch shares forward passes (stage 1's encoder once per image, MC samples of
 several images per pass, see :meth:`Predictor.predict_batch`). A bad image becomes an index row
-with its reason. :func:`generate` reads what the store already holds and skips it; a temporary
+with its reason. :func:`generate` reads what the store already holds and skips it (failed images
+too, unless ``retry_failed``: then they are tried again into a new part of their shard, and a
+success replaces the failure in the index); a temporary
 (half-written) shard file left by a killed run is removed and redone.
 """
 
@@ -86,6 +88,7 @@ class GenerateOptions:
     workers: int = 1
     shard_size: int = 64
     precision: str = "float32"  # or bfloat16 (autocast of the convolutions on a CPU)
+    retry_failed: bool = False  # on a resumed store, try the images that failed before again
 
     def map_names(self) -> list[str]:
         """Names of the stored maps, in stored order: ``stage3_mean``, ``stage3_epistemic``, ..."""
@@ -272,7 +275,7 @@ def generate(
         if shard is not None and shard[0] % env.world == env.rank:
             notes(f"{path.name} is damaged; its images are generated again")
             path.unlink(missing_ok=True)
-    finished = {int(r["index"]) for r in rows if r["status"] == "done" or r.get("reason")}
+    finished = {int(r["index"]) for r in rows if r["status"] == "done" or (r.get("reason") and not options.retry_failed)}
     summary = Summary(total=len(sources), already=len(finished))
     batches = plan_batches(len(sources), options.shard_size, options.batch_size, env, finished)
     todo = sum(len(b) for b in batches)

@@ -274,7 +274,8 @@ def shard_files(store: Path) -> list[Path]:
     folder = Path(store) / SHARDS_DIR
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if parse_shard_name(p.name) is not None)
+    found = [(parsed, p) for p in folder.iterdir() if (parsed := parse_shard_name(p.name)) is not None]
+    return [p for _, p in sorted(found)]  # by (shard, part): a later part's rows come after an earlier one's
 
 
 def temp_files(store: Path) -> list[Path]:
