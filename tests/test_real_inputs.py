@@ -129,6 +129,25 @@ def test_zoom_and_shift_move_input_and_target_together(tmp_path):
     assert (dark & bright).sum() > 0.5 * min(dark.sum(), bright.sum())
 
 
+def test_field_of_view_crop_moves_input_and_target_together_and_keeps_the_shape(tmp_path):
+    from dfviewer.core.data import Augment, PairedDataset
+    from dfviewer.core.dataset_check import check_dataset
+
+    pairs = check_dataset(make_pairs(tmp_path / "d", n=4, size=48)).split("train")
+    ds = PairedDataset(pairs, Normalization(), 48, Augment(crop=0.3), seed=2)
+    plain = PairedDataset(pairs, Normalization(), 48)
+    x, y, valid = ds[1]
+    x0, y0, valid0 = plain[1]
+    assert x.shape == x0.shape and y.shape == y0.shape and torch_equal(valid, valid0)
+    assert not torch_equal(x, x0) and not torch_equal(y, y0)
+    assert torch_equal(x, PairedDataset(pairs, Normalization(), 48, Augment(crop=0.3), seed=2)[1][0])  # seeded
+    # the 'lung' disc of the input and the bright disc of the target stay on the same pixels
+    dark = (x[0] < x[0].mean() - x[0].std()).numpy()
+    bright = (y[0] > y[0].mean() + y[0].std()).numpy()
+    assert (dark & bright).sum() > 0.5 * min(dark.sum(), bright.sum())
+    assert PairedDataset(pairs, Normalization(), 48, Augment(crop=0.0), seed=2).augment.active is False
+
+
 # --- domain check ----------------------------------------------------------------------------
 
 
@@ -162,6 +181,22 @@ def test_domain_check_flags_what_is_unlike_its_training_inputs():
     again = DomainModel.from_dict(json.loads(json.dumps(model.to_dict())))
     f = domain_features(chest())
     assert abs(again.score(f) - model.score(f)) < 1e-3 * max(1.0, model.score(f))
+
+
+def test_a_domain_check_of_the_earlier_8x8_layout_still_loads_and_scores():
+    import dataclasses
+
+    from dfviewer.core.domain import DomainModel, domain_features, fit_domain_model
+
+    _, chest = _fitted_domain()
+    old = "blockmean8+blockstd8"
+    fitted = fit_domain_model(np.stack([domain_features(chest(), old) for _ in range(80)]),
+                              np.stack([domain_features(chest(), old) for _ in range(40)]))
+    model = DomainModel.from_dict(dataclasses.replace(fitted, features=old).to_dict())
+    assert len(model.mean) == 128
+    assert model.score_image(chest()) < model.threshold * 3 < model.score_image(1 - chest())
+    with pytest.raises(UserError, match="domain check is damaged"):
+        DomainModel.from_dict({**model.to_dict(), "features": "blockmean4+blockstd8"})  # 128 numbers, not 80
 
 
 def test_a_damaged_domain_check_is_one_sentence():

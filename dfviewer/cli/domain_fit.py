@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random clinical renderings (and poses) of every image (default 3)")
     parser.add_argument("--render", type=float, default=0.85, metavar="P",
                         help="probability that a view is clinically rendered rather than raw (default 0.85)")
+    parser.add_argument("--crop", type=float, default=0.25, metavar="F",
+                        help="field-of-view variation: each side cut to a random 1-F .. 1 of its length (default 0.25)")
     parser.add_argument("--quantile", type=float, default=0.995, metavar="Q",
                         help="flag inputs scoring above this quantile of the val views (default 0.995)")
     parser.add_argument("--max-train", type=int, default=800, metavar="N", help="train images used at most (default 800)")
@@ -31,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--quantile must be at least 0.5 and below 1, not {args.quantile}")
     if not 0 <= args.render <= 1:
         raise UserError(f"--render must be a probability from 0 to 1, not {args.render}")
+    if not 0 <= args.crop < 1:
+        raise UserError(f"--crop must be at least 0 and below 1, not {args.crop}")
     if args.max_train < 10:
         raise UserError(f"--max-train must be at least 10, not {args.max_train}")
     ckpt = load_checkpoint(args.model)
     cfg = ckpt.config
-    augment = Augment(rotation_deg=5.0, flip=True, zoom=0.1, shift=0.05, render=args.render)
+    augment = Augment(rotation_deg=5.0, flip=True, zoom=0.05, shift=0.03, render=args.render, crop=args.crop)
     domain = fit_on_dataset(args.data, cfg.normalization, cfg.working_size, augment, args.renderings,
                             args.quantile, args.max_train, args.seed)
     metadata = {**ckpt.metadata, "domain_check": domain.to_dict()}

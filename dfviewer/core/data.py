@@ -33,7 +33,9 @@ from dfviewer.core.normalize import normalize_input, normalize_target
 class Augment:
     """Augmentation settings (from :class:`~dfviewer.core.config.TrainConfig`).
 
-    Flip, rotation, zoom and shift move input and target together; ``render`` is the
+    Flip, rotation, zoom and shift move input and target together, and so does ``crop``, a field of
+    view variation: each side is cut to a random ``1 - crop`` .. 1 of its length at a random place
+    and the cut is resampled to the full shape (as another collimation frames the same chest); ``render`` is the
     probability that the input alone goes through a random clinical rendering
     (:func:`dfviewer.phantom.rendering.render`: windows, tone curves, vendor enhancement, bit
     depth, JPEG, markers), which leaves it pixel-aligned with the unchanged target.
@@ -45,11 +47,12 @@ class Augment:
     zoom: float = 0.0
     shift: float = 0.0
     render: float = 0.0
+    crop: float = 0.0
 
     @property
     def active(self) -> bool:
         return (self.rotation_deg > 0 or self.flip or self.contrast > 0 or self.zoom > 0 or self.shift > 0
-                or self.render > 0)
+                or self.render > 0 or self.crop > 0)
 
     @property
     def geometric(self) -> bool:
@@ -128,6 +131,8 @@ class PairedDataset(torch.utils.data.Dataset):
             zoom = 1 + (2 * u[4] - 1) * aug.zoom
             shift = ((2 * u[5] - 1) * aug.shift, (2 * u[6] - 1) * aug.shift)
             x, y = _affine(torch.stack([x, y]), angle, zoom, shift).unbind(0)
+        if aug.crop > 0:
+            x, y = _crop_and_resample(torch.stack([x, y]), torch.rand(4, generator=g).tolist(), aug.crop).unbind(0)
         if aug.contrast > 0 and not self._raw:
             gain = 1 + (2 * u[2] - 1) * aug.contrast
             shift_c = (2 * u[3] - 1) * aug.contrast * 0.5
@@ -143,6 +148,16 @@ class PairedDataset(torch.utils.data.Dataset):
 
             image = render(image, rng)
         return torch.from_numpy(normalize_input(image, self.norm))[None]
+
+
+def _crop_and_resample(t: torch.Tensor, u: list[float], crop: float) -> torch.Tensor:
+    """Cut (N, C, H, W) to ``1 - crop * u[0]`` of its height and ``1 - crop * u[1]`` of its width at the
+    place ``u[2:4]`` and resample the cut to (H, W), bilinear."""
+    h, w = t.shape[-2:]
+    ch, cw = max(2, round(h * (1 - crop * u[0]))), max(2, round(w * (1 - crop * u[1])))
+    top, left = round((h - ch) * u[2]), round((w - cw) * u[3])
+    cut = t[..., top:top + ch, left:left + cw]
+    return F.interpolate(cut, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def _affine(t: torch.Tensor, angle: float, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:

@@ -2,11 +2,11 @@
 
 A model trained on chest radiographs gives confident-looking maps for anything: a CT slice, a
 lateral view, a hand, an inverted image. The check describes each *normalised* input (what
-the network sees) by a coarse picture of its layout, 8 x 8 block means, and of its local
+the network sees) by a coarse picture of its layout, 4 x 4 block means, and of its local
 contrast, 8 x 8 block standard deviations, and scores how far that description lies from the
 training inputs' with a probabilistic PCA (Mahalanobis distance in the main components plus
 the residual beyond them, per feature). The threshold is a high quantile of the scores of
-validation inputs (rendered as clinical systems deliver them), so about that fraction of
+validation inputs (posed, framed and rendered as clinical systems deliver them), so about that fraction of
 in-distribution inputs is flagged; everything is stored as plain numbers in the checkpoint's
 metadata (``domain_check``).
 """
@@ -24,23 +24,30 @@ import torch.nn.functional as F
 
 from dfviewer.errors import UserError
 
-FEATURES = "blockmean8+blockstd8"
-# Measured on rendered phantom views, RG1 (real chest CR) and pydicom's CT / MR / ultrasound / extremity
-# files: 8 x 8 means with texture separated them with a margin either side of the threshold; a finer
-# 16 x 16 layout fitted the phantom's exact anatomy and put RG1 above a chest CT slice.
-_LAYOUT, _TEXTURE, _FINE = 8, 8, 64
+#: feature layouts by name: (layout blocks, texture blocks) per side
+LAYOUTS = {"blockmean8+blockstd8": (8, 8), "blockmean4+blockstd8": (4, 8)}
+# Measured on rendered phantom views, RG1 (a real chest CR) cropped to 70-100 % of each side as other
+# collimations deliver it, and pydicom's CT / MR / ultrasound / extremity files: a 4 x 4 layout with
+# 8 x 8 texture, fitted on views cropped the same way, passed the crops and kept every other input
+# 1.3x or more above the threshold; 8 x 8 layouts flagged most crops of RG1 (the phantom's field of
+# view is narrower than real films'), and a 16 x 16 layout put RG1 above a chest CT slice.
+FEATURES = "blockmean4+blockstd8"
+_FINE = 64
 
 
-def domain_features(normalized: np.ndarray) -> np.ndarray:
-    """The layout and texture description (128 numbers) of one normalised input image."""
+def domain_features(normalized: np.ndarray, features: str = FEATURES) -> np.ndarray:
+    """The layout and texture description of one normalised input image (``features`` names the layout)."""
+    if features not in LAYOUTS:
+        raise UserError(f"unknown domain-check features {features!r}")
+    layout_blocks, texture_blocks = LAYOUTS[features]
     image = np.ascontiguousarray(np.nan_to_num(np.asarray(normalized, dtype=np.float32)))
     if image.ndim != 2 or min(image.shape) < 2:
         raise UserError("the domain check needs a two-dimensional image")
     with torch.inference_mode():
         t = torch.from_numpy(image)[None, None]
         fine = F.adaptive_avg_pool2d(t, _FINE)
-        layout = F.adaptive_avg_pool2d(fine, _LAYOUT)
-        k = _FINE // _TEXTURE
+        layout = F.adaptive_avg_pool2d(fine, layout_blocks)
+        k = _FINE // texture_blocks
         mean = F.avg_pool2d(fine, k)
         var = (F.avg_pool2d(fine * fine, k) - mean * mean).clamp_min(0)
         texture = var.sqrt()
@@ -73,6 +80,10 @@ class DomainModel:
     def flagged(self, features: np.ndarray) -> bool:
         return self.score(features) > self.threshold
 
+    def score_image(self, normalized: np.ndarray) -> float:
+        """The score of a normalised input image, described with this model's own features."""
+        return self.score(domain_features(normalized, self.features))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mean"] = [round(v, 6) for v in self.mean]
@@ -89,7 +100,8 @@ class DomainModel:
             var = np.asarray(model.variances, dtype=np.float64)
             ok = (mean.ndim == 1 and comps.ndim == 2 and comps.shape[1] == mean.size
                   and var.shape == (comps.shape[0],) and np.all(var > 0) and model.residual_variance > 0
-                  and math.isfinite(model.threshold) and model.features == FEATURES
+                  and math.isfinite(model.threshold) and model.features in LAYOUTS
+                  and mean.size == sum(n * n for n in LAYOUTS[model.features])
                   and np.all(np.isfinite(comps)) and np.all(np.isfinite(mean)))
         except (TypeError, ValueError) as exc:
             raise UserError(f"the checkpoint's domain check is damaged: {exc}") from None
@@ -106,7 +118,7 @@ def fit_domain_model(
     max_components: int = 40,
     fitted_on: str = "",
 ) -> DomainModel:
-    """Fit the PCA on ``train_features`` (n x 128); the threshold is ``quantile`` of the val scores."""
+    """Fit the PCA on ``train_features`` (n images x their features); the threshold is ``quantile`` of the val scores."""
     train = np.asarray(train_features, dtype=np.float64)
     if train.ndim != 2 or train.shape[0] < 10:
         raise UserError("the domain check needs at least 10 training images")
@@ -129,7 +141,7 @@ def fit_domain_model(
 
 
 def stack_features(images: Iterable[np.ndarray]) -> np.ndarray:
-    """Features of several normalised images as an (n, 128) array."""
+    """Features of several normalised images as an (n images, n features) array."""
     return np.stack([domain_features(im) for im in images])
 
 

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from dfviewer.core import store as st
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.distributed import DistEnv, barrier
-from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
+from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.inference import MAP_NAMES, Predictor, PreparedImage, StageResult, prepare_image
 from dfviewer.core.normalize import input_range_warning, normalize_input
@@ -156,8 +156,7 @@ class _SourceImages(Dataset):
             item.lungs, item.lungs_found = found.mask, bool(found.found)
             item.warning = input_range_warning(pixels, self.config.normalization)
             if self.domain is not None:
-                item.domain_score = float(self.domain.score(domain_features(
-                    normalize_input(pixels, self.config.normalization))))
+                item.domain_score = float(self.domain.score_image(normalize_input(pixels, self.config.normalization)))
                 if item.warning is None and item.domain_score > self.domain.threshold:
                     item.warning = domain_sentence(item.domain_score, self.domain.threshold)
         except BaseException as exc:  # noqa: BLE001 - one image never stops the run

@@ -27,7 +27,7 @@ import torch
 
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
-from dfviewer.core.domain import DomainModel, domain_features, domain_sentence
+from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.generator import (
     Cascade,
@@ -319,7 +319,7 @@ class Predictor:
         if self.domain is None:
             return None
         normalized = normalize_input(check_image(image), self.config.normalization)
-        return self.domain.score(domain_features(normalized))
+        return self.domain.score_image(normalized)
 
     def predict(
         self,

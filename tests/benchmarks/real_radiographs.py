@@ -17,6 +17,16 @@ Not chest radiographs (should be flagged): RG1 inverted, pydicom's CT (``CT_smal
 CR (``RG3_UNCR``), and photographs (scikit-image's ``astronaut`` and ``camera``).
 Prints a table; ``--out`` writes the figures as JSON, ``--figure`` a PNG of RG1's input, mean
 and total sigma.
+
+``--renderings N``: real anatomy under the simulated clinical chains. RG1 (at 1024 px) goes
+through N seeded renderings of each family of :func:`dfviewer.phantom.rendering.render` (png8,
+cr12, clahe_jpeg, multiscale, mixture; the chains are percentile-based, so they apply to a
+processed image as well), N fields of view (each side cut to 70-100 % at a random place, as a
+tighter collimation frames the same chest) and N random poses (rotation up to 8 degrees, zoom
+0.88-1.12, shift 5 %; the edges are replicated where the image moves in, which no film has).
+Per family: the share flagged, the lungs / mediastinum ratio (RG1's own masks, posed with the
+image for the poses) and the consistency, Pearson r of the generated dark-field with RG1's own
+inside the lungs and mediastinum, as ``evaluate --renderings`` reports it for phantom cases.
 """
 
 from __future__ import annotations
@@ -104,6 +114,52 @@ def test_split_sigma(predictor, data: str, mc: int) -> list[float]:
     return values
 
 
+def rendered_rg1(predictor, rg1: np.ndarray, n: int, mc: int) -> dict[str, dict[str, float]]:
+    """RG1 under ``n`` renderings per family and ``n`` poses: share flagged, ratio and consistency."""
+    from dfviewer.phantom.rendering import apply_pose, random_pose, render
+
+    scale = 1024 / max(rg1.shape)
+    base = np.asarray(Image.fromarray(rg1.astype(np.float32)).resize(
+        (round(rg1.shape[1] * scale), round(rg1.shape[0] * scale)), Image.Resampling.LANCZOS), dtype=np.float32)
+    lungs, medi, _ = lungs_and_mediastinum(base)
+    threshold = predictor.domain.threshold if predictor.domain is not None else float("inf")
+    reference = predictor.predict(base, mc_samples=mc, seed=0)[-1].mean
+    views: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for family in ("png8", "cr12", "clahe_jpeg", "multiscale", "mixture"):
+        views[family] = [(render(base, np.random.default_rng([2026, k, len(views)]), family), lungs, medi)
+                         for k in range(n)]
+    fields, cuts = [], []
+    for k in range(n):
+        rng = np.random.default_rng([2026, k, 98])
+        h, w = base.shape
+        ch, cw = int(h * rng.uniform(0.7, 1.0)), int(w * rng.uniform(0.7, 1.0))
+        top, left = int((h - ch) * rng.random()), int((w - cw) * rng.random())
+        cut = (slice(top, top + ch), slice(left, left + cw))
+        fields.append((base[cut].copy(), lungs[cut], medi[cut]))
+        cuts.append(cut)
+    views["field of view"] = fields
+    poses = [random_pose(np.random.default_rng([2026, k, 99]), 8.0, 0.12, 0.05) for k in range(n)]
+    views["pose"] = [(apply_pose(base, pose), apply_pose(lungs.astype(np.float32), pose, 0) > 0.5,
+                      apply_pose(medi.astype(np.float32), pose, 0) > 0.5) for pose in poses]
+    summary = {}
+    for family, items in views.items():
+        flagged, ratios, rs = 0, [], []
+        for k, (image, lung, mid) in enumerate(items):
+            score = predictor.domain_score(image)
+            flagged += score is not None and score > threshold
+            mean = predictor.predict(image, mc_samples=mc, seed=k)[-1].mean
+            ratios.append(float(mean[lung].mean() / mean[mid].mean()))
+            if family != "pose":
+                region = lung | mid
+                same = reference[cuts[k]] if family == "field of view" else reference
+                rs.append(float(np.corrcoef(mean[region], same[region])[0, 1]))
+        summary[family] = {"views": len(items), "flagged": flagged / len(items), "ratio_min": min(ratios),
+                           "ratio_median": float(np.median(ratios)),
+                           "consistency_r_min": min(rs) if rs else None,
+                           "consistency_r_median": float(np.median(rs)) if rs else None}
+    return summary
+
+
 def main() -> int:
     from dfviewer.core.inference import Predictor
 
@@ -113,6 +169,8 @@ def main() -> int:
     parser.add_argument("--mc", type=int, default=20)
     parser.add_argument("--out", metavar="JSON")
     parser.add_argument("--figure", metavar="PNG")
+    parser.add_argument("--renderings", type=int, default=0, metavar="N",
+                        help="RG1 through N renderings of each family and N poses")
     args = parser.parse_args()
 
     predictor = Predictor.from_checkpoint(args.model, device="cpu")
@@ -157,6 +215,18 @@ def main() -> int:
             print(f"| {name} | {shown} | {'yes' if flagged else 'no'} | {ratio} | {sig} |")
     result = {"model": args.model, "mc_samples": args.mc, "threshold": threshold,
               "test_split_sigma_5_95": sigma_range, "inputs": rows}
+    if args.renderings > 0:
+        t0 = time.perf_counter()
+        rendered = rendered_rg1(predictor, chest["RG1 CR (DICOM)"], args.renderings, args.mc)
+        print(f"\nRG1 (1024 px) rendered, {args.renderings} views per family ({time.perf_counter() - t0:.0f} s):\n")
+        print("| family | views | flagged | lungs / mediastinum min / median | consistency r min / median |")
+        print("|---|---|---|---|---|")
+        for family, f in rendered.items():
+            r = "n/a (moved)" if f["consistency_r_min"] is None else \
+                f"{f['consistency_r_min']:.3f} / {f['consistency_r_median']:.3f}"
+            print(f"| {family} | {f['views']} | {100 * f['flagged']:.0f} % | {f['ratio_min']:.2f} / "
+                  f"{f['ratio_median']:.2f} | {r} |")
+        result["rg1_renderings"] = rendered
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nwrote {args.out}")
