@@ -238,7 +238,7 @@ def test_domain_fit_then_evaluate_with_renderings_end_to_end(tmp_path, tiny_chec
     from dfviewer.core.checkpoint import load_checkpoint
 
     meta = load_checkpoint(model).metadata
-    assert meta["domain_check"]["quantile"] == 0.995 and "note" in meta  # the old metadata is kept
+    assert meta["domain_check"]["quantile"] == 0.999 and "note" in meta  # the old metadata is kept
 
     out = tmp_path / "report.json"
     result = dfviewer("evaluate", "--model", model, "--data", data, "--mc", "2", "--renderings", "1", "--out", out)
@@ -314,6 +314,10 @@ def test_bundled_model_takes_a_real_chest_cr_and_flags_what_is_not_one(bundled):
     for turns in (1, 2, 3):  # a film stored on its side or upside down
         assert bundled.input_warning(np.rot90(rg1, turns).copy()), f"RG1 turned {90 * turns} degrees"
     assert bundled.input_warning(rg1[::-1].copy()), "RG1 upside down"
+    h, w = rg1.shape
+    for top, bottom, left, right in ((0.1, 0.95, 0.05, 0.9), (0.0, 0.85, 0.1, 1.0), (0.15, 1.0, 0.0, 0.8)):
+        framed = rg1[int(top * h):int(bottom * h), int(left * w):int(right * w)]  # a tighter collimation
+        assert bundled.input_warning(framed) is None, (top, bottom, left, right)
     for name in ("CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm"):
         sentence = bundled.input_warning(_dicom(name))
         assert sentence and "frontal chest radiograph" in sentence, name

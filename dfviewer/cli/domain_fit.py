@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability that a view is clinically rendered rather than raw (default 0.85)")
     parser.add_argument("--crop", type=float, default=0.25, metavar="F",
                         help="field-of-view variation: each side cut to a random 1-F .. 1 of its length (default 0.25)")
-    parser.add_argument("--quantile", type=float, default=0.995, metavar="Q",
-                        help="flag inputs scoring above this quantile of the val views (default 0.995)")
+    parser.add_argument("--quantile", type=float, default=0.999, metavar="Q",
+                        help="flag inputs scoring above this quantile of the val views (default 0.999: real films "
+                             "differ from any simulator, so only what lies beyond its rarest views is flagged)")
     parser.add_argument("--max-train", type=int, default=800, metavar="N", help="train images used at most (default 800)")
     parser.add_argument("--seed", type=int, default=0)
 

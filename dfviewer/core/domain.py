@@ -113,7 +113,7 @@ class DomainModel:
 def fit_domain_model(
     train_features: np.ndarray,
     val_features: np.ndarray,
-    quantile: float = 0.995,
+    quantile: float = 0.999,
     explained: float = 0.95,
     max_components: int = 40,
     fitted_on: str = "",
@@ -158,14 +158,14 @@ def fit_on_dataset(
     working_size: int,
     augment: Any,
     renderings: int = 3,
-    quantile: float = 0.995,
+    quantile: float = 0.999,
     max_train: int = 800,
     seed: int = 0,
 ) -> DomainModel:
     """Fit the check on a paired dataset's train split and set its threshold on the val split.
 
     Every image is seen ``renderings`` times under ``augment`` (a
-    :class:`~dfviewer.core.data.Augment`: pose and clinical rendering as in training), normalised
+    :class:`~dfviewer.core.data.Augment`: pose, field of view and clinical rendering), normalised
     with ``norm`` as the model normalises its inputs.
     """
     from dfviewer.core.data import PairedDataset
