@@ -31,6 +31,6 @@ wait $sim
 dfviewer domain-fit --model "$work/run/model.safetensors" --data "$work/p3040" --out "$repo/resources/models/demo.safetensors" \
   --renderings 3 --seed 0
 dfviewer evaluate --model "$repo/resources/models/demo.safetensors" --data "$work/phantom900" \
-  --split test --mc 20 --seed 0 --renderings 2 --out "$repo/docs/evaluation/demo_test.json" --plots "$repo/docs/evaluation"
+  --split test --mc 20 --seed 0 --renderings 1 --out "$repo/docs/evaluation/demo_test.json" --plots "$repo/docs/evaluation"
 python "$repo/tests/benchmarks/real_radiographs.py" --test-data "$work/phantom900" \
   --out "$repo/docs/evaluation/real_radiographs.json" --figure "$repo/docs/real_radiographs.png"
