@@ -267,6 +267,8 @@ def test_evaluate_refuses_bad_rendering_counts(tmp_path, tiny_checkpoint, args, 
     (["--quantile", "1.5"], "--quantile must be"),
     (["--render", "2"], "--render must be a probability"),
     (["--renderings", "0"], "at least 1"),
+    (["--crop", "1"], "--crop must be"),
+    (["--crop", "-0.1"], "--crop must be"),
 ])
 def test_domain_fit_refuses_bad_settings_in_one_sentence(tmp_path, tiny_checkpoint, args, words):
     data = make_pairs(tmp_path / "d", n=14, size=40, val=4)
