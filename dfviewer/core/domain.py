@@ -29,7 +29,7 @@ LAYOUTS = {"blockmean8+blockstd8": (8, 8), "blockmean4+blockstd8": (4, 8)}
 # Measured on rendered phantom views, RG1 (a real chest CR) cropped to 70-100 % of each side as other
 # collimations deliver it, and pydicom's CT / MR / ultrasound / extremity files: a 4 x 4 layout with
 # 8 x 8 texture, fitted on views cropped the same way, passed the crops and kept every other input
-# 1.3x or more above the threshold; 8 x 8 layouts flagged most crops of RG1 (the phantom's field of
+# 1.25x or more above the threshold; 8 x 8 layouts flagged most crops of RG1 (the phantom's field of
 # view is narrower than real films'), and a 16 x 16 layout put RG1 above a chest CT slice.
 FEATURES = "blockmean4+blockstd8"
 _FINE = 64

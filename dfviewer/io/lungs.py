@@ -179,28 +179,29 @@ def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
     if lungs is None:  # stricter: each lung at least 4 % of the thorax, so noise never passes for lungs
         lungs = _lungs_from_attenuation(att, cut=max(1, round(0.012 * max(att.shape))), min_fraction=0.04)
     if lungs is not None:
-        framed = _lungs_from_attenuation(att, cut=0, air=False)
-        if framed is not None and _lungs_were_taken_for_air(att, lungs, framed):
-            lungs = framed
+        from scipy import ndimage
+
+        smooth = ndimage.gaussian_filter(att, 1.5)
+        if _lungs_may_have_been_taken_for_air(smooth, lungs):
+            framed = _lungs_from_attenuation(att, cut=0, air=False)
+            if framed is not None and _contrast(smooth, framed, np.ones_like(framed)) > 0.3:
+                lungs = framed
     return lungs
 
 
-def _lungs_were_taken_for_air(att: np.ndarray, lungs: np.ndarray, framed: np.ndarray) -> bool:
-    """Whether a tight collimation fooled the search: the lungs reach the image's edges, so they were
-    taken for the air around the body, and the "lungs" found instead are hardly darker than the body
-    left around them, while ``framed`` (found assuming the body fills the image) clearly is."""
-    from scipy import ndimage
+def _contrast(smooth: np.ndarray, mask: np.ndarray, body: np.ndarray) -> float:
+    """How much darker ``mask`` is than the rest of ``body`` (medians of the smoothed image)."""
+    rest = body & ~mask
+    return float(np.median(smooth[rest]) - np.median(smooth[mask])) if rest.any() and mask.any() else 0.0
 
-    smooth = ndimage.gaussian_filter(att, 1.5)
+
+def _lungs_may_have_been_taken_for_air(smooth: np.ndarray, lungs: np.ndarray) -> bool:
+    """Whether a tight collimation may have fooled the search: dark regions reach the image's edges
+    (taken for the air around the body) and the "lungs" found instead are hardly darker than the
+    body left around them. Then a search assuming the body fills the image is tried; it is kept
+    when its lungs are clearly darker than the rest."""
     edge_dark = _border_components(smooth <= _otsu(smooth.ravel()))
-    if edge_dark.mean() < 0.03:
-        return False
-
-    def contrast(mask: np.ndarray, body: np.ndarray) -> float:
-        rest = body & ~mask
-        return float(np.median(smooth[rest]) - np.median(smooth[mask])) if rest.any() and mask.any() else 0.0
-
-    return contrast(lungs, ~edge_dark) < 0.15 and contrast(framed, np.ones_like(framed)) > 0.3
+    return bool(edge_dark.mean() >= 0.03 and _contrast(smooth, lungs, ~edge_dark) < 0.15)
 
 
 def _lungs_from_attenuation(att: np.ndarray, cut: int, min_fraction: float = 0.015,
