@@ -23,11 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from dfviewer.errors import first_line
+from dfviewer.io.codestream import check_compressed_frame
+from dfviewer.io.deflate import check_deflated
 from dfviewer.io.dicom_attributes import clean_dataset
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import luma
 from dfviewer.io.limits import check_declared
+from dfviewer.io.modality import apply_modality, check_rescaled, lut_table
 from dfviewer.io.radiograph import Radiograph, auto_window
+from dfviewer.io.spacing import pixel_spacing
 
 #: SOP classes that never hold an image, by their UID prefix or exact UID -> what they are
 NON_IMAGE_NAMES = {
@@ -81,9 +85,12 @@ def open_dataset(path: Path, force: bool):
         with open(path, "rb") as handle:
             force = handle.read(2) == b"\x08\x00"
     try:
+        check_deflated(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=force)
+    except RadiographError:
+        raise
     except InvalidDicomError:
         raise RadiographError(
             path, "it is not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
@@ -368,14 +375,8 @@ def modality_range(view, stored: np.ndarray, modality: np.ndarray, is_float: boo
     if is_float:
         return float(np.nanmin(modality)), float(np.nanmax(modality))
     if view.get("ModalityLUTSequence"):
-        from pydicom.pixels import apply_modality_lut
-
-        item = view.ModalityLUTSequence[0]
-        descriptor = _as_list(item.get("LUTDescriptor"))
-        entries = int(descriptor[0]) or 65536
-        first = int(descriptor[1])
-        values = apply_modality_lut(np.arange(first, first + entries, dtype=np.int64), view)
-        return float(np.min(values)), float(np.max(values))
+        table, _ = lut_table(view)
+        return float(np.min(table)), float(np.max(table))
     bits = _int(view, "BitsStored", 0) or int(stored.dtype.itemsize * 8)
     if (_int(view, "PixelRepresentation", 0) or 0) == 1:
         lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -385,34 +386,6 @@ def modality_range(view, stored: np.ndarray, modality: np.ndarray, is_float: boo
     intercept = float(view.get("RescaleIntercept", 0) or 0) if "RescaleSlope" in view else 0.0
     a, b = lo * slope + intercept, hi * slope + intercept
     return min(a, b), max(a, b)
-
-
-def pixel_spacing(ds, view) -> tuple[tuple[float, float] | None, bool, str]:
-    """(row, col) spacing in mm, whether it is known, and where it came from."""
-    candidates = (
-        ("PixelSpacing", view.get("PixelSpacing")),
-        ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")),
-        ("NominalScannedPixelSpacing", ds.get("NominalScannedPixelSpacing")),
-    )
-    for name, value in candidates:
-        values = _as_list(value)
-        if len(values) != 2:
-            continue
-        try:
-            row, col = float(values[0]), float(values[1])
-        except (TypeError, ValueError):
-            continue
-        if not (row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col)):
-            continue
-        if name == "ImagerPixelSpacing":
-            try:
-                magnification = float(ds.get("EstimatedRadiographicMagnificationFactor", 1) or 1)
-            except (TypeError, ValueError):
-                magnification = 1.0
-            if magnification > 0 and magnification != 1.0:
-                return (row / magnification, col / magnification), True, "ImagerPixelSpacing / magnification"
-        return (row, col), True, name
-    return None, False, ""
 
 
 def _text(ds, keyword: str) -> str:
@@ -460,8 +433,6 @@ def dicom_metadata(ds, path: Path) -> dict[str, str]:
 
 def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
     """Run the grayscale pipeline on an opened DICOM data set."""
-    from pydicom.pixels import apply_modality_lut
-
     warn: list[str] = []
     rows, cols, frames, samples = check_geometry(path, ds)
     if not -frames <= frame < frames:
@@ -469,6 +440,8 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
     frame %= frames
     _ensure_transfer_syntax(ds)
     check_length(path, ds, rows, cols, frames, samples)
+    if "PixelData" in ds:
+        check_compressed_frame(path, ds, frame, frames, rows, cols, samples)
     stored = decode_frame(path, ds, frame, frames)
     if stored.ndim == 3 and samples == 1 and stored.shape[0] == 1:
         stored = stored[0]
@@ -486,7 +459,9 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
         low, high = 0.0, float(2 ** (_int(ds, "BitsStored", 8) or 8) - 1)
     else:
         try:
-            modality = np.asarray(apply_modality_lut(gray, view), dtype=np.float64)
+            modality = apply_modality(path, view, gray)
+        except RadiographError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise RadiographError(path, f"its Modality LUT could not be applied ({first_line(exc)})") from None
         if view.get("ModalityLUTSequence"):
@@ -503,6 +478,8 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
         modality = pivot - modality
         presets = [(name, pivot - c, w) for name, c, w in presets]
         warn.append(f"{photometric} image: pixel values were reflected (v -> {pivot:g} - v) so that larger means more attenuation.")
+    if not was_colour:
+        check_rescaled(path, view, gray, modality)
 
     pixels = np.ascontiguousarray(modality, dtype=np.float32)
     finite = np.isfinite(pixels)
@@ -515,7 +492,7 @@ def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:
         window = auto
     presets = presets + [("Auto (0.5-99.5 %)", *auto)]
 
-    spacing, known, source = pixel_spacing(ds, view)
+    spacing, known, source = pixel_spacing(ds, view, warn)
     metadata = dicom_metadata(ds, path)
     metadata["frames"] = str(frames)
     metadata["frame"] = str(frame)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dfviewer.errors import first_line
+from dfviewer.io import tiff_photometric as tp
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.limits import check_declared
 from dfviewer.io.radiograph import Radiograph, auto_window
@@ -21,6 +22,8 @@ PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 NPY_SUFFIXES = {".npy"}
 PLAIN_IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES | NPY_SUFFIXES
+#: a trailing NPY axis this short holds channels (gray, gray + alpha, RGB, RGBA), not columns
+NPY_MAX_CHANNELS = 4
 
 
 def check_size(path: Path, shape: tuple[int, ...], itemsize: int = 1) -> None:
@@ -95,7 +98,7 @@ def pick_frame(path: Path, frame: int, n_frames: int) -> int:
 
 def read_pil(path: Path, frame: int = 0) -> Radiograph:
     """PNG, JPEG (and BMP/GIF/WebP) through Pillow; 16-bit PNGs keep their full range."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     warn: list[str] = []
     try:
@@ -113,12 +116,15 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
                 fmt = img.format or path.suffix.lstrip(".").upper()
                 mode = img.mode
                 pil: Image.Image = img
+                orientation = _orientation(img)
+                if orientation != 1:  # a camera's EXIF rotation / mirroring of the stored pixels
+                    pil = ImageOps.exif_transpose(img)
                 if mode == "P":
-                    pil = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    pil = pil.convert("RGBA" if "transparency" in img.info else "RGB")
                 elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                    pil = img.convert("RGB")
+                    pil = pil.convert("RGB")
                 elif mode == "1":
-                    pil = img.convert("L")
+                    pil = pil.convert("L")
                 array = np.array(pil)
     except RadiographError:
         raise
@@ -129,7 +135,10 @@ def read_pil(path: Path, frame: int = 0) -> Radiograph:
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error) as exc:
         raise RadiographError(path, f"the image data is damaged or truncated ({first_line(exc)})") from None
     pixels = to_gray(array, path, warn)
-    return finish(path, pixels, fmt, warn, index, n_frames, {"mode": mode})
+    extra = {"mode": mode}
+    if orientation != 1:
+        extra["exif_orientation"] = str(orientation)
+    return finish(path, pixels, fmt, warn, index, n_frames, extra)
 
 
 def read_tiff(path: Path, frame: int = 0) -> Radiograph:
@@ -147,28 +156,46 @@ def read_tiff(path: Path, frame: int = 0) -> Radiograph:
             page = pages[index]
             check_size(path, tuple(page.shape) if page.shape else (0, 0), int(np.dtype(page.dtype).itemsize)
                        if page.dtype is not None else 1)
+            if page.dtype is not None and np.dtype(page.dtype).kind == "c":
+                raise RadiographError(path, "its samples are complex numbers, which are not an image of intensities")
+            photometric = getattr(page, "photometric", None)
+            photometric = None if photometric is None else int(photometric)
+            bits = int(getattr(page, "bitspersample", 0) or 0)
+            colormap = getattr(page, "colormap", None) if photometric == tp.PALETTE else None
+            inkset = int(_tag(page, "InkSet", 1))
+            declared = (_tag(page, "SMinSampleValue", None), _tag(page, "SMaxSampleValue", None))
             array = page.asarray()
             description = str(getattr(page, "description", "") or "")
-            photometric = getattr(page, "photometric", None)
     except RadiographError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for damaged files
         raise RadiographError(path, f"it is not a readable TIFF image ({first_line(exc)})") from None
     array = np.asarray(array)
-    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
+    if array.dtype.kind == "c":
+        raise RadiographError(path, "its samples are complex numbers, which are not an image of intensities")
+    if photometric == tp.PALETTE:
+        pixels = tp.palette_to_gray(path, array, colormap, warn)
+    elif photometric == tp.SEPARATED:
+        pixels = tp.cmyk_to_gray(path, array, bits, inkset, warn)
+    elif array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
         pixels = to_gray(array, path, warn, channel_axis=0)
     else:
         pixels = to_gray(np.squeeze(array) if array.ndim > 3 else array, path, warn)
-    if photometric is not None and int(photometric) == 0 and np.issubdtype(array.dtype, np.integer):
-        # MINISWHITE: stored white-is-zero; flip so larger means more attenuation
-        pixels = float(np.iinfo(array.dtype).max) - pixels
+    if photometric == tp.MINISWHITE:
+        pivot_range = _range(declared)
+        pixels = tp.invert_min_is_white(pixels, array.dtype, bits, pivot_range)
         warn.append("The TIFF is stored white-is-zero (MinIsWhite); it was inverted.")
     extra = {"description": description[:200]} if description else {}
     return finish(path, pixels, "TIFF", warn, index, n_frames, extra)
 
 
 def read_npy(path: Path, frame: int = 0) -> Radiograph:
-    """A NumPy ``.npy`` array: 2-D, or 3-D with frames first (or a trailing channel axis of 3/4)."""
+    """A NumPy ``.npy`` array, by its shape.
+
+    (H, W): gray. (H, W, C) with C of 1 to 4: one image, C channels last (gray, gray + alpha, RGB,
+    RGBA), so (1, W, 3) is a one-row colour image. Any other 3-D shape (N, H, W): N frames, frames
+    first. (N, H, W, C) with C of 1 to 4: N frames of C channels. Anything else is refused.
+    """
     warn: list[str] = []
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")
@@ -178,17 +205,44 @@ def read_npy(path: Path, frame: int = 0) -> Radiograph:
         raise RadiographError(path, f"the array holds {array.dtype} values, not numbers")
     n_frames = 1
     index = 0
-    if array.ndim == 3 and array.shape[-1] not in (3, 4):
+    channels_last = array.ndim >= 3 and 1 <= array.shape[-1] <= NPY_MAX_CHANNELS
+    if (array.ndim == 3 and not channels_last) or (array.ndim == 4 and channels_last):
         n_frames = array.shape[0]
         index = pick_frame(path, frame, n_frames)
         array = array[index]
-    elif array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
     if array.ndim not in (2, 3):
         raise RadiographError(path, f"the array has shape {tuple(array.shape)}, not a 2-D image")
     check_size(path, array.shape, array.dtype.itemsize)
     pixels = to_gray(np.asarray(array), path, warn)
     return finish(path, pixels, "NPY", warn, index, n_frames)
+
+
+def _orientation(img) -> int:
+    """The EXIF Orientation (1-8) of a Pillow image; 1 when absent or invalid."""
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a damaged EXIF block is ignored, as every viewer does
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _tag(page, name: str, default):
+    """A TIFF tag's single value, or ``default`` when it is absent or not a single number."""
+    tag = page.tags.get(name)
+    value = getattr(tag, "value", None)
+    if isinstance(value, (tuple, list)):
+        value = value[0] if len(value) == 1 or len(set(value)) == 1 else None
+    try:
+        return float(value) if name.startswith("SM") else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def _range(declared: tuple[float | None, float | None]) -> tuple[float, float] | None:
+    low, high = declared
+    if low is None or high is None or not low < high:
+        return None
+    return float(low), float(high)
 
 
 def _pil_bits(mode: str) -> int:

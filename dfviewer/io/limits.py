@@ -21,6 +21,11 @@ MAX_SAMPLES = 4
 MAX_FRAMES = 100_000
 #: bytes of a file the readers accept at all (a 16-bit 6,000 x 6,000 x 4 image is 288 MB)
 MAX_FILE_BYTES = 2_000_000_000
+#: bytes a deflated DICOM data set may inflate to (the largest frame plus room for its attributes)
+MAX_INFLATED_BYTES = 400_000_000
+#: pixel spacings (mm) taken as known: no X-ray detector resolves below 10 um, and at 10 mm a
+#: 43 cm chest film would be 43 pixels wide; values outside are damage (or a unit slip)
+PLAUSIBLE_SPACING_MM = (0.01, 10.0)
 
 
 def check_declared(path: Path, rows: int, cols: int, samples: int = 1, bits: int = 8, frames: int = 1) -> None:
