@@ -5,7 +5,8 @@
 Defaults: the bundled demo model and first sample case. States: empty start, preview while the
 Monte Carlo samples run, finished (stage 3, aleatoric), epistemic over the dark-field, lung crop,
 an error dialog, the finished state at 900 x 600 and, when pydicom-data is installed, a real chest
-CR (RG1_UNCR.dcm) with its total sigma.
+CR (RG1_UNCR.dcm) with its total sigma and a slightly landscape 1036 x 885 JPEG made from it, both at
+1280 x 800.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main() -> int:
         window.flush()
         wait(ms=200)
         path = out / f"viewer_{name}.png"
-        window.grab().save(str(path), "PNG", 6)
+        window.grab().save(str(path), "PNG", 9)
         print(f"{path} ({path.stat().st_size // 1024} KB)")
 
     window = MainWindow(settings=settings, model_path=model, device="auto", mc_samples=args.mc)
@@ -111,11 +112,35 @@ def main() -> int:
         window.state.set_overlay_map("total")
         window.reset_view()
         save(window, "rg1")
+        window.open_file(_landscape(rg1, out))
+        (out / "landscape_1036x885.jpg").unlink()
+        wait(window.summaryUpdated)
+        window.state.set_stage(args.stage)
+        window.reset_view()
+        save(window, "landscape")
     window.close()
     settings_file = out / ".screenshots.ini"
     if settings_file.exists():
         settings_file.unlink()
     return 0
+
+
+def _landscape(rg1: str, out: Path) -> Path:
+    """A slightly landscape 1036 x 885 JPEG film made from RG1 (its middle rows, resampled)."""
+    import numpy as np
+    from PIL import Image
+
+    from dfviewer.io import read_radiograph
+
+    pixels = read_radiograph(rg1).pixels
+    h, w = pixels.shape
+    rows = round(w * 885 / 1036)
+    band = pixels[(h - rows) // 2:(h - rows) // 2 + rows]
+    low, high = np.percentile(band, (0.5, 99.5))
+    gray = np.clip((band - low) / (high - low) * 255, 0, 255).astype(np.uint8)
+    path = out / "landscape_1036x885.jpg"
+    Image.fromarray(gray).resize((1036, 885), Image.Resampling.LANCZOS).save(path, quality=90)
+    return path
 
 
 def _rg1() -> str | None:

@@ -260,3 +260,51 @@ def test_a_run_that_writes_nothing_makes_no_out_folder(tmp_path, inputs, tiny_ch
     err = capsys.readouterr().err
     assert code == 1 and "broken.png" in err and "0 of 1 input(s) processed" in err
     assert not out.exists()
+
+
+def test_a_flagged_inputs_pngs_carry_the_warning_and_the_summary_counts_it(tmp_path, inputs, fixed_units_checkpoint):
+    import tifffile
+
+    from dfviewer.io.png_export import TITLE_KEY, WARNING_KEY
+
+    good, _ = inputs  # uint16 values: outside the fixed-unit model's -ln T in [0, 6], flagged
+    in_units = tmp_path / "log_t.npy"
+    np.save(in_units, np.random.default_rng(1).uniform(0, 5, (45, 61)).astype(np.float32))
+    out = tmp_path / "maps"
+    result = dfviewer("predict", good, in_units, "--model", fixed_units_checkpoint, "--out", out, "--mc", "0",
+                      "--format", "png", "--stages", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "done: 2 of 2 input(s) processed, 1 flagged, 12 file(s)" in result.stderr
+    flagged, plain = Image.open(out / "chest_stage3_aleatoric.png"), Image.open(out / "log_t_stage3_aleatoric.png")
+    assert "have no meaning for it." in flagged.text[WARNING_KEY] and flagged.text[WARNING_KEY][0].isupper()
+    assert WARNING_KEY not in plain.text and plain.text[TITLE_KEY].startswith("log_t, stage 3, ")
+    assert flagged.height > plain.height  # the warning's lines in the title strip
+    result = dfviewer("predict", good, "--model", fixed_units_checkpoint, "--out", tmp_path / "tiffs", "--mc", "0",
+                      "--stages", "3", cwd=tmp_path)
+    description = tifffile.TiffFile(tmp_path / "tiffs" / "chest_stage3_darkfield.tiff").pages[0].description
+    assert "warning: " in description and "have no meaning" in description
+
+
+def test_predict_is_seeded_by_default(tmp_path, inputs, tiny_checkpoint):
+    import tifffile
+
+    good, _ = inputs
+    for run in ("a", "b"):
+        assert dfviewer("predict", good, "--model", tiny_checkpoint, "--out", tmp_path / run, "--mc", "3",
+                        "--stages", "2", cwd=tmp_path).returncode == 0
+    first, second = (tifffile.imread(tmp_path / run / "chest_stage2_epistemic.tiff") for run in ("a", "b"))
+    assert first.max() > 0
+    np.testing.assert_array_equal(first, second)
+
+
+def test_predict_names_the_formats_it_reads_for_a_text_file(tmp_path, inputs, tiny_checkpoint):
+    good, _ = inputs
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n")
+    result = dfviewer("predict", notes, good, "--model", tiny_checkpoint, "--out", tmp_path / "maps", "--mc", "0",
+                      "--stages", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "notes.txt" in line]
+    assert errors == ["dfviewer predict: Cannot read notes.txt: it is not an image dfviewer reads "
+                      "(DICOM, PNG, JPEG, TIFF or NPY)."], result.stderr
+    assert "chest.png" in result.stdout

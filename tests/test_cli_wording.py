@@ -107,3 +107,54 @@ def test_phantom_reports_progress_in_lines_off_a_terminal(tmp_path):
                              "--size", "64", "--seed", "1"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr and "phantom 3/3 cases" in result.stderr
+
+
+def _command_parsers():
+    """(name, parser) for every sub-command and for the viewer (``dfviewer view``)."""
+    import argparse
+
+    from dfviewer.cli.main import build_parser
+    from dfviewer.gui.app import build_parser as viewer_parser
+
+    top = build_parser()
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return [*sub.choices.items(), ("view", viewer_parser("dfviewer view"))]
+
+
+def test_every_option_of_every_command_is_explained_with_its_default():
+    import argparse
+
+    flags = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
+             argparse._HelpAction, argparse._VersionAction)
+    missing, no_default = [], []
+    parsers = _command_parsers()
+    assert {name for name, _ in parsers} >= {"predict", "generate", "train", "evaluate", "phantom", "combine",
+                                              "domain-fit", "view"}
+    for name, parser in parsers:
+        for action in parser._actions:
+            label = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help or action.help == argparse.SUPPRESS:
+                missing.append(label)
+            elif (not isinstance(action, flags) and action.default not in (None, argparse.SUPPRESS)
+                  and "default" not in action.help):
+                no_default.append(f"{label} (default {action.default!r})")
+    assert not missing, f"options without help: {missing}"
+    assert not no_default, f"options whose help does not state the default: {no_default}"
+
+
+def test_each_command_has_its_own_usage_and_error_prefix(capsys):
+    from dfviewer.cli.main import main
+
+    for name, _ in _command_parsers():
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: dfviewer {name} [-h]"), out[:200]
+        assert "COMMAND" not in out.split("\n\n")[0]  # not the top-level usage
+        with pytest.raises(SystemExit) as done:
+            main([name, "--no-such-option"])
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"usage: dfviewer {name} "), err[:200]
+        assert f"\ndfviewer {name}: error: " in err and "COMMAND" not in err

@@ -63,8 +63,11 @@ def source(tmp_path_factory, phantoms) -> Path:
 
 
 def _generate(args, store: Path, model: Path, *extra) -> int:
+    # one compute thread in every run compared here: float sums split over another number of
+    # threads differ in the last bits, and a torchrun rank gets fewer threads by default
     return main(["generate", *map(str, args), "--out", str(store), "--model", str(model), "--mc", "3",
-                 "--batch-size", "2", "--shard-size", "4", "--workers", "0", "--seed", "5", *map(str, extra)])
+                 "--batch-size", "2", "--shard-size", "4", "--workers", "0", "--seed", "5", "--threads", "1",
+                 *map(str, extra)])
 
 
 def _contents(store: Path) -> dict[int, tuple]:
@@ -203,7 +206,7 @@ SLOW_MC = 80  # enough MC samples that a batch lasts long enough to be interrupt
 
 def _slow_args(source, store, model, *extra):
     return [source, "--out", store, "--model", model, "--mc", SLOW_MC, "--batch-size", "2", "--shard-size", "4",
-            "--workers", "1", "--seed", "5", *extra]
+            "--workers", "1", "--seed", "5", "--threads", "1", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -272,10 +275,37 @@ def test_torchrun_two_processes_equal_single_process(tmp_path, source, tiny_chec
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={port}", "-m", "dfviewer", "generate", str(source), "--out", str(store),
            "--model", str(tiny_checkpoint), "--mc", "3", "--batch-size", "2", "--shard-size", "4",
-           "--workers", "0", "--seed", "5", "--device", "cpu"]
+           "--workers", "0", "--seed", "5", "--threads", "1", "--device", "cpu"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the damaged file
     assert _contents(store) == _contents(reference)
     names = sorted(p.name for p in st.shard_files(store))
     assert names == ["shard-000000.h5", "shard-000001.h5", "shard-000002.h5", "shard-000003.h5"]
     assert proc.stderr.count("source images;") == 1  # rank 0 speaks
+
+
+def test_summary_and_verify_count_flagged_images_and_list_each_failure(tmp_path, phantoms, fixed_units_checkpoint,
+                                                                       capsys):
+    import tifffile
+
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for i in range(2):  # 16-bit detector values: outside the fixed-unit model's -ln T range, flagged
+        scaled = (phantoms[i] - phantoms[i].min()) / (np.ptp(phantoms[i]) + 1e-6)
+        Image.fromarray((scaled * 65535).astype(np.uint16)).save(folder / f"case{i}.png")
+    tifffile.imwrite(folder / "case2.tif", np.clip(phantoms[2], 0, 6).astype(np.float32))  # in the model's units
+    (folder / "case3.png").write_bytes(b"\x89PNG\r\n\x1a\n cut off")
+    store = tmp_path / "store"
+    assert main(["generate", str(folder), "--out", str(store), "--model", str(fixed_units_checkpoint), "--mc", "0",
+                 "--workers", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "the store holds 3 of 4 image(s), 1 failed, 2 flagged, 0 still to do" in err
+    flagged_lines = [line for line in err.splitlines() if line.startswith("  flagged: ")]
+    assert [Path(line.split(": ")[1]).name for line in flagged_lines] == ["case0.png", "case1.png"]
+    assert all("have no meaning" in line for line in flagged_lines)
+    assert main(["generate", "--verify", str(store)]) == 0
+    err = capsys.readouterr().err
+    assert "(3 stored, 1 failed, 2 flagged)" in err
+    failed = [line for line in err.splitlines() if line.startswith("  failed: ")]
+    reason = next(r["reason"] for r in st.read_index(store) if r["status"] == "failed")
+    assert failed == [f"  failed: {folder / 'case3.png'}: {reason}"] and reason

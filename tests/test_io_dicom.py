@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -231,6 +232,29 @@ def test_empty_non_dicom_and_missing_files(tmp_path):
                          (tmp_path, "folder")):
         with pytest.raises(RadiographError, match=reason):
             read_radiograph(path)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("notes.txt", b"this is not an image\n" * 20),
+    ("report.pdf", b"%PDF-1.4\n" + b"\x00" * 300),
+    ("README", b"# a readme without a suffix\n" * 10),
+])
+def test_a_file_in_no_readable_format_names_the_formats(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RadiographError) as info:
+        read_radiograph(path)
+    assert str(info.value) == f"Cannot read {name}: it is not an image dfviewer reads (DICOM, PNG, JPEG, TIFF or NPY)."
+
+
+def test_dicom_files_with_any_suffix_are_still_read(tmp_path):
+    """Archives name DICOM files by UID (suffix ".3") or ".raw"; the content decides, not the suffix."""
+    by_uid = tmp_path / "1.2.840.113619.2.55.3"
+    by_uid.write_bytes(Path(data_file("CT_small.dcm")).read_bytes())  # with preamble and 'DICM'
+    assert read_radiograph(by_uid).pixels.shape == (128, 128)
+    bare = tmp_path / "face.raw"
+    bare.write_bytes(Path(data_file("OT-PAL-8-face.dcm")).read_bytes())  # no preamble: starts with group 0008
+    assert read_radiograph(bare).pixels.shape == (480, 640)
 
 
 def test_random_bytes_are_refused_quickly_even_with_force(tmp_path):

@@ -94,3 +94,50 @@ def test_a_real_chest_cr_framed_tighter_keeps_its_whole_lung_fields():
     assert whole.found and framed.found
     # the same lungs: the framed mask agrees with the whole film's mask cut the same way (it once held the bases only)
     assert dice(framed.mask, whole.mask[cut]) > 0.8
+
+
+# RG1_UNCR.dcm's lung fields, apices to costophrenic angles and outer edges, as fractions of the film
+# (rows, cols): read by eye on a 5 % grid drawn over the full-resolution film (scripts/lung_crop_check.py
+# --png draws them beside the crop box); about +-0.01 of reading error.
+RG1_LUNGS = (0.09, 0.79, 0.09, 0.90)
+
+
+def test_the_crop_box_of_a_real_chest_cr_holds_both_lungs_with_a_margin_and_leaves_the_abdomen_out():
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.io import read_radiograph
+
+    path = get_testdata_file("RG1_UNCR.dcm")
+    if path is None:
+        pytest.skip("pydicom-data has no RG1_UNCR.dcm")
+    rg1 = read_radiograph(path).pixels
+    h, w = rg1.shape
+    box = lung_bbox(rg1)
+    r0, r1, c0, c1 = box.row0 / h, box.row1 / h, box.col0 / w, box.col1 / w
+    top, bottom, left, right = RG1_LUNGS
+    assert box.found
+    # the apices and the costophrenic angles inside, with a margin (it was the whole film's width from row 0)
+    assert top - 0.08 <= r0 <= top - 0.01 and bottom + 0.005 <= r1 <= bottom + 0.08
+    assert left - 0.08 <= c0 <= left - 0.01 and right + 0.01 <= c1 <= right + 0.08
+    area = (r1 - r0) * (c1 - c0) / ((bottom - top) * (right - left))
+    assert 1.05 < area < 1.4  # the lungs' box and a margin, not the film (1.76)
+
+
+@pytest.mark.parametrize("index", [2, 5, 9])
+def test_the_crop_box_holds_the_phantom_lungs_when_the_arms_lie_beside_the_chest(index):
+    """These cases once gave a box in the abdomen (the lungs reached the air through the dim chest
+    wall, so they were taken for air): now the box holds the true lungs."""
+    from dfviewer import phantom
+
+    case = phantom.simulate_case(0, index, phantom.PhantomConfig().replace(size=256))
+    truth = case.masks["lung"].astype(bool)
+    box = lung_bbox(case.attenuation)
+    assert box.found
+    assert truth[box.slices].sum() >= 0.99 * truth.sum()
+
+
+def test_noise_with_dark_corners_is_not_taken_for_lungs():
+    rng = np.random.default_rng(2)
+    noise = (1.0 + 0.05 * rng.standard_normal((160, 160))).astype(np.float32)
+    noise[:20, :20] = noise[:20, -20:] = 0.0  # air in two corners
+    assert not lung_mask(noise).found

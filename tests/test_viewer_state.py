@@ -182,3 +182,14 @@ def test_readout_lists_every_available_map_with_units():
                                                        "epistemic", "total"]
     assert readout.values[0][1] == 12.0 and "x 2  y 1" in readout.text()
     assert state.readout(12, 0) is None
+
+
+def test_companion_panel_shows_the_other_uncertainty():
+    state = ViewerState()
+    assert state.panel_map("companion") == state.companion_map == "epistemic"  # beside the aleatoric overlay
+    state.set_overlay_map("epistemic")
+    assert state.panel_map("companion") == "aleatoric"
+    state.set_overlay_map("total")
+    assert state.panel_map("companion") == "epistemic"
+    state.set_active_panel("companion")
+    assert state.active_map == "epistemic"

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flag inputs scoring above this quantile of the val views (default 0.999: real films "
                              "differ from any simulator, so only what lies beyond its rarest views is flagged)")
     parser.add_argument("--max-train", type=int, default=800, metavar="N", help="train images used at most (default 800)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the random renderings and of the images picked (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,33 +6,41 @@ import argparse
 import sys
 from pathlib import Path
 
+from dfviewer.cli.predict import THREADS_HELP, _positive
 from dfviewer.cli.text import ProgressLine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="a dfviewer .safetensors checkpoint")
     parser.add_argument("--data", required=True, metavar="DIR", help="paired dataset folder or manifest .csv")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--mc", type=int, default=20, metavar="T", help="MC-dropout samples (0: deterministic)")
-    parser.add_argument("--working-size", type=int, metavar="N", help="override the checkpoint's working size")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"),
+                        help="which split of the dataset to score (default test)")
+    parser.add_argument("--mc", type=int, default=20, metavar="T", help="MC-dropout samples (default 20; 0: deterministic)")
+    parser.add_argument("--working-size", type=int, metavar="N", help="override the checkpoint's working size (default: the checkpoint's)")
+    parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or mps (default auto)")
     parser.add_argument("--out", metavar="JSON", help="write the report as JSON (and a .md beside it)")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots to this folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks (and of the renderings)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the MC-dropout masks (and of the renderings; default 0)")
     parser.add_argument("--renderings", type=int, default=0, metavar="N",
                         help="also score every image under N seeded clinical renderings per family (windowed 8-bit "
-                             "PNG, 12-bit CR, CLAHE JPEG, multi-scale enhanced) with consistency against the raw input")
+                             "PNG, 12-bit CR, CLAHE JPEG, multi-scale enhanced) with consistency against the raw input (default 0: none)")
+    parser.add_argument("--threads", type=_positive, default=None, metavar="N", help=THREADS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
     from dfviewer.core.evaluation import evaluate, write_plots
     from dfviewer.core.inference import Predictor
     from dfviewer.errors import UserError
+    from dfviewer.threads import CpuSample, apply_threads, describe
 
+    start = CpuSample.now()  # the free cores are measured over the model loading, at no extra wait
     if args.renderings < 0:
         raise UserError(f"--renderings must be 0 or more, not {args.renderings}")
     progress = ProgressLine("evaluating", unit="images")
     predictor = Predictor.from_checkpoint(args.model, device=args.device)
+    threads = apply_threads(args.threads, start)
+    print(f"dfviewer evaluate: model on {predictor.device}; {describe(threads, args.threads)}", file=sys.stderr)
     report = evaluate(predictor, args.data, split=args.split, mc_samples=args.mc,
                       working_size=args.working_size, device=args.device, progress=progress, seed=args.seed)
     progress.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
 from dfviewer.cli.text import ProgressLine
+from dfviewer.core.config import MC_SEED
 from dfviewer.errors import UserError
 from dfviewer.text import plural
 
@@ -55,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                         help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
                              "results differ slightly); default float32")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the dropout masks (default 0)")
+    parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
+                        help=f"seed of the dropout masks (default {MC_SEED})")
     parser.add_argument("--retry-failed", action="store_true",
                         help="on a store made before, try the images that failed again (after fixing or replacing them)")
 
@@ -131,13 +133,14 @@ def _report(summary, store: Path, world: int) -> int:
     rows = st.read_index(store)
     done = sum(1 for r in rows if r["status"] == "done")
     failed = [r for r in rows if r["status"] != "done"]
+    flagged = [r for r in rows if st.is_flagged(r)]
     left = summary.total - len(rows)
     mine = summary.done + summary.failed
     rate = f", {summary.images_per_second:.2f} images/s" if mine else ""
     scope = " (this process)" if world > 1 else ""
     print(f"{'stopped' if summary.stopped else 'done'}: {mine} image(s) this run in {summary.seconds:.1f} s{rate}{scope}; "
-          f"the store holds {done} of {summary.total} image(s), {len(failed)} failed, {left} still to do",
-          file=sys.stderr)
+          f"the store holds {done} of {summary.total} image(s), {len(failed)} failed, {len(flagged)} flagged, "
+          f"{left} still to do", file=sys.stderr)
     if done:
         mb = summary.stored_bytes / done / 1e6
         print(f"stored maps: {mb:.3f} MB per image on average; index: {store / st.INDEX_NAME}", file=sys.stderr)
@@ -145,6 +148,10 @@ def _report(summary, store: Path, world: int) -> int:
         print(f"  failed: {row['path']}: {row['reason']}", file=sys.stderr)
     if len(failed) > 10:
         print(f"  ... and {len(failed) - 10} more (see the index's reason column)", file=sys.stderr)
+    for row in flagged[:10]:
+        print(f"  flagged: {row['path']}: {row['warning'] or 'the domain check flagged it'}", file=sys.stderr)
+    if len(flagged) > 10:
+        print(f"  ... and {len(flagged) - 10} more (see the index's flagged and warning columns)", file=sys.stderr)
     if summary.stopped and left:
         print("run the same command again to continue", file=sys.stderr)
     elif failed:
@@ -154,11 +161,15 @@ def _report(summary, store: Path, world: int) -> int:
 
 
 def _verify(store: Path) -> int:
-    from dfviewer.core.store import verify_store
+    from dfviewer.core.store import read_index, verify_store
 
     problems, counts = verify_store(store)
     print(f"{store}: {counts['sources']} source images, {counts['rows']} index rows ({counts['done']} stored, "
-          f"{counts['failed']} failed), {counts['checked']} stored images read and checked", file=sys.stderr)
+          f"{counts['failed']} failed, {counts['flagged']} flagged), {counts['checked']} stored images read and "
+          "checked", file=sys.stderr)
+    for row in read_index(store) if counts["failed"] else ():
+        if row["status"] != "done":
+            print(f"  failed: {row['path']}: {row['reason'] or 'no reason was stored'}", file=sys.stderr)
     for text in problems:
         print(f"  problem: {text}", file=sys.stderr)
     print("verify: " + ("OK" if not problems else f"{plural(len(problems), 'problem')}"), file=sys.stderr)

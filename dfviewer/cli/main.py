@@ -14,6 +14,10 @@ from collections.abc import Sequence
 
 from dfviewer import __version__
 from dfviewer.errors import UserError, sentence
+from dfviewer.threads import set_wait_policy
+
+# Before any sub-command imports torch: its OpenMP runtime reads the wait policy once, at load.
+set_wait_policy()
 
 #: sub-command -> one-line help; the module ``dfviewer.cli.<name>`` implements it.
 COMMANDS: dict[str, str] = {
@@ -39,12 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                "`dfviewer COMMAND --help` explains a command.",
     )
     parser.add_argument("--version", action="version", version=f"dfviewer {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # prog: without it every command's usage and errors would start with the 3-line usage above
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="dfviewer")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"dfviewer.cli.{name.replace('-', '_')}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
-        command_parser.set_defaults(_module=module)
+        command_parser.set_defaults(_module=module, _parser=command_parser)
     return parser
 
 
@@ -52,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         return _run_viewer(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's parser: its usage, not the top-level one
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
-        build_parser().print_help()
+        parser.print_help()
         return 0
     try:
         return int(args._module.run(args) or 0)

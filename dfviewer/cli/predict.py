@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dfviewer.cli.text import ProgressLine
+from dfviewer.core.config import MC_SEED
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 FORMATS = ("tiff", "npz", "png")
@@ -64,8 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="float32 TIFF per map (default), one NPZ per input, or PNG previews")
     parser.add_argument("--working-size", type=_positive, default=None, metavar="N",
                         help="pixels on the longer side the network works at (default: the model's)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="seed of the dropout masks, for reproducible epistemic maps")
+    parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
+                        help=f"seed of the dropout masks (default {MC_SEED}, the viewer's: both give the same "
+                             "epistemic map for the same file)")
+    parser.add_argument("--threads", type=_positive, default=None, metavar="N", help=THREADS_HELP)
+
+
+#: the --threads help of the commands that run the model on one process (predict, evaluate)
+THREADS_HELP = ("CPU compute threads (default: automatic, the cores this process may use that other "
+                "processes leave free when the work starts)")
 
 
 def default_model() -> Path:
@@ -136,8 +144,12 @@ def output_stems(files: list[Path]) -> list[str]:
     return result
 
 
-def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) -> list[Path]:
-    """Write the maps of every :class:`StageResult` in ``results``; return the paths written."""
+def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str, warning: str = "") -> list[Path]:
+    """Write the maps of every :class:`StageResult` in ``results``; return the paths written.
+
+    A ``warning`` (the input was flagged) goes into every file: the PNGs' title strip and text, the
+    TIFFs' description, an NPZ's ``warning`` entry.
+    """
     from dfviewer.atomic import atomic_path
     from dfviewer.display.export_plan import plan_predictions
     from dfviewer.display.maps import MAPS, PREDICTED_MAPS
@@ -147,19 +159,24 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) 
         target = out_dir / f"{stem}.npz"
         arrays = {f"stage{r.stage}_{MAPS[key].file_name}": getattr(r, key) for r in results for key in PREDICTED_MAPS}
         arrays["mc_samples"] = np.array(results[0].samples if results else 0)
+        if warning:
+            arrays["warning"] = np.array(warning)
         with atomic_path(target) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         return [target]
     from dfviewer.io import render_png, write_tiff
+    from dfviewer.io.png_export import warning_sentence
+    from dfviewer.io.tiff_export import tiff_description
 
     for r in results:
         for item in plan_predictions(out_dir, stem, [r.stage], fmt):
             array, info = getattr(r, item.key), MAPS[item.key]
             if fmt == "tiff":
-                write_tiff(item.path, array, map_name=info.file_name, stage=r.stage, model_name=model_name)
+                extra = f"warning: {warning_sentence(warning)}" if warning else ""
+                write_tiff(item.path, array, tiff_description(info.file_name, r.stage, "", model_name, extra))
             else:
                 render_png(item.path, array, colormap=info.colormap, units=info.units,
-                           title=f"{stem} stage {r.stage} {info.label}")
+                           title=f"{stem}, stage {r.stage}, {info.label}", warning=warning)
             written.append(item.path)
     return written
 
@@ -167,7 +184,9 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str) 
 def run(args: argparse.Namespace) -> int:
     from dfviewer.core.inference import Predictor
     from dfviewer.io import read_radiograph
+    from dfviewer.threads import CpuSample, apply_threads, describe
 
+    start = CpuSample.now()  # the free cores are measured over the start-up, at no extra wait
     files, problems = expand_inputs(args.inputs)
     for sentence in problems:
         print(f"dfviewer predict: {sentence}", file=sys.stderr)
@@ -182,7 +201,9 @@ def run(args: argparse.Namespace) -> int:
     n_stages = predictor.config.n_stages
     if args.stages and args.stages[-1] > n_stages:
         raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
-    print(f"model {model_path.name} on {predictor.device}; {args.mc} MC samples", file=sys.stderr)
+    threads = apply_threads(args.threads, start)
+    print(f"model {model_path.name} on {predictor.device}; {args.mc} MC samples; "
+          f"{describe(threads, args.threads)}", file=sys.stderr)
 
     failures = len(problems)
     total_written = 0
@@ -201,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
                                         progress=bar, stages=args.stages, seed=args.seed)
             bar.close()  # the predictor refuses NaN / infinite maps, so nothing half-valid is written
             out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
-            written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem)
+            written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem, warning or "")
         except BaseException as exc:
             bar.close()
             if isinstance(exc, STOP_EXCEPTIONS):
@@ -230,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
               f"(see {out_dir / MANIFEST_NAME}):", file=sys.stderr)
         for name in flagged:
             print(f"  {name}", file=sys.stderr)
-    print(f"done: {ok} of {len(files)} input(s) processed, {total_written} file(s) in {out_dir}", file=sys.stderr)
+    print(f"done: {ok} of {len(files)} input(s) processed, {len(flagged)} flagged, {total_written} file(s) "
+          f"in {out_dir}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -22,15 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("fast", "paper"), default=None, help="named settings (default: fast)")
     parser.add_argument("--config", metavar="JSON", help="experiment settings as JSON (model and train sections)")
     parser.add_argument("--epochs", type=int, metavar="N",
-                        help="epochs of each stage (3 stages x --epochs 5 = 15 epochs in all)")
-    parser.add_argument("--batch-size", type=int, metavar="N")
-    parser.add_argument("--lr", type=float, metavar="X", help="generator learning rate")
-    parser.add_argument("--working-size", type=int, metavar="N", help="training resolution (longer side, pixels)")
-    parser.add_argument("--stages", type=int, metavar="N", help="number of stages in the cascade")
-    parser.add_argument("--finetune-epochs", type=int, metavar="N", help="end-to-end fine-tuning epochs after the stages")
-    parser.add_argument("--seed", type=int, metavar="N")
+                        help="epochs of each stage (3 stages x --epochs 5 = 15 epochs in all; default: the preset's)")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="images per training step (default: the preset's, 4 for fast, 2 for paper)")
+    parser.add_argument("--lr", type=float, metavar="X", help="generator learning rate (default: the preset's)")
+    parser.add_argument("--working-size", type=int, metavar="N", help="training resolution, longer side in pixels (default: the preset's)")
+    parser.add_argument("--stages", type=int, metavar="N", help="number of stages in the cascade (default: the preset's, 3)")
+    parser.add_argument("--finetune-epochs", type=int, metavar="N", help="end-to-end fine-tuning epochs after the stages (default: the preset's, 0)")
+    parser.add_argument("--seed", type=int, metavar="N",
+                        help="seed of the initial weights, the shuffling, the augmentations and dropout (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (under torchrun: one GPU per process)")
+    parser.add_argument("--device", default="auto", metavar="DEV",
+                        help="auto, cpu, cuda or mps (default auto; under torchrun: one GPU per process)")
     parser.add_argument("--events-json", action="store_true",
                         help="print one JSON event per line on stdout instead of a progress bar")
 

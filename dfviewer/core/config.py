@@ -27,6 +27,10 @@ InputRegion = Literal["image", "thorax"]
 #: the most stages a cascade may have (the viewer offers a button and a key for each)
 MAX_STAGES = 8
 
+#: the MC dropout seed of the viewer and ``dfviewer predict`` (and ``generate``'s base seed) unless the
+#: user gives another: the same file, working size and T give the same epistemic map in both
+MC_SEED = 0
+
 STAGE_INPUT_CHANNELS: dict[str, int] = {
     # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): METHOD.md section 3.
     "attention": 4,

@@ -363,16 +363,23 @@ def open_maps(path: Path) -> Iterator[Any]:
         yield f["maps"]
 
 
+def is_flagged(row: dict[str, Any]) -> bool:
+    """Whether an index row's image was flagged: the domain check, or values outside a fixed-unit model's range."""
+    return row.get("status") == "done" and (bool(row.get("flagged")) or bool(row.get("warning")))
+
+
 def verify_store(store: Path) -> tuple[list[str], dict[str, int]]:
     """Check the store against its index: every source listed once, every stored image readable,
-    finite and matching its checksum, no shard missing or damaged. Returns (problems, counts)."""
+    finite and matching its checksum, no shard missing or damaged. Returns (problems, counts);
+    the counts include the flagged images (see :func:`is_flagged`)."""
     store = Path(store)
     problems: list[str] = []
     if read_settings(store) is None:
         raise StoreError(f"{store} is not a dfviewer generate store (no {SETTINGS_NAME})")
     sources = read_sources(store) or []
     rows = read_index(store)
-    counts = {"sources": len(sources), "rows": len(rows), "done": 0, "failed": 0, "checked": 0}
+    counts = {"sources": len(sources), "rows": len(rows), "done": 0, "failed": 0, "checked": 0,
+              "flagged": sum(is_flagged(row) for row in rows)}
     seen: dict[int, int] = {}
     for row in rows:
         seen[int(row["index"])] = seen.get(int(row["index"]), 0) + 1

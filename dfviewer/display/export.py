@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from dfviewer.atomic import atomic_path
 from dfviewer.display.crop import Box, crop
 from dfviewer.display.export_plan import PlannedFile
 from dfviewer.display.layers import Layer
@@ -27,42 +26,71 @@ def _mask(array: np.ndarray) -> np.ndarray | None:
     return None if finite.all() else finite
 
 
-def export_layer(path: str | Path, layer: Layer, box: Box | None) -> Path:
+def export_layer(path: str | Path, layer: Layer, box: Box | None, title: str | None = None,
+                 warning: str = "") -> Path:
     """Write the panel ``layer`` (cropped to ``box``) as a PNG with a colorbar.
 
     A single map goes through the IO layer's ``render_png``; a blended overlay uses the same
     layout (``render_rgba`` of the map, for title and colorbar) with the panel's composed pixels
-    pasted into the image area.
+    pasted into the image area. ``title`` (default: the layer's) heads the file; a ``warning``
+    about the input is printed under it and kept in the PNG's text.
     """
-    from dfviewer.io.png_export import render_rgba
+    from dfviewer.io.png_export import render_rgba, save_png
 
     path = Path(path)
+    title = layer.title if title is None else title
     array = crop(layer.array, box)
     if layer.base_key is None:
         from dfviewer.io import render_png
 
         render_png(path, array, colormap=layer.colormap, window=layer.window, colorbar=True,
-                   title=layer.title, units=layer.units, mask=_mask(array))
+                   title=title, units=layer.units, mask=_mask(array), warning=warning)
         return path
     from PIL import Image
 
     canvas, layout = render_rgba(array, colormap=layer.colormap, window=layer.window, colorbar=True,
-                                 title=layer.title, units=layer.units)
+                                 title=title, units=layer.units, warning=warning)
     rgba = np.ascontiguousarray(crop(layer.rgba, box))
     pixels = Image.fromarray(rgba, "RGBA")
     if canvas.mode == "RGB":
         pixels = pixels.convert("RGB")
     canvas.paste(pixels, layout.image_box[:2])
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
-    return path
+    return save_png(canvas, path, title, warning)
 
 
-def write_planned(files: list[PlannedFile], state: Any, model_name: str) -> list[Path]:
-    """Write the planned files from the viewer state (windows and crop as shown)."""
+def export_title(stem: str, label: str, stage: int | None = None, window: str = "") -> str:
+    """The title strip of an exported map: case, stage, map and where its window comes from."""
+    parts = [stem] + ([f"stage {stage}"] if stage else []) + [label]
+    return ", ".join(parts) + (f" (window: {window})" if window else "")
+
+
+def write_planned(files: list[PlannedFile], state: Any, model_name: str, warning: str = "") -> list[Path]:
+    """Write the planned files from the viewer state (windows and crop as shown).
+
+    Every PNG of one call has the same pixel size (the largest, the others padded) so they tile;
+    each stage's map has that stage's window (see :meth:`ViewerState.window`), named in its title.
+    A ``warning`` about the input goes into every PNG (title strip and text) and TIFF description.
+    """
     from dfviewer.io import render_png, write_tiff
+    from dfviewer.io.png_export import png_size, warning_sentence
 
     box = state.active_crop
+    stem = state.path.stem if state.path else "image"
+    note = f"; warning: {warning_sentence(warning)}" if warning else ""
+    pngs = []
+    for item in files:
+        array = state.array(item.key, item.stage)
+        if item.kind == "png" and array is not None:
+            info = MAPS[item.key]
+            window_text = state.window_source(item.key, item.stage) if item.stage else ""
+            title = export_title(stem, info.label, item.stage, window_text)
+            cropped = crop(array, box)
+            args = dict(colormap=info.colormap, window=state.window(item.key, item.stage), colorbar=True,
+                        title=title, units=info.units, mask=_mask(cropped), warning=warning)
+            pngs.append((item, cropped, args))
+    sizes = [png_size(cropped, **args) for _, cropped, args in pngs]
+    size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if sizes else None
+    png_args = {id(item): (cropped, args) for item, cropped, args in pngs}
     written = []
     for item in files:
         array = state.array(item.key, item.stage)
@@ -71,16 +99,15 @@ def write_planned(files: list[PlannedFile], state: Any, model_name: str) -> list
         info = MAPS[item.key]
         stage_text = f", stage {item.stage}" if item.stage else ""
         if item.kind == "png":
-            cropped = crop(array, box)
-            render_png(item.path, cropped, colormap=info.colormap, window=state.window(item.key),
-                       colorbar=True, title=f"{info.label}{stage_text}", units=info.units, mask=_mask(cropped))
+            cropped, args = png_args[id(item)]
+            render_png(item.path, cropped, size=size, **args)
         elif item.kind == "tiff":
             write_tiff(item.path, crop(array, box).astype(np.float32),
-                       description=f"{info.label}{stage_text}; units {info.units or 'none'}; model {model_name}")
+                       description=f"{info.label}{stage_text}; units {info.units or 'none'}; model {model_name}{note}")
         elif item.kind == "dicom":
             from dfviewer.io import write_derived_dicom
 
             write_derived_dicom(item.path, array.astype(np.float32), state.radiograph, item.stage, model_name,
-                                window=state.window("mean"), units=info.units)
+                                window=state.window("mean", item.stage), units=info.units)
         written.append(item.path)
     return written

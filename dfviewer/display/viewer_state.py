@@ -1,8 +1,9 @@
 """The viewer's model, Qt-free: what is open, what is computed and how it is shown.
 
 Holds the open radiograph (and a real dark-field found beside it), the results of every stage,
-the stage shown, the active panel and map, the overlay map, mode and opacity, one window per
-map, the lung crop (automatic or edited by hand) and the preferences. Widgets subscribe to its
+the stage shown, the active panel and map, the overlay map, mode and opacity, the windows
+(automatic ones per stage unless the user links the stages; one set by hand applies to every
+stage), the lung crop (automatic or edited by hand) and the preferences. Widgets subscribe to its
 signals (:class:`~dfviewer.display.observer.Signal`) and redraw; the model owns no widget.
 """
 
@@ -16,12 +17,13 @@ import numpy as np
 
 from dfviewer.core.config import MAX_STAGES
 from dfviewer.display.crop import Box, clip_box
-from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES
+from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES, STAGE_MAPS
 from dfviewer.display.observer import Signal
 from dfviewer.display.windows import Window, format_number, percentile_window
 
-#: the panels, in reading order, and the map each one shows ("overlay": the chosen overlay map)
-PANELS = ("attenuation", "darkfield", "overlay", "truth")
+#: the panels, in reading order, and the map each one shows ("overlay": the chosen overlay map,
+#: "companion": the uncertainty shown beside it, in a grid cell the other panels leave free)
+PANELS = ("attenuation", "darkfield", "overlay", "truth", "companion")
 PANEL_MAPS = {"attenuation": "attenuation", "darkfield": "mean", "truth": "mean"}
 #: the maps of the status bar readout, in order
 READOUT_MAPS = ("attenuation", "mean", "truth", "alpha", "beta", "aleatoric", "epistemic", "total", "error")
@@ -43,6 +45,7 @@ class Preferences:
     device: str = "auto"
     mc_samples: int = 20
     working_size: int = 0  # 0: the size the model was trained at
+    threads: int = 0  # CPU compute threads; 0: automatic (dfviewer.threads), chosen at each inference start
 
 
 @dataclass
@@ -87,6 +90,9 @@ class ViewerState:
         self.opacity = 0.6
         self.windows: dict[str, Window] = {}
         self.auto_windows: set[str] = set()
+        #: automatic windows span every stage (stages compare directly) instead of each stage its own
+        self.link_windows = False
+        self._stage_windows: dict[tuple[str, int], Window] = {}  # automatic window of (map, stage)
         self.crop_enabled = False
         self.crop_box: Box | None = None
         self.crop_found = True  # False when the lung finder fell back to the whole image
@@ -126,6 +132,7 @@ class ViewerState:
         self.progress = Progress()
         self.windows = {"attenuation": tuple(float(v) for v in radiograph.window)}  # type: ignore[dict-item]
         self.auto_windows = {key for key in MAPS if key != "attenuation"}
+        self._stage_windows = {}
         self.crop_box = None
         self.crop_manual = False
         self.stage_chosen = False
@@ -152,6 +159,8 @@ class ViewerState:
         for key in list(self.auto_windows):
             if changing is None or key in changing:
                 self._auto(key)
+        self._stage_windows = {k: w for k, w in self._stage_windows.items()
+                               if changing is not None and k[0] not in changing}
         self.resultsChanged.emit()
         self.progressChanged.emit()
 
@@ -226,8 +235,15 @@ class ViewerState:
             self.opacity = opacity
             self.displayChanged.emit()
 
+    @property
+    def companion_map(self) -> str:
+        """The companion panel's map: epistemic beside the overlay, aleatoric when the overlay is epistemic."""
+        return "aleatoric" if self.overlay_map == "epistemic" else "epistemic"
+
     def panel_map(self, panel: str) -> str:
         """The map key ``panel`` shows now."""
+        if panel == "companion":
+            return self.companion_map
         return PANEL_MAPS.get(panel, self.overlay_map)
 
     @property
@@ -244,15 +260,45 @@ class ViewerState:
 
     # -- windows --
 
-    def window(self, key: str) -> Window:
-        """The window of map ``key`` (the generated and real dark-field share one)."""
+    def window(self, key: str, stage: int | None = None) -> Window:
+        """The window of map ``key`` in the shown (or given) stage; the generated and real dark-field share one."""
         key = "mean" if key == "truth" else key
+        if self._per_stage(key):
+            stage = self.stage if stage is None else stage
+            if (key, stage) not in self._stage_windows and self.array(key, stage) is not None:
+                self._auto(key, stage)
+            if (key, stage) in self._stage_windows:
+                return self._stage_windows[(key, stage)]
         if key not in self.windows:
             self._auto(key)
         return self.windows.get(key, (0.5, 1.0))
 
+    def _per_stage(self, key: str) -> bool:
+        """Whether ``key`` (a map of a stage) has an automatic window of each stage's own."""
+        return not self.link_windows and key in STAGE_MAPS and key in self.auto_windows
+
+    def window_source(self, key: str, stage: int | None = None) -> str:
+        """Where the window of a stage's map comes from, for titles: ``stage 1 auto``, ``linked auto``, ``set by hand``."""
+        key = "mean" if key == "truth" else key
+        if key not in self.auto_windows:
+            return "set by hand"
+        if self._per_stage(key):
+            return f"stage {self.stage if stage is None else stage} auto"
+        return "linked auto"
+
+    def set_link_windows(self, linked: bool) -> None:
+        """Automatic windows over all stages together (``linked``) or each stage its own."""
+        if bool(linked) == self.link_windows:
+            return
+        self.link_windows = bool(linked)
+        self._stage_windows = {}
+        for key in STAGE_MAPS:
+            if key in self.auto_windows:
+                self._auto(key)
+                self.windowChanged.emit(key)
+
     def set_window(self, key: str, centre: float, width: float) -> None:
-        """A fixed window for ``key`` (its automatic range is switched off)."""
+        """A fixed window for ``key`` in every stage (its automatic range is switched off)."""
         key = "mean" if key == "truth" else key
         width = float(width)
         if not width > 0:
@@ -271,24 +317,30 @@ class ViewerState:
             self._auto(key)
         self.windowChanged.emit(key)
 
-    def _auto(self, key: str) -> None:
-        """Automatic range of ``key``: percentiles over all stages, so stages compare directly."""
+    def _auto(self, key: str, stage: int | None = None) -> None:
+        """Automatic range of ``key``: percentiles over all stages (linked, so stages compare directly),
+        or over one ``stage`` (stored apart, its own window)."""
         if self.radiograph is None:
             return
         if key == "attenuation":
             self.windows[key] = percentile_window(self.radiograph.pixels)
             return
-        arrays = [a for a in (self.array(key, stage) for stage in self.stages) if a is not None]
+        stages = self.stages if stage is None else [stage]
+        arrays = [a for a in (self.array(key, k) for k in stages) if a is not None]
         if key == "mean" and self.truth is not None:
             arrays.append(self.truth)
         if not arrays:
             return
         if key in ("mean", "beta"):
-            self.windows[key] = percentile_window(arrays, 0.5, 99.5)
+            window = percentile_window(arrays, 0.5, 99.5)
         else:  # uncertainties and errors: from zero, so "dark" means "certain"
             high = percentile_window(arrays, 0.0, 99.5)
             top = high[0] + high[1] / 2
-            self.windows[key] = (top / 2, top) if top > 0 else (0.5e-6, 1e-6)
+            window = (top / 2, top) if top > 0 else (0.5e-6, 1e-6)
+        if stage is None:
+            self.windows[key] = window
+        else:
+            self._stage_windows[(key, stage)] = window
 
     # -- crop --
 

@@ -11,9 +11,10 @@ from pathlib import Path
 DEMO_MODEL = ("models", "demo.safetensors")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "dfviewer") -> argparse.ArgumentParser:
+    """The viewer's options; ``prog`` is ``dfviewer view`` when the user typed that."""
     parser = argparse.ArgumentParser(
-        prog="dfviewer",
+        prog=prog,
         description="View attenuation radiographs with the generated dark-field and its uncertainty maps.",
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="radiographs or folders to open")
@@ -23,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mc", type=int, metavar="N", help="Monte Carlo dropout samples (default 20)")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="render the window once inference finishes, save it to PNG and exit")
-    parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot")
+    parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (default 1280x800)")
     parser.add_argument("--overlay", metavar="MAP", help="overlay map to show (alpha, beta, aleatoric, epistemic, "
                         "total, error)")
     parser.add_argument("--stage", type=int, metavar="N", help="stage to show first")
     parser.add_argument("--crop", action="store_true", help="start with the lung crop on")
-    parser.add_argument("--timeout", type=float, default=300.0, help="give up a --screenshot after this many seconds")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                        help="give up a --screenshot after this many seconds (default 300)")
     return parser
 
 
@@ -59,10 +61,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from dfviewer.threads import set_wait_policy
+
+    set_wait_policy()  # a no-op through ``dfviewer`` (set at its start); here for callers of this main()
     argv = list(sys.argv[1:] if argv is None else argv)
+    prog = "dfviewer"
     if argv and argv[0] == "view":
-        argv = argv[1:]
-    args = build_parser().parse_args(argv)
+        argv, prog = argv[1:], "dfviewer view"
+    args = build_parser(prog).parse_args(argv)
     files = list(args.files)
     model = args.model
     if args.demo:
@@ -83,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = parse_size(args.size) if args.screenshot else None
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from dfviewer.platform_check import display_problem
+
+    problem = display_problem(os.environ)  # Qt would abort (core dump) in these cases
+    if problem:
+        print(f"dfviewer: {problem}", file=sys.stderr)
+        return 2
 
     from PyQt6.QtCore import QEventLoop, QSettings, QTimer
     from PyQt6.QtGui import QIcon

@@ -29,6 +29,9 @@ from PyQt6.QtWidgets import (
 
 from dfviewer.gui.shortcuts import SHORTCUTS
 
+#: the checkpoint field shows this many characters of a path at least
+CHECKPOINT_FIELD_CHARS = 60
+
 
 def error_dialog(parent: QWidget, message: str, details: str = "", title: str = "dfviewer") -> QMessageBox:
     """A warning box with ``message`` (one sentence) and an expandable details section; shown non-blocking."""
@@ -45,14 +48,17 @@ def error_dialog(parent: QWidget, message: str, details: str = "", title: str = 
 
 
 class PreferencesDialog(QDialog):
-    """Model checkpoint, MC samples, working resolution and device."""
+    """Model checkpoint, MC samples, working resolution, device and CPU threads."""
 
     def __init__(self, parent: QWidget, model_path: str, mc_samples: int, working_size: int, device: str,
-                 devices: list[str]) -> None:
+                 devices: list[str], threads: int = 0) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.model = QLineEdit(model_path)
-        self.model.setToolTip("The safetensors checkpoint used for inference (the bundled demo model by default)")
+        # wide enough for a typical path; the tooltip holds the whole one, the end (the file name) stays in view
+        self.model.setMinimumWidth(self.model.fontMetrics().horizontalAdvance("x" * CHECKPOINT_FIELD_CHARS))
+        self.model.textChanged.connect(self._show_model_tooltip)
+        self._show_model_tooltip(model_path)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -77,12 +83,25 @@ class PreferencesDialog(QDialog):
         form.addRow("MC samples", self.mc)
         form.addRow("Working resolution", self.working)
         form.addRow("Device", self.device)
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("automatic")
+        self.threads.setValue(threads)
+        self.threads.setToolTip("CPU threads of the model; automatic: the cores other programs leave free when "
+                                "the maps are generated (best on a shared machine)")
+        form.addRow("CPU threads", self.threads)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _show_model_tooltip(self, path: str) -> None:
+        self.model.setToolTip(f"{path}\n\nThe safetensors checkpoint used for inference (the bundled demo model "
+                              "by default)" if path else "The safetensors checkpoint used for inference")
+        if not self.model.hasFocus():
+            self.model.setCursorPosition(len(path))  # the file name, not the start of the folder, in view
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model checkpoint", str(Path(self.model.text()).parent),
@@ -92,7 +111,7 @@ class PreferencesDialog(QDialog):
 
     def values(self) -> dict:
         return {"model": self.model.text().strip(), "mc": self.mc.value(), "working_size": self.working.value(),
-                "device": self.device.currentText()}
+                "device": self.device.currentText(), "threads": self.threads.value()}
 
 
 class ExportOptionsDialog(QDialog):

@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import qtawesome as qta
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QColor
+from PyQt6.QtGui import QColor, QIcon
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -25,12 +26,15 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from dfviewer.display.file_info import file_info
 from dfviewer.display.windows import format_number
 from dfviewer.errors import cause
 
 #: a damaged or hostile file may nest sequences deeply or hold very many elements; list this much
 MAX_TAG_DEPTH = 8
 MAX_TAG_ROWS = 5000
+UNREADABLE_COLOR = "#e06c5a"
+UNREADABLE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
@@ -66,10 +70,14 @@ def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, 
 
 
 class TagsPanel(QWidget):
-    """The file's DICOM tags (or other metadata) with a search box."""
+    """The file's DICOM tags, or what a plain image file is (size, bit depth, mode, EXIF orientation),
+    with a search box. ``titleChanged`` names what it lists ("DICOM Tags" or "File Info")."""
+
+    titleChanged = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.title = "DICOM Tags"
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tags (name, number or value)…")
         self.search.setClearButtonEnabled(True)
@@ -104,7 +112,11 @@ class TagsPanel(QWidget):
             except Exception as exc:  # noqa: BLE001 - a broken tag must not break the viewer
                 rows = [("", "error", "", f"tags could not be listed: {exc}", [])]
         else:
-            rows = [("", str(k), "", str(v), []) for k, v in (getattr(radiograph, "metadata", {}) or {}).items()]
+            rows = [("", name, "", value, []) for name, value in file_info(radiograph)]
+        self.title = "DICOM Tags" if dataset is not None else "File Info"
+        self.search.setPlaceholderText("Search tags (name, number or value)…" if dataset is not None
+                                       else "Search (name or value)…")
+        self.titleChanged.emit(self.title)
         self.tree.setColumnHidden(0, dataset is None)
         for row in rows:
             self.tree.addTopLevelItem(self._item(row))
@@ -196,12 +208,14 @@ class LogPanel(QPlainTextEdit):
 
 
 class SummaryTable(QTableWidget):
-    """Per-stage numbers: mean aleatoric and epistemic σ in the lungs; MSE, PSNR, SSIM with truth."""
+    """Per-stage numbers: mean aleatoric and epistemic σ in one region (named in the header); MSE, PSNR,
+    SSIM with truth."""
 
     COLUMNS = ("Stage", "σ_al", "σ_ep", "MSE", "PSNR", "SSIM")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(self.COLUMNS), parent)
+        self.region: str | None = None
         self.setHorizontalHeaderLabels(self.COLUMNS)
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -209,7 +223,7 @@ class SummaryTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
-                        "mask; with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
+                        "mask (the whole image when no lungs are found); with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
                         "(data range = the real image's range; SSIM: Gaussian window, sigma 1.5).")
         self._warning = ""
 
@@ -231,7 +245,8 @@ class SummaryTable(QTableWidget):
             return
         row = self.rowCount()
         self.setRowCount(row + 1)
-        item = QTableWidgetItem("⚠ Flagged: unlike the model's training inputs")
+        # short: the whole sentence is in the banner over the panels and in the tooltip
+        item = QTableWidgetItem("⚠ Flagged input")
         item.setData(Qt.ItemDataRole.UserRole, "flag")
         item.setForeground(QColor(232, 160, 40))
         item.setToolTip(self._warning)
@@ -242,12 +257,24 @@ class SummaryTable(QTableWidget):
         """The flag row's text, or "" when the image is not flagged."""
         return self.item(self.rowCount() - 1, 0).text() if self._has_flag_row() else ""
 
-    def show_rows(self, rows: list[dict[str, float]], selected_stage: int) -> None:
+    def header_text(self, column: int) -> str:
+        item = self.horizontalHeaderItem(column)
+        return item.text() if item is not None else ""
+
+    def show_rows(self, rows: list[dict[str, float]], selected_stage: int, region: str | None = None) -> None:
+        """One row per stage. ``region``: where σ was averaged ("lungs", "whole image"), named in the
+        header; None while it is not known yet (the σ cells wait with "…")."""
         has_truth = any("mse" in r for r in rows)
+        self.region = region
+        # the region on a second header line (the columns stay narrow); "…" while it is being found
+        where = "" if not rows else f"\n({region})" if region else "\n…"
+        self.setHorizontalHeaderLabels([self.COLUMNS[0], self.COLUMNS[1] + where, self.COLUMNS[2] + where,
+                                        *self.COLUMNS[3:]])
         self.clearSpans()
         self.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            values = [str(row["stage"]), format_number(row["aleatoric"]), format_number(row["epistemic"])]
+            sigmas = [format_number(row["aleatoric"]), format_number(row["epistemic"])] if region else ["…", "…"]
+            values = [str(row["stage"]), *sigmas]
             if has_truth:
                 ssim = row["ssim"]
                 values += [format_number(row["mse"]), f"{row['psnr']:.2f}", f"{ssim:.3f}" if ssim == ssim else "…"]
@@ -276,13 +303,17 @@ class SummaryTable(QTableWidget):
 
 
 class FilesPanel(QListWidget):
-    """The images of an opened folder; activating one opens it."""
+    """The images of an opened folder; a click (or Enter) opens one. Unreadable files are marked."""
 
     fileChosen = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.itemActivated.connect(lambda item: self.fileChosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.itemClicked.connect(self._choose)
+        self.itemActivated.connect(self._choose)
+
+    def _choose(self, item: QListWidgetItem) -> None:
+        self.fileChosen.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def show_files(self, files: list[Path], current: Path | None = None) -> None:
         self.clear()
@@ -294,7 +325,28 @@ class FilesPanel(QListWidget):
             if current is not None and path == current:
                 self.setCurrentItem(item)
 
-    def mark_current(self, path: Path | None) -> None:
+    def _item(self, path: Path) -> QListWidgetItem | None:
         for i in range(self.count()):
-            if path is not None and self.item(i).data(Qt.ItemDataRole.UserRole) == str(path):
-                self.setCurrentRow(i)
+            if self.item(i).data(Qt.ItemDataRole.UserRole) == str(path):
+                return self.item(i)
+        return None
+
+    def mark_current(self, path: Path | None) -> None:
+        item = self._item(path) if path is not None else None
+        if item is not None:
+            self.setCurrentItem(item)
+
+    def mark_unreadable(self, path: Path, reason: str) -> None:
+        """Mark ``path`` as unreadable with its one-sentence ``reason`` (icon, colour, tooltip); "" unmarks it."""
+        item = self._item(path)
+        if item is None:
+            return
+        item.setData(UNREADABLE_ROLE, reason or None)
+        item.setIcon(qta.icon("mdi6.alert-circle-outline", color=UNREADABLE_COLOR) if reason else QIcon())
+        item.setForeground(QColor(UNREADABLE_COLOR) if reason else self.palette().text())
+        item.setToolTip(f"{path}\n{reason}" if reason else str(path))
+
+    def unreadable_reason(self, path: Path) -> str:
+        """The sentence ``path`` is marked with ("" when it is not marked)."""
+        item = self._item(path)
+        return (item.data(UNREADABLE_ROLE) or "") if item is not None else ""

@@ -34,6 +34,8 @@ class ExportController:
         self.log = log
         #: decides whether existing files may be overwritten: ``confirm(paths) -> bool``
         self.confirm_overwrite: Callable[[list[Path]], bool] = self.ask_overwrite
+        #: the sentence flagging the open input ("" when it is not flagged): every export carries it
+        self.input_warning: Callable[[], str] = lambda: ""
 
     def _export_dir(self) -> Path:
         return Path(str(self.settings.value("export_dir", str(Path.home()))))
@@ -47,9 +49,17 @@ class ExportController:
         s = self.state
         stem = s.path.stem if s.path else "image"
         key = s.panel_map(panel)
-        stage = s.stage if panel in ("darkfield", "overlay") else None
+        stage = s.stage if panel not in ("attenuation", "truth") else None
         base = s.overlay_mode if panel == "overlay" and s.overlay_mode != "alone" else None
         return panel_file_name(stem, key if panel != "truth" else "truth", stage, base)
+
+    def panel_title(self, panel: str, layer: Layer) -> str:
+        """The exported panel's title: case, stage, what it shows and where its window comes from."""
+        s = self.state
+        stem = s.path.stem if s.path else "image"
+        if panel in ("attenuation", "truth"):
+            return export.export_title(stem, layer.title)
+        return export.export_title(stem, layer.title, s.stage, s.window_source(layer.key))
 
     def export_panel_dialog(self) -> None:
         """Export the panel last clicked (the overlay panel by default) as shown."""
@@ -73,7 +83,8 @@ class ExportController:
         if path.exists() and not self.confirm_overwrite([path]):
             return None
         try:
-            export.export_layer(path, layer, self.state.active_crop)
+            export.export_layer(path, layer, self.state.active_crop, self.panel_title(panel_key, layer),
+                                self.input_warning())
         except (OSError, UserError) as exc:
             message = str(exc) if isinstance(exc, UserError) else f"The file {path} could not be written ({exc})."
             self.show_error(message, traceback.format_exc())
@@ -107,7 +118,7 @@ class ExportController:
         if existing and not self.confirm_overwrite(existing):
             return []
         try:
-            written = export.write_planned(planned, s, self.model_name() or "dfviewer")
+            written = export.write_planned(planned, s, self.model_name() or "dfviewer", self.input_warning())
         except (OSError, UserError) as exc:
             reason = str(exc)
             self.show_error(f"The export to {folder} stopped: {reason[:1].lower() + reason[1:]}",

@@ -25,12 +25,13 @@ class FileController(QObject):
     """Reads radiographs (and a real dark-field beside them) into the model; keeps the file list.
 
     ``opened(path, radiograph)`` runs after the model shows a new image (the window starts
-    inference there); ``show_error`` and ``log`` report to the user.
+    inference there); ``show_error`` (a dialog), ``notify`` (the status bar) and ``log`` report to
+    the user. Stepping through a list passes over unreadable files and marks them in the Files list.
     """
 
     def __init__(self, parent: QWidget, state: ViewerState, settings: QSettings, files_panel: FilesPanel,
                  recent_menu: QMenu, opened: Callable[[Path, Any], None], show_error: Callable[..., None],
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], notify: Callable[[str], None] | None = None) -> None:
         super().__init__(parent)
         self.parent_widget = parent
         self.state = state
@@ -40,8 +41,11 @@ class FileController(QObject):
         self.opened = opened
         self.show_error = show_error
         self.log = log
+        self.notify = notify or log  # a passing message (the status bar), never a dialog
         self.folder_files: list[Path] = []
-        files_panel.fileChosen.connect(lambda path: self.open_file(path))
+        self.index = -1  # position in folder_files of the file last stepped onto, readable or not
+        self.unreadable: dict[Path, str] = {}  # listed files that failed, with their sentence
+        files_panel.fileChosen.connect(self.choose_file)
         self.update_recent_menu()
 
     # -- dialogs --
@@ -62,7 +66,11 @@ class FileController(QObject):
     # -- opening --
 
     def open_paths(self, paths: list[str | Path]) -> bool:
-        """Open files and folders (folders list their radiographs); the first one is shown."""
+        """Open files and folders (folders list their radiographs); the first readable one is shown.
+
+        A single file that cannot be read gets the error dialog; in a list, unreadable files are
+        marked in the Files list and passed over.
+        """
         files: list[Path] = []
         for path in map(Path, paths):
             files.extend(list_radiographs(path) if path.is_dir() else [path])
@@ -70,35 +78,76 @@ class FileController(QObject):
             self.show_error(f"No images were found in {', '.join(str(p) for p in paths)}.")
             return False
         self.folder_files = files
+        self.unreadable = {}
+        self.index = -1
         self.files_panel.show_files(files)
-        return self.open_file(files[0])
+        if len(files) == 1:
+            return self.open_file(files[0])
+        if self._open_from(0, 1):
+            return True
+        self.show_error(f"None of the {len(files)} images could be opened; the Files list says why for each.")
+        return False
 
     def step_file(self, step: int) -> None:
-        """The next (``step`` 1) or previous (-1) file of the list."""
-        if not self.folder_files or self.state.path is None:
+        """The next (``step`` 1) or previous (-1) readable file of the list; unreadable ones are passed over."""
+        if not self.folder_files:
             return
-        try:
-            index = self.folder_files.index(self.state.path)
-        except ValueError:
-            index = -1
-        index = min(max(index + step, 0), len(self.folder_files) - 1)
-        if self.folder_files[index] != self.state.path:
-            self.open_file(self.folder_files[index])
+        before = self.index
+        if not self._open_from(self.index + step, step):
+            self.index = before
+            self.files_panel.mark_current(self.state.path)
+            self.notify(f"No readable image {'after' if step > 0 else 'before'} this one in the list.")
+
+    def _open_from(self, start: int, step: int) -> bool:
+        """Show the first readable file from position ``start`` on, going ``step``; False when none is left."""
+        skipped: list[Path] = []
+        i = start
+        while 0 <= i < len(self.folder_files):
+            path = self.folder_files[i]
+            if path == self.state.path:
+                self.index = i
+                self.files_panel.mark_current(path)
+                return True
+            if path not in self.unreadable and self._open(path, quiet=True):
+                if skipped:
+                    names = ", ".join(p.name for p in skipped)
+                    self.notify(f"Skipped: {self.unreadable[skipped[0]]}" if len(skipped) == 1
+                                else f"Skipped {len(skipped)} unreadable files: {names}.")
+                return True
+            skipped.append(path)
+            i += step
+        return False
+
+    def choose_file(self, path: str | Path) -> None:
+        """A file picked in the Files list: opened unless it is the one shown; a failure is reported quietly."""
+        path = Path(path)
+        if path != self.state.path:
+            self._open(path, quiet=True)
 
     def open_file(self, path: str | Path) -> bool:
-        """Read a radiograph into the model; on failure show the reason and change nothing."""
-        from dfviewer.io import read_radiograph
+        """Read a radiograph into the model; on failure show the reason (a dialog) and change nothing."""
+        return self._open(Path(path), quiet=False)
 
-        path = Path(path)
-        try:
-            radiograph = read_radiograph(path)
-        except UserError as exc:
-            self.show_error(sentence(str(exc)))
+    def _open(self, path: Path, quiet: bool) -> bool:
+        """Read ``path`` into the model. On failure ``quiet`` reports in the status bar and the log
+        instead of a dialog (so stepping goes on); a listed file is marked unreadable either way."""
+        radiograph, failure = self._read(path)
+        listed = path in self.folder_files
+        if listed:
+            self.index = self.folder_files.index(path)  # the position moves on even when the file fails
+        if failure is not None:
+            message, details = failure
+            if listed:
+                self.unreadable[path] = message
+                self.files_panel.mark_unreadable(path, message)
+            if quiet:
+                self.log(f"error: {message}")
+                self.notify(message)
+            else:
+                self.show_error(message, details)
             return False
-        except Exception as exc:  # noqa: BLE001 - never a traceback in the user's face
-            self.show_error(f"The file {path} could not be opened ({type(exc).__name__}).",
-                            "".join(traceback.format_exception(exc)))
-            return False
+        if self.unreadable.pop(path, None) is not None:
+            self.files_panel.mark_unreadable(path, "")
         truth, truth_path = self._read_truth(path, radiograph.pixels.shape)
         self.state.set_image(radiograph, path, truth, truth_path)
         for warning in getattr(radiograph, "warnings", []) or []:
@@ -109,6 +158,18 @@ class FileController(QObject):
         self.files_panel.mark_current(path)
         self.opened(path, radiograph)
         return True
+
+    def _read(self, path: Path) -> tuple[Any, tuple[str, str] | None]:
+        """(radiograph, None), or (None, (one sentence, details)) when the file cannot be read."""
+        from dfviewer.io import read_radiograph
+
+        try:
+            return read_radiograph(path), None
+        except UserError as exc:
+            return None, (sentence(str(exc)), "")
+        except Exception as exc:  # noqa: BLE001 - never a traceback in the user's face
+            return None, (f"The file {path} could not be opened ({type(exc).__name__}).",
+                          "".join(traceback.format_exception(exc)))
 
     def _read_truth(self, path: Path, shape: tuple[int, ...]) -> tuple[Any, Path | None]:
         truth_path = find_truth(path)

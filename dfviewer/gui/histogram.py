@@ -28,7 +28,8 @@ class WindowingWidget(QWidget):
     resetRequested = pyqtSignal(str)
     autoToggled = pyqtSignal(str, bool)
 
-    TARGETS = (("attenuation", "Attenuation"), ("mean", "Dark-field"), ("overlay", "Overlay map"))
+    TARGETS = (("attenuation", "Attenuation"), ("mean", "Dark-field"), ("overlay", "Overlay map"),
+               ("companion", "Second map"))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

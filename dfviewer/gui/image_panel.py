@@ -1,8 +1,9 @@
 """One image panel: a pyqtgraph view of a :class:`~dfviewer.display.layers.Layer` plus its colorbar.
 
 Left-drag pans, the wheel zooms, right-drag changes the window (horizontal: width,
-vertical: centre), double-click resets the view. The panel reports the pixel under the cursor
-and window drags as signals; it holds no state beyond what it draws.
+vertical: centre), double-click resets the view. The panel reports the pixel under the cursor,
+window drags and the user's own pans and zooms as signals; it holds no state beyond what it
+draws. Its colorbar stands right beside the displayed image, wherever the view puts it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 BACKGROUND = "#101014"
 
 
+#: gap between the image and its colorbar, and the smallest colorbar height (pixels)
+COLORBAR_GAP, COLORBAR_MIN_H = 2, 90
+
+
 def _short(value: float) -> str:
     """At most about 7 characters: the colorbar is narrow."""
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.2g}"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
     return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3g}"
 
 
@@ -34,8 +41,7 @@ class ColorBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFixedWidth(72)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.setFixedWidth(64)
         self._image: QImage | None = None
         self._labels: tuple[str, str, str] = ("", "", "")
         self._units = ""
@@ -58,6 +64,9 @@ class ColorBar(QWidget):
         self._image = None
         self._colormap = ""
         self.update()
+
+    def has_scale(self) -> bool:
+        return self._image is not None
 
     def labels(self) -> tuple[str, str, str]:
         return self._labels
@@ -98,6 +107,11 @@ class _ViewBox(pg.ViewBox):
             self._panel.windowDragged.emit(self._panel.key, float(delta.x()), float(delta.y()), bool(ev.isStart()))
             return
         super().mouseDragEvent(ev, axis)
+        self._panel.viewEdited.emit()
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 - pyqtgraph name
+        super().wheelEvent(ev, axis)
+        self._panel.viewEdited.emit()
 
     def mouseClickEvent(self, ev):  # noqa: N802
         self._panel.activated.emit(self._panel.key)
@@ -119,6 +133,7 @@ class ImagePanel(QFrame):
     windowDragged = pyqtSignal(str, float, float, bool)  # panel key, dx, dy, drag start
     activated = pyqtSignal(str)
     resetViewRequested = pyqtSignal()
+    viewEdited = pyqtSignal()  # the user panned or zoomed this view
 
     def __init__(self, key: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,7 +151,7 @@ class ImagePanel(QFrame):
         self.subtitle = QElidingLabel("")
         self.subtitle.setElideMode(Qt.TextElideMode.ElideMiddle)
         self.subtitle.setEllipsesWidth(8)
-        self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.subtitle.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)  # width: _fit_header
         self.subtitle.setStyleSheet("color: #9a9aa0; padding: 2px 4px;")
         self.subtitle.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -157,25 +172,27 @@ class ImagePanel(QFrame):
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet("color: #9a9aa0; background: transparent; font-size: 13px;")
         self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.colorbar = ColorBar()
+        # not in a layout: placed beside the image by place_colorbar whenever the view changes
+        self.colorbar = ColorBar(self)
+        self.colorbar.setVisible(False)
+        self.region: tuple[float, float, float, float] | None = None  # what the last fit showed
+        self._full_title = title
 
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
-        header.addWidget(self.title, 3)
-        header.addWidget(self.subtitle, 2)
-        body = QHBoxLayout()
-        body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(0)
-        body.addWidget(self.graphics, 1)
-        body.addWidget(self.colorbar)
+        header.setSpacing(0)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.subtitle, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.setSpacing(0)
         layout.addLayout(header)
-        layout.addLayout(body, 1)
+        layout.addWidget(self.graphics, 1)
 
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
         self.graphics.setMouseTracking(True)
+        self.view.sigRangeChanged.connect(lambda *_: self.place_colorbar())
+        self.view.sigResized.connect(lambda *_: self.place_colorbar())
 
     # -- content --
 
@@ -185,18 +202,44 @@ class ImagePanel(QFrame):
         if layer is None:
             self.image_item.clear()
             self.colorbar.clear()
+            self.colorbar.setVisible(False)
             self.placeholder.setText(placeholder)
             self.placeholder.setVisible(bool(placeholder))
             return
         self.placeholder.setVisible(False)
         self.image_item.setImage(layer.rgba, autoLevels=False, levels=(0, 255))
         self.colorbar.set_scale(layer.colormap, layer.window, layer.units)
+        self.place_colorbar()
 
     def set_title(self, title: str, subtitle: str = "", tooltip: str = "") -> None:
-        self.title.setText(title)
-        self.subtitle.setText(subtitle)
+        """Title and subtitle, elided to the panel's width; the full text is the title's tooltip."""
+        self._full_title = f"{title} — {subtitle}" if subtitle else title
+        if (title, subtitle) != (self.title.text(), self.subtitle.text()):
+            self.title.setText(title)
+            self.subtitle.setText(subtitle)
+            self._fit_header()
+        self.title.setToolTip(self._full_title)
+        self.subtitle.setToolTip(self._full_title)
         if tooltip:
             self.setToolTip(tooltip)
+
+    def full_title(self) -> str:
+        return self._full_title
+
+    def _fit_header(self) -> None:
+        """The title gets the room it needs first; the subtitle keeps at least a third of the width."""
+        width = max(self.width() - 2, 1)
+        pad = 10  # the labels' horizontal padding
+        title_w = self.title.fontMetrics().horizontalAdvance(self.title.text()) + pad
+        sub_w = self.subtitle.fontMetrics().horizontalAdvance(self.subtitle.text()) + pad if self.subtitle.text() else 0
+        if title_w + sub_w > width:
+            sub_w = max(min(sub_w, width - title_w), min(sub_w, width // 3))
+        self.subtitle.setFixedWidth(max(sub_w, 0))
+
+    def chrome_size(self) -> tuple[int, int]:
+        """Room the panel needs besides its image: colorbar beside it, title above (pixels)."""
+        frame = self.frameWidth() + 1
+        return self.colorbar.width() + COLORBAR_GAP + 2 * frame, self.title.sizeHint().height() + 2 * frame
 
     def center_placeholder(self) -> None:
         self.placeholder.setGeometry(self.graphics.rect())
@@ -204,6 +247,8 @@ class ImagePanel(QFrame):
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.center_placeholder()
+        self._fit_header()
+        self.place_colorbar()
 
     def displayed_rgba(self) -> np.ndarray | None:
         """The pixels the image item holds (what is drawn)."""
@@ -235,13 +280,69 @@ class ImagePanel(QFrame):
     # -- view --
 
     def show_region(self, box: tuple[int, int, int, int] | None, shape: tuple[int, int] | None) -> None:
-        """Fit the view to rows r0:r1, columns c0:c1 (or the whole image)."""
+        """Fit rows r0:r1, columns c0:c1 (or the whole image) as large as the view allows.
+
+        The region and its colorbar are centred together, so the colorbar stands beside the image.
+        """
         if box is None:
             if shape is None:
                 return
             box = (0, shape[0], 0, shape[1])
-        r0, r1, c0, c1 = box
-        self.view.setRange(QRectF(c0, r0, c1 - c0, r1 - r0), padding=0.0)
+        r0, r1, c0, c1 = (float(v) for v in box)
+        self.region = (r0, r1, c0, c1)
+        width, height = self.view.width(), self.view.height()
+        bar = self.colorbar.width() + COLORBAR_GAP
+        if width <= bar or height <= 0 or r1 <= r0 or c1 <= c0:
+            self.view.setRange(QRectF(c0, r0, c1 - c0, r1 - r0), padding=0.0)
+            return
+        scale = min((width - bar) / (c1 - c0), height / (r1 - r0))  # screen pixels per image pixel
+        left = (width - (c1 - c0) * scale - bar) / 2
+        top = (height - (r1 - r0) * scale) / 2
+        x0, y0 = c0 - left / scale, r0 - top / scale
+        self.view.setRange(xRange=(x0, x0 + width / scale), yRange=(y0, y0 + height / scale), padding=0.0)
+
+    def region_rect(self) -> QRectF | None:
+        """The fitted region (the crop box, else the image) in graphics-view pixels, unclipped."""
+        image = self.image_item.image
+        if self.region is None and image is None:
+            return None
+        r0, r1, c0, c1 = self.region or (0, image.shape[0], 0, image.shape[1])
+        return self._to_pixels(r0, r1, c0, c1)
+
+    def _to_pixels(self, r0: float, r1: float, c0: float, c1: float) -> QRectF:
+        """Image rows r0:r1, columns c0:c1 as a rectangle of graphics-view pixels."""
+        top_left = self.view.mapViewToDevice(QPointF(c0, r0))
+        bottom_right = self.view.mapViewToDevice(QPointF(c1, r1))
+        if top_left is None or bottom_right is None:  # not laid out yet
+            return QRectF()
+        return QRectF(top_left, bottom_right).normalized()
+
+    def displayed_image_rect(self) -> QRectF:
+        """The part of the view that shows image pixels, in graphics-view pixels (empty without an image)."""
+        image = self.image_item.image
+        if image is None:
+            return QRectF()
+        h, w = image.shape[:2]
+        return self._to_pixels(0, h, 0, w).intersected(QRectF(self.graphics.rect()))
+
+    def place_colorbar(self) -> None:
+        """Put the colorbar right beside the shown region, as tall as it, inside the view."""
+        rect = self.region_rect() if self.layer is not None and self.colorbar.has_scale() else None
+        if rect is None or rect.isEmpty():
+            self.colorbar.setVisible(False)
+            return
+        view = QRectF(self.graphics.rect())
+        bar_w = self.colorbar.width()
+        x = min(max(rect.right() + COLORBAR_GAP, view.left()), view.right() - bar_w)
+        top, bottom = max(rect.top(), view.top()), min(rect.bottom(), view.bottom())
+        if bottom - top < COLORBAR_MIN_H:
+            middle = (top + bottom) / 2
+            top = max(view.top(), middle - COLORBAR_MIN_H / 2)
+            bottom = min(view.bottom(), top + COLORBAR_MIN_H)
+        origin = self.graphics.geometry().topLeft()
+        self.colorbar.setGeometry(origin.x() + round(x), origin.y() + round(top), bar_w, max(round(bottom - top), 1))
+        self.colorbar.setVisible(True)
+        self.colorbar.raise_()
 
     def view_region(self) -> tuple[float, float, float, float]:
         """The visible area as (r0, r1, c0, c1) in image pixels."""

@@ -1,9 +1,10 @@
 """Inference as the user sees it: start and cancel, progress, the stage summary and the lung crop.
 
 The work runs on the dedicated inference thread (:mod:`dfviewer.gui.inference_worker`); this
-presenter turns its signals into model updates and status messages. When the final estimate
-arrives, one helper thread segments the lungs once (from the generated dark-field) and derives
-both the summary's lung mask and the crop box from it.
+presenter turns its signals into model updates and status messages. When the first preview
+arrives, one helper thread segments the lungs once (from the preview's dark-field) and derives
+both the crop box and the summary's lung mask from it: every later row of the Stages table
+averages over that same region.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class InferencePresenter(QObject):
     cancelled = pyqtSignal()
     failed = pyqtSignal(str)
     summaryUpdated = pyqtSignal()
-    _summaryReady = pyqtSignal(object, object, object)  # token, rows, lungs (LungAnalysis or None)
+    inputWarningChanged = pyqtSignal(str)  # the flagged input's sentence; "" when the image is not flagged
+    _summaryReady = pyqtSignal(object, object)  # token, rows
+    _lungsReady = pyqtSignal(object, object)  # token, LungAnalysis
     _summaryLog = pyqtSignal(str)
 
     def __init__(self, state: ViewerState, controller: InferenceController, status: QStatusBar,
@@ -58,11 +61,15 @@ class InferencePresenter(QObject):
         self.model_name = Path(state.preferences.model_path).stem if state.preferences.model_path else ""
         self.input_warning = ""  # the latest job's "not in the model's units" sentence
         self._summary_token: object | None = None
+        self._lungs: analysis.LungAnalysis | None = None  # this run's lungs, from its first preview
+        self._lungs_token: object | None = None  # the segmentation on its way (or done) for this run
+        self._final_waiting = False  # the final summary waits for the lungs
 
         state.imageChanged.connect(self._on_image_changed)
         state.progressChanged.connect(self._update_progress)
         state.displayChanged.connect(lambda: summary.select_stage(state.stage))
         self._summaryReady.connect(self._on_summary_ready)
+        self._lungsReady.connect(self._on_lungs_ready)
         self._summaryLog.connect(log)
         w = controller.worker
         w.update.connect(self._on_update)
@@ -91,10 +98,10 @@ class InferencePresenter(QObject):
             self.show_error(f"No model checkpoint is available ({where} is missing); choose one in "
                             "Edit > Preferences.")
             return False
-        self.input_warning = ""
-        self.summary.set_input_warning("")
+        self._set_input_warning("")
+        self._forget_lungs()
         self.controller.start(s.radiograph.pixels, prefs.model_path, prefs.device, prefs.mc_samples,
-                              prefs.working_size or None)
+                              prefs.working_size or None, threads=prefs.threads)
         s.set_running(True)
         return True
 
@@ -129,7 +136,19 @@ class InferencePresenter(QObject):
     def _on_image_changed(self) -> None:
         self.controller.cancel()
         self.summary.show_rows([], 1)
+        self._set_input_warning("")
+        self._forget_lungs()
+
+    def _forget_lungs(self) -> None:
         self._summary_token = None
+        self._lungs = None
+        self._lungs_token = None
+        self._final_waiting = False
+
+    def _set_input_warning(self, sentence: str) -> None:
+        self.input_warning = sentence
+        self.summary.set_input_warning(sentence)
+        self.inputWarningChanged.emit(sentence)
 
     def _on_update(self, job_id: int, stages: list, done: int, total: int, preview: bool) -> None:
         if not self.controller.is_current(job_id):
@@ -151,17 +170,13 @@ class InferencePresenter(QObject):
         self.controller.job_done(job_id)
         self.state.set_running(False)
         self._update_summary(final=True)
-        if self.input_warning:  # stays until the next message: the maps need this caveat
-            self.status.showMessage(f"Inference finished in {seconds:.1f} s. {self.input_warning}")
-        else:
-            self.status.showMessage(f"Inference finished in {seconds:.1f} s", 5000)
+        # a flagged input's caveat stays in the banner over the panels, not in the status bar
+        self.status.showMessage(f"Inference finished in {seconds:.1f} s", 5000)
         self.finished.emit()
 
     def _on_input_warning(self, job_id: int, sentence: str) -> None:
         if self.controller.is_current(job_id):
-            self.input_warning = sentence
-            self.summary.set_input_warning(sentence)
-            self.status.showMessage(sentence)
+            self._set_input_warning(sentence)
 
     def _on_cancelled(self, job_id: int) -> None:
         if self.controller.running:
@@ -194,40 +209,66 @@ class InferencePresenter(QObject):
     # -- stage summary and lungs --
 
     def _update_summary(self, final: bool) -> None:
-        """Per-stage numbers; the final ones (lung mask, SSIM) are computed off the GUI thread."""
+        """Per-stage numbers over this run's lungs (segmented once, from the first preview, off the GUI
+        thread); the final ones (with SSIM) are computed off the GUI thread too."""
         results = self.state.results
         if not results:
             self.summary.show_rows([], self.state.stage)
             return
-        if not final:
+        if self._lungs is None:
+            self._final_waiting |= final
+            if self._lungs_token is None:
+                self._segment_lungs(results[-1].mean)
             self.summary.show_rows(analysis.stage_summary(results, self.state.truth, None, with_ssim=False),
-                                   self.state.stage)
+                                   self.state.stage, region=None)
             return
-        pixels, truth, token = self.state.radiograph.pixels, self.state.truth, object()
+        mask = self._lungs.mask
+        region = "lungs" if mask is not None else "whole image"
+        if not final:
+            self.summary.show_rows(analysis.stage_summary(results, self.state.truth, mask, with_ssim=False),
+                                   self.state.stage, region)
+            return
+        truth, token = self.state.truth, object()
         self._summary_token = token
 
         def compute() -> None:
-            lungs: analysis.LungAnalysis | None = None
             try:
-                lungs = analysis.analyse_lungs(pixels, results[-1].mean)
-                rows = analysis.stage_summary(results, truth, lungs.mask, with_ssim=True)
+                rows = analysis.stage_summary(results, truth, mask, with_ssim=True)
             except Exception as exc:  # noqa: BLE001 - a summary must never break the viewer
                 rows = []
                 self._summaryLog.emit(f"stage summary failed: {exc}")
             try:
-                self._summaryReady.emit(token, rows, lungs)
+                self._summaryReady.emit(token, (rows, region))
             except RuntimeError:  # the window was closed meanwhile
                 pass
 
         threading.Thread(target=compute, name="dfviewer-summary", daemon=True).start()
 
-    def _on_summary_ready(self, token: object, rows: list, lungs: Any) -> None:
+    def _segment_lungs(self, darkfield: Any) -> None:
+        pixels, token = self.state.radiograph.pixels, object()
+        self._lungs_token = token
+
+        def compute() -> None:
+            lungs = analysis.analyse_lungs(pixels, darkfield)
+            try:
+                self._lungsReady.emit(token, lungs)
+            except RuntimeError:  # the window was closed meanwhile
+                pass
+
+        threading.Thread(target=compute, name="dfviewer-lungs", daemon=True).start()
+
+    def _on_lungs_ready(self, token: object, lungs: analysis.LungAnalysis) -> None:
+        if token is not self._lungs_token:
+            return  # a newer image or run replaced it
+        self._lungs = lungs
+        where = "inside the lung mask" if lungs.mask is not None else "over the whole image (no lungs found)"
+        self.summary.setToolTip(SUMMARY_TOOLTIP.format(where=where))
+        self._set_lung_box(lungs.box, lungs.found)
+        self._update_summary(final=self._final_waiting)
+
+    def _on_summary_ready(self, token: object, payload: tuple[list, str]) -> None:
         if token is not self._summary_token:
             return  # a newer image or result replaced it
-        self.summary.show_rows(rows, self.state.stage)
-        where = "inside the lung mask" if lungs is not None and lungs.mask is not None else \
-            "over the whole image (no lungs found)"
-        self.summary.setToolTip(SUMMARY_TOOLTIP.format(where=where))
-        if lungs is not None:
-            self._set_lung_box(lungs.box, lungs.found)
+        rows, region = payload
+        self.summary.show_rows(rows, self.state.stage, region)
         self.summaryUpdated.emit()

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from dfviewer.core.config import MC_SEED
 from dfviewer.errors import UserError
+from dfviewer.threads import CpuSample, apply_threads, describe
 
 #: seconds between two result updates sent to the GUI (progress is sent for every sample)
 UPDATE_INTERVAL = 0.3
@@ -34,6 +36,8 @@ class InferenceJob:
     mc_samples: int = 20
     working_size: int | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    threads: int = 0  # CPU compute threads; 0: automatic, from the cores free when the job starts
+    seed: int = MC_SEED  # the dropout seed: as ``dfviewer predict``'s default, so both give the same maps
 
 
 def describe_error(exc: BaseException, model_path: str = "", loading: bool = False) -> str:
@@ -72,6 +76,8 @@ class InferenceWorker(QObject):
         self._predictor_key: tuple[str, str] | None = None
         #: loads a predictor: ``factory(path, device)``; replaceable (e.g. a remote model)
         self.predictor_factory = _load_predictor
+        #: the compute threads the last job ran with
+        self.threads = 0
 
     @pyqtSlot(object)
     def use_predictor(self, predictor: Any) -> None:
@@ -86,8 +92,12 @@ class InferenceWorker(QObject):
         try:
             if job.cancel.is_set():
                 raise _cancelled()
+            cpu = CpuSample.now()  # the free cores are measured over the model loading, when there is one
             predictor = self._get_predictor(job)
             loading = False
+            # on this thread, before the job's first operation: OpenMP keeps the thread count per thread
+            self.threads = apply_threads(job.threads or None, cpu)
+            self.log.emit(f"computing with {describe(self.threads, job.threads)}")
             self._run(job, predictor, start)
         except BaseException as exc:  # noqa: BLE001 - everything must reach the GUI
             if type(exc).__name__ == "PredictionCancelled":
@@ -123,7 +133,7 @@ class InferenceWorker(QObject):
             self.log.emit(f"warning: {sentence}")
             self.inputWarning.emit(job.job_id, sentence)
         stream = predictor.predict_stream(job.image, mc_samples=job.mc_samples,
-                                          working_size=job.working_size, cancel=job.cancel)
+                                          working_size=job.working_size, cancel=job.cancel, seed=job.seed)
         last_emit = 0.0
         mc_start: float | None = None
         first_done = 0
@@ -222,11 +232,12 @@ class InferenceController(QObject):
         return self.current is not None
 
     def start(self, image: np.ndarray, model_path: str, device: str, mc_samples: int,
-              working_size: int | None) -> int:
-        """Cancel any running job and queue a new one; returns its id."""
+              working_size: int | None, threads: int = 0) -> int:
+        """Cancel any running job and queue a new one (``threads`` 0: automatic); returns its id."""
         self.cancel()
         self._next_id += 1
-        job = InferenceJob(self._next_id, image, str(model_path), device, int(mc_samples), working_size)
+        job = InferenceJob(self._next_id, image, str(model_path), device, int(mc_samples), working_size,
+                           threads=int(threads))
         self.current = job
         self._submit.emit(job)
         return job.job_id

@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 from dfviewer.display.export_plan import ExportOptions
 from dfviewer.display.layers import Layer
 from dfviewer.display.viewer_state import Preferences, ViewerState
+from dfviewer.gui.banner import WarningBanner
 from dfviewer.gui.dialogs import PreferencesDialog, ShortcutsDialog, error_dialog
 from dfviewer.gui.docks import FilesPanel, LogPanel, ModelPanel, SummaryTable, TagsPanel
 from dfviewer.gui.export_controller import ExportController
@@ -48,6 +49,14 @@ def default_model_path() -> str:
         return str(path) if path.exists() else ""
     except FileNotFoundError:
         return ""
+
+
+def _settings_int(value: Any, default: int = 0) -> int:
+    """A whole number >= 0 from the settings (stored as text by some back ends); ``default`` when it is none."""
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return default
 
 
 class MainWindow(QMainWindow):
@@ -73,6 +82,7 @@ class MainWindow(QMainWindow):
             device=device or str(self.settings.value("device", "auto")),
             mc_samples=int(mc_samples if mc_samples is not None else self.settings.value("mc", 20)),
             working_size=int(self.settings.value("working_size", 0) or 0),
+            threads=_settings_int(self.settings.value("threads", 0)),
         ))
         self.controller = InferenceController(self)
 
@@ -82,6 +92,8 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(2, 2, 2, 2)
+        self.banner = WarningBanner()  # a flagged input's sentence, over the panels while it is shown
+        layout.addWidget(self.banner)
         layout.addWidget(self.view.grid, 1)
         self.setCentralWidget(central)
 
@@ -90,6 +102,7 @@ class MainWindow(QMainWindow):
                                             self.show_error, self.log, self)
         self.exporter = ExportController(self, self.state, self.settings, self.statusBar(), self.view.layers,
                                          self.view.flush, lambda: self.inference.model_name, self.show_error, self.log)
+        self.exporter.input_warning = lambda: self.inference.input_warning
         self.ui_actions = ViewerActions(self, self.state, Commands(
             open_files=lambda: self.files_controller.open_dialog(),
             open_folder=lambda: self.files_controller.open_folder_dialog(),
@@ -105,7 +118,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.setDefaultAction(self.ui_actions.act_cancel)
         self.cancel_button.setText("Cancel")
         self.files_controller = FileController(self, self.state, self.settings, self.files, recent_menu,
-                                               self._on_opened, self.show_error, self.log)
+                                               self._on_opened, self.show_error, self.log,
+                                               notify=lambda message: self.statusBar().showMessage(message, 10000))
         self._connect()
         self._restore_settings()
         self._update_enabled()
@@ -176,6 +190,8 @@ class MainWindow(QMainWindow):
         self.inference.cancelled.connect(self.inferenceCancelled.emit)
         self.inference.failed.connect(self.inferenceFailed.emit)
         self.inference.summaryUpdated.connect(self.summaryUpdated.emit)
+        self.inference.inputWarningChanged.connect(self.banner.show_warning)
+        self.tags.titleChanged.connect(self.dock_tags.setWindowTitle)
 
     # ------------------------------------------------------------------ the parts, for callers and tests
 
@@ -353,17 +369,22 @@ class MainWindow(QMainWindow):
         except Exception:  # noqa: BLE001
             pass
         p = self.state.preferences
-        dialog = PreferencesDialog(self, p.model_path, p.mc_samples, p.working_size, p.device, devices)
+        dialog = PreferencesDialog(self, p.model_path, p.mc_samples, p.working_size, p.device, devices, p.threads)
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
             self.apply_preferences(**dialog.values())
 
-    def apply_preferences(self, model: str, mc: int, working_size: int, device: str) -> None:
-        """New preferences: saved in the settings; the open image's maps are regenerated when they changed."""
-        changed = self.state.set_preferences(Preferences(model, device, int(mc), int(working_size)))
+    def apply_preferences(self, model: str, mc: int, working_size: int, device: str, threads: int | None = None) -> None:
+        """New preferences: saved in the settings; the open image's maps are regenerated when they changed.
+
+        ``threads`` (0: automatic) is kept as it is when not given.
+        """
+        threads = self.state.preferences.threads if threads is None else max(0, int(threads))
+        changed = self.state.set_preferences(Preferences(model, device, int(mc), int(working_size), threads))
         self.settings.setValue("model", model if model != default_model_path() else "")
         self.settings.setValue("mc", int(mc))
         self.settings.setValue("working_size", int(working_size))
         self.settings.setValue("device", device)
+        self.settings.setValue("threads", threads)
         self.device_label.setText(f"device: {device}")
         if changed and self.state.has_image:
             self.start_inference()

@@ -21,11 +21,16 @@ from dfviewer.gui.image_panel import ImagePanel
 from dfviewer.gui.panel_grid import PanelGrid
 
 #: the windowing dock's target for each panel
-_HISTOGRAM_TARGET = {"attenuation": "attenuation", "darkfield": "mean", "truth": "mean", "overlay": "overlay"}
+_HISTOGRAM_TARGET = {"attenuation": "attenuation", "darkfield": "mean", "truth": "mean", "overlay": "overlay",
+                     "companion": "companion"}
 
 
 class PanelsPresenter(QObject):
-    """Owns the four image panels, their grid and the crop rectangle; draws the model into them."""
+    """Owns the image panels, their grid and the crop rectangle; draws the model into them.
+
+    Views refit the image whenever the panels change size, until the user pans or zooms; then
+    the user's view is kept until Reset View, a double-click or a new image.
+    """
 
     def __init__(self, state: ViewerState, windowing: WindowingWidget, show_readout: Callable[[str], None],
                  parent: QObject | None = None) -> None:
@@ -42,10 +47,16 @@ class PanelsPresenter(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.flush)
+        self.user_view = False  # the user panned or zoomed: resizing keeps their view
+        self._user_centre_scale: tuple[float, float, float] | None = None  # that view: centre x, y, scale
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
 
         self.panels: dict[str, ImagePanel] = {}
         for key in PANELS:
-            info = MAPS[{"darkfield": "mean", "overlay": "aleatoric"}.get(key, key)]
+            info = MAPS[state.panel_map(key)]
             panel = ImagePanel(key, info.label)
             panel.setToolTip(info.tooltip)
             panel.view.sigRangeChanged.connect(lambda view, *_: self.sync_views(view))
@@ -54,14 +65,18 @@ class PanelsPresenter(QObject):
             panel.windowDragged.connect(self._on_window_drag)
             panel.activated.connect(state.set_active_panel)
             panel.resetViewRequested.connect(self.reset_view)
+            panel.viewEdited.connect(lambda p=panel: self._on_view_edited(p))
+            panel.view.sigResized.connect(self._on_view_resized)
             self.panels[key] = panel
-        self.grid = PanelGrid([self.panels[key] for key in PANELS])
+        self.grid = PanelGrid([self.panels[key] for key in PANELS if key != "companion"],
+                              fillers=[self.panels["companion"]])
         self.grid.set_panel_shown(self.panels["truth"], False)
+        self.grid.laidOut.connect(self._on_laid_out)
         self.crop_roi = self._make_crop_roi()
         self.panels["attenuation"].view.addItem(self.crop_roi, ignoreBounds=True)
 
         state.imageChanged.connect(self._on_image_changed)
-        state.resultsChanged.connect(lambda: self.mark("darkfield", "overlay"))
+        state.resultsChanged.connect(lambda: self.mark("darkfield", "overlay", "companion"))
         state.displayChanged.connect(self._on_display_changed)
         state.windowChanged.connect(self._on_window_changed)
         state.cropChanged.connect(self._on_crop_changed)
@@ -97,6 +112,9 @@ class PanelsPresenter(QObject):
         """Redraw the panels marked dirty now (normally done on the next event-loop turn)."""
         self._timer.stop()
         dirty, self._dirty = self._dirty, set()
+        if "companion" in dirty and not self.grid.is_shown(self.panels["companion"]):
+            dirty.discard("companion")  # drawn when the grid has room for it
+            self._dirty.add("companion")
         for key in PANELS:
             if key in dirty or (key == "overlay" and self._overlay_base_key() in dirty):
                 self._redraw(key)
@@ -121,6 +139,8 @@ class PanelsPresenter(QObject):
             message = "Generating…" if s.progress.running else "No result"
         elif key == "darkfield":
             layer = make_layer("mean", s.array("mean"), s.window("mean"))
+        elif key == "companion":
+            layer = make_layer(s.companion_map, s.array(s.companion_map), s.window(s.companion_map))
         else:
             array = s.array(s.overlay_map)
             if array is None:
@@ -153,6 +173,9 @@ class PanelsPresenter(QObject):
                 else f"over {OVERLAY_MODES[s.overlay_mode].split()[-1]} · {int(s.opacity * 100)}%")
         self.panels["overlay"].set_title(f"{info.label} · stage {s.stage}", mode, info.tooltip)
         self.panels["truth"].set_title(MAPS["truth"].label, s.truth_path.name if s.truth_path else "")
+        second = MAPS[s.companion_map]
+        note = "none in the quick preview" if s.companion_map == "epistemic" and s.results and p.preview else ""
+        self.panels["companion"].set_title(f"{second.label} · stage {s.stage}", note, second.tooltip)
 
     # ------------------------------------------------------------------ histogram
 
@@ -180,8 +203,12 @@ class PanelsPresenter(QObject):
         self.update_histogram()
 
     def _on_target_changed(self, target: str) -> None:
-        self._histogram_key = self.state.overlay_map if target == "overlay" else target
+        self._histogram_key = self._target_map(target)
         self.update_histogram()
+
+    def _target_map(self, target: str) -> str:
+        """The map a windowing-dock target edits now."""
+        return {"overlay": self.state.overlay_map, "companion": self.state.companion_map}.get(target, target)
 
     def _on_auto_toggled(self, key: str, auto: bool) -> None:
         if auto:
@@ -207,17 +234,20 @@ class PanelsPresenter(QObject):
         self.flush()
 
     def _on_display_changed(self) -> None:
-        self.mark("darkfield", "overlay")
+        self.mark("darkfield", "overlay", "truth", "companion")  # the truth shares the stage's dark-field window
         if self._histogram_key not in ("attenuation", "mean"):
-            self._histogram_key = self.state.overlay_map
+            self._histogram_key = self._target_map(self.windowing.target.currentData() or "overlay")
 
     def _on_window_changed(self, key: str) -> None:
         if key == "attenuation":
             self.mark("attenuation")
         elif key == "mean":
             self.mark("darkfield", "truth")
-        elif key == self.state.overlay_map:
-            self.mark("overlay")
+        else:
+            if key == self.state.overlay_map:
+                self.mark("overlay")
+            if key == self.state.companion_map:
+                self.mark("companion")
 
     def _on_crop_changed(self) -> None:
         s = self.state
@@ -266,12 +296,47 @@ class PanelsPresenter(QObject):
     # ------------------------------------------------------------------ linked views
 
     def reset_view(self) -> None:
-        """Fit the crop box (when cropping) or the whole image in every (linked) panel."""
+        """Fit the crop box (when cropping) or the whole image in every (linked) panel; resizing refits again."""
         s = self.state
+        self.user_view = False
         if s.shape is None:
             return
-        self.panels["attenuation"].show_region(s.active_crop, s.shape)
+        region = s.active_crop or (0, s.shape[0], 0, s.shape[1])
+        for panel in self.panels.values():
+            panel.region = tuple(float(v) for v in region)  # type: ignore[assignment]
+        self.panels["attenuation"].show_region(region, s.shape)
         self.sync_views(self.panels["attenuation"].view)
+        for panel in self.panels.values():
+            panel.place_colorbar()
+
+    def _on_view_edited(self, panel: ImagePanel) -> None:
+        self.user_view = True
+        (x0, x1), (y0, y1) = panel.view.viewRange()
+        if panel.view.width() > 0:
+            self._user_centre_scale = ((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / panel.view.width())
+
+    def _on_view_resized(self, *_) -> None:
+        if self.state.has_image:
+            self._refit_timer.start()
+
+    def _refit(self) -> None:
+        """After a resize: fit again, or keep the user's centre and zoom."""
+        if not self.user_view or self._user_centre_scale is None:
+            self.reset_view()
+            return
+        cx, cy, scale = self._user_centre_scale
+        view = self.panels["attenuation"].view
+        half_w, half_h = view.width() * scale / 2, view.height() * scale / 2
+        if half_w > 0 and half_h > 0:
+            view.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
+            self.sync_views(view)
+        for panel in self.panels.values():
+            panel.place_colorbar()
+
+    def _on_laid_out(self) -> None:
+        if self.grid.is_shown(self.panels["companion"]) and "companion" in self._dirty:
+            self.mark("companion")
+        self._on_view_resized()
 
     def sync_views(self, source) -> None:
         """Linked pan and zoom: every panel shows the same centre at the same pixel scale."""
@@ -279,7 +344,7 @@ class PanelsPresenter(QObject):
             return
         # A hidden panel (the real dark-field when there is none) keeps its own default range and
         # may report it when it is laid out or painted; it must never drive the shown panels.
-        if not any(p.view is source and self.grid.shown[id(p)] for p in self.panels.values()):
+        if not any(p.view is source and self.grid.is_shown(p) for p in self.panels.values()):
             return
         width_px = source.width()
         (x0, x1), (y0, y1) = source.viewRange()
@@ -291,7 +356,7 @@ class PanelsPresenter(QObject):
         try:
             for panel in self.panels.values():
                 view = panel.view
-                if view is source or not self.grid.shown[id(panel)]:
+                if view is source or not self.grid.is_shown(panel):
                     continue
                 half_w, half_h = view.width() * scale / 2, view.height() * scale / 2
                 if half_w <= 0 or half_h <= 0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import qtawesome as qta
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QButtonGroup, QComboBox, QLabel, QMainWindow, QMenu, QSlider, QToolBar, QToolButton
 
@@ -21,6 +21,7 @@ from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES
 from dfviewer.display.viewer_state import ViewerState
 
 ICON_COLOR = "#d8d8dc"
+TOOLBAR_ICON = 20  # pixels: the toolbar fits a 1280-pixel window with room to spare
 #: stage buttons shown before a model has told how many stages it has
 DEFAULT_STAGES = 3
 MAP_ICONS = {"alpha": "mdi6.alpha", "beta": "mdi6.beta", "aleatoric": "mdi6.chart-bell-curve",
@@ -97,6 +98,10 @@ class ViewerActions:
                                            "More overlay opacity")
         self.act_reset_window = self._action("Reset Window", "mdi6.contrast-box", "W", c.reset_window,
                                              "Default window of the active panel")
+        self.act_link_windows = self._action("&Link Windows Across Stages", "mdi6.link-variant", None, None,
+                                             "Automatic windows span every stage instead of each stage its own")
+        self.act_link_windows.setCheckable(True)
+        self.act_link_windows.toggled.connect(state.set_link_windows)
         self.act_next = self._action("Next Image", "mdi6.skip-next", "PgDown", lambda: c.step_file(1),
                                      "Next image of the folder")
         self.act_previous = self._action("Previous Image", "mdi6.skip-previous", "PgUp", lambda: c.step_file(-1),
@@ -128,10 +133,19 @@ class ViewerActions:
         bar = QToolBar("Main")
         bar.setObjectName("mainToolbar")
         bar.setMovable(False)
+        bar.setIconSize(QSize(TOOLBAR_ICON, TOOLBAR_ICON))
         self.toolbar = bar
         self.window.addToolBar(bar)
+        # what does not fit a narrow window goes behind a clearly drawn overflow button
+        extension = bar.findChild(QToolButton, "qt_toolbar_ext_button")
+        if extension is not None:
+            extension.setIcon(icon("mdi6.chevron-double-right"))
+            extension.setToolTip("More tools (the window is too narrow to show them all)")
         for act in (self.act_open, self.act_open_folder, self.act_export):
             bar.addAction(act)
+        bar.addSeparator()
+        bar.addAction(self.act_crop)  # early: the end of the bar overflows first in a narrow window
+        bar.addAction(self.act_reset_view)
         bar.addSeparator()
 
         bar.addWidget(QLabel(" Stage "))
@@ -168,6 +182,7 @@ class ViewerActions:
         bar.addSeparator()
 
         self.mode_combo = QComboBox()
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, label in OVERLAY_MODES.items():
             self.mode_combo.addItem(icon("mdi6.layers-outline"), label, key)
         self.mode_combo.setToolTip("Show the map alone or blended over the dark-field or the attenuation image "
@@ -182,13 +197,10 @@ class ViewerActions:
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(self.state.opacity * 100))
-        self.opacity.setFixedWidth(90)
+        self.opacity.setFixedWidth(72)
         self.opacity.setToolTip("Overlay opacity when blended ([ and ] keys)")
         self.opacity.valueChanged.connect(lambda v: self.state.set_opacity(v / 100))
         bar.addWidget(self.opacity)
-        bar.addSeparator()
-        bar.addAction(self.act_crop)
-        bar.addAction(self.act_reset_view)
 
     def build_menus(self, docks: list[Any]) -> QMenu:
         """The menu bar (``docks``: the dock widgets listed under View > Panels); returns the recent menu."""
@@ -215,7 +227,8 @@ class ViewerActions:
         for act in self.act_maps.values():
             view.addAction(act)
         view.addSeparator()
-        for act in (self.act_cycle_mode, self.act_opacity_down, self.act_opacity_up, self.act_reset_window):
+        for act in (self.act_cycle_mode, self.act_opacity_down, self.act_opacity_up, self.act_reset_window,
+                    self.act_link_windows):
             view.addAction(act)
         view.addSeparator()
         for act in (self.act_crop, self.act_reset_view, self.act_next, self.act_previous):

@@ -3,7 +3,7 @@
 With a dark-field the lungs are its brightest large structures: smoothing, Otsu threshold,
 opening, the two largest components (one each side of the middle) and their convex hulls.
 Without one, a classical method on the attenuation image: the body is everything except the dark
-region connected to the image border (air outside the patient); inside it (less a thin rim), in
+region (darkest of three Otsu classes) connected to the image border (air outside the patient); inside it (less a thin rim), in
 the rows where it is at least 0.6 of its widest (the thorax, not the neck), the lungs are the
 low-attenuation class of an Otsu threshold; opening, hole filling, the two largest components
 (one in each half of the body) and their convex hulls, which restore the lung behind the heart.
@@ -182,9 +182,13 @@ def _from_attenuation(att: np.ndarray) -> np.ndarray | None:
         from scipy import ndimage
 
         smooth = ndimage.gaussian_filter(att, 1.5)
-        if _lungs_may_have_been_taken_for_air(smooth, lungs):
+        edge_dark = _border_components(smooth <= _air_threshold(smooth))
+        if edge_dark.mean() >= 0.03:  # dark regions at the edges: air, or lungs cut by a tight collimation
             framed = _lungs_from_attenuation(att, cut=0, air=False)
-            if framed is not None and _contrast(smooth, framed, np.ones_like(framed)) > 0.3:
+            # kept only when it holds the first lungs and its lungs stand out clearly more from the
+            # body (measured on RG1 framed tighter: 0.49 against 0.30; the whole film 0.31 against 0.33)
+            if framed is not None and (framed & lungs).sum() >= 0.9 * lungs.sum() \
+                    and _contrast(smooth, framed, np.ones_like(framed)) >= _contrast(smooth, lungs, ~edge_dark) + 0.15:
                 lungs = framed
     return lungs
 
@@ -195,13 +199,16 @@ def _contrast(smooth: np.ndarray, mask: np.ndarray, body: np.ndarray) -> float:
     return float(np.median(smooth[rest]) - np.median(smooth[mask])) if rest.any() and mask.any() else 0.0
 
 
-def _lungs_may_have_been_taken_for_air(smooth: np.ndarray, lungs: np.ndarray) -> bool:
-    """Whether a tight collimation may have fooled the search: dark regions reach the image's edges
-    (taken for the air around the body) and the "lungs" found instead are hardly darker than the
-    body left around them. Then a search assuming the body fills the image is tried; it is kept
-    when its lungs are clearly darker than the rest."""
-    edge_dark = _border_components(smooth <= _otsu(smooth.ravel()))
-    return bool(edge_dark.mean() >= 0.03 and _contrast(smooth, lungs, ~edge_dark) < 0.15)
+def _air_threshold(smooth: np.ndarray) -> float:
+    """The darkest of three Otsu classes: air below it. Two classes would put the lungs with the air
+    whenever the patient is wide (arms beside the chest) and the lungs reach the air through the
+    dim chest wall; then the abdomen was taken for the lungs."""
+    from skimage.filters import threshold_multiotsu
+
+    try:
+        return float(threshold_multiotsu(smooth, classes=3)[0])
+    except ValueError:  # too few distinct values for three classes
+        return _otsu(smooth.ravel())
 
 
 def _lungs_from_attenuation(att: np.ndarray, cut: int, min_fraction: float = 0.015,
@@ -209,7 +216,7 @@ def _lungs_from_attenuation(att: np.ndarray, cut: int, min_fraction: float = 0.0
     from scipy import ndimage
 
     smooth = ndimage.gaussian_filter(att, 1.5)
-    dark = smooth <= _otsu(smooth.ravel())
+    dark = smooth <= _air_threshold(smooth)
     if not air:  # the body fills the image: nothing dark is outside it
         outside = np.zeros_like(dark)
     elif cut:
@@ -232,11 +239,11 @@ def _lungs_from_attenuation(att: np.ndarray, cut: int, min_fraction: float = 0.0
     lungs = _two_lungs(candidates, body, min_fraction)
     if lungs is None:
         return None
-    if cut:  # the fallback must find regions clearly darker than the body around them, not noise
-        rest = body & ~lungs
-        grain = float(np.std(att - smooth)) + 1e-6
-        if not rest.any() or float(smooth[rest].mean() - smooth[lungs].mean()) < 3 * grain:
-            return None
+    # regions clearly darker than the body around them, not noise
+    rest = body & ~lungs
+    grain = float(np.std(att - smooth)) + 1e-6
+    if not rest.any() or float(smooth[rest].mean() - smooth[lungs].mean()) < 3 * grain:
+        return None
     return _hulls(lungs) & full_body
 
 

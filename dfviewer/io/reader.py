@@ -16,6 +16,8 @@ from dfviewer.io.radiograph import Radiograph
 log = logging.getLogger(__name__)
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima", ""}
+#: the formats named when a file is none of them
+READABLE_FORMATS = "DICOM, PNG, JPEG, TIFF or NPY"
 #: every suffix a radiograph file may have ("" for DICOM files without one)
 RADIOGRAPH_SUFFIXES = frozenset(DICOM_SUFFIXES | PLAIN_IMAGE_SUFFIXES)
 
@@ -44,6 +46,12 @@ def sniff(path: Path) -> str:
     if head.startswith(b"RIFF") and b"WEBP" in head[:16]:
         return "pil"
     return ""
+
+
+def _starts_like_bare_dicom(path: Path) -> bool:
+    """A data set without preamble and file meta starts with group 0008 (read as DICOM, see open_dataset)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x08\x00"
 
 
 def read_radiograph(path: str | os.PathLike, frame: int = 0, force: bool = False) -> Radiograph:
@@ -97,8 +105,10 @@ def _read(path: Path, frame: int, force: bool) -> Radiograph:
             kind = "tiff"
         elif suffix in PLAIN_IMAGE_SUFFIXES:
             kind = "pil"
-        else:
+        elif force or suffix in DICOM_SUFFIXES - {""} or _starts_like_bare_dicom(path):
             kind = "dicom"
+        else:  # notes.txt, a PDF, an extension-less text: pydicom would only say "not a DICOM file"
+            raise RadiographError(path, f"it is not an image dfviewer reads ({READABLE_FORMATS})")
     if kind == "pil":
         return read_pil(path, frame)
     if kind == "tiff":

@@ -76,3 +76,17 @@ def dicom_case(tmp_path_factory) -> Path:
     attenuation, _ = chest_like(seed=3)
     return write_dx_dicom(folder / "chest.dcm", attenuation, patient_id="GUI-TEST-7", pixel_spacing=(0.5, 0.5),
                           patient_name="Test^Patient", window=(1000.0, 1800.0))
+
+
+@pytest.fixture
+def domain_checked_checkpoint(tmp_path, tiny_checkpoint):
+    """The tiny model with a domain check fitted on chest-like images (as ``dfviewer domain-fit`` stores it)."""
+    from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
+    from dfviewer.core.domain import fit_domain_model, stack_features
+    from dfviewer.core.normalize import normalize_input
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    views = [normalize_input(chest_like(seed=s)[0], ckpt.config.normalization) for s in range(10, 70)]
+    domain = fit_domain_model(stack_features(views[:40]), stack_features(views[40:]), quantile=1.0)
+    return save_checkpoint(tmp_path / "checked.safetensors", ckpt.build_model(),
+                           {**ckpt.metadata, "domain_check": domain.to_dict()})

@@ -351,8 +351,9 @@ def test_open_folder_lists_images_and_steps(window, case_dir, qtbot):
 
 
 def test_docks_tags_model_log_and_help(opened, qtbot):
-    metadata = opened.state.radiograph.metadata  # a TIFF has no DICOM tags: its metadata is listed
-    assert metadata and opened.tags.visible_names() == [str(k) for k in metadata]
+    # a TIFF has no DICOM tags: the panel says what the file is
+    assert opened.tags.visible_names()[:4] == ["File", "Format", "Image size", "File size"]
+    assert "Bit depth" in opened.tags.visible_names() and opened.dock_tags.windowTitle() == "File Info"
     assert "Preset" in opened.model_panel.label.text()
     assert "opened" in opened.log_panel.toPlainText()
     opened.show_shortcuts()
@@ -389,8 +390,8 @@ def test_image_in_other_units_than_a_fixed_model_gets_a_lasting_warning(window, 
     window.apply_preferences(model=str(fixed_units_checkpoint), mc=2, working_size=0, device="cpu")
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "case.tiff")  # values 200-2000: not -ln T
-    message = window.statusBar().currentMessage()
-    assert message.startswith("Inference finished in ") and "have no meaning for it." in message
+    assert window.statusBar().currentMessage().startswith("Inference finished in ")
+    assert "have no meaning for it." in window.banner.text()  # the caveat stays over the panels
     assert window.state.results is not None  # the maps are still shown, with the caveat
 
 
@@ -413,23 +414,7 @@ def test_image_without_a_real_darkfield_stays_fitted_once_painted(window, case_d
     np.testing.assert_allclose(window.panels["darkfield"].view_region(), panel.view_region(), atol=1.0)
 
 
-@pytest.fixture
-def domain_checked_checkpoint(tmp_path, tiny_checkpoint):
-    """The tiny model with a domain check fitted on chest-like images (as ``dfviewer domain-fit`` stores it)."""
-    from conftest import chest_like
-
-    from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
-    from dfviewer.core.domain import fit_domain_model, stack_features
-    from dfviewer.core.normalize import normalize_input
-
-    ckpt = load_checkpoint(tiny_checkpoint)
-    views = [normalize_input(chest_like(seed=s)[0], ckpt.config.normalization) for s in range(10, 70)]
-    domain = fit_domain_model(stack_features(views[:40]), stack_features(views[40:]), quantile=1.0)
-    return save_checkpoint(tmp_path / "checked.safetensors", ckpt.build_model(),
-                           {**ckpt.metadata, "domain_check": domain.to_dict()})
-
-
-def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(window, case_dir, qtbot, tmp_path,
+def test_an_image_unlike_a_chest_radiograph_is_flagged_in_banner_and_stages(window, case_dir, qtbot, tmp_path,
                                                                                domain_checked_checkpoint):
     window.apply_preferences(model=str(domain_checked_checkpoint), mc=2, working_size=0, device="cpu")
     inverted = tmp_path / "inverted.npy"
@@ -437,7 +422,7 @@ def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(inverted)
     window.flush()
-    assert "does not look like a frontal chest radiograph" in window.statusBar().currentMessage()
+    assert "does not look like a frontal chest radiograph" in window.banner.text()  # the banner over the panels
     assert window.summary.flag_text().startswith("⚠ Flagged")
     assert "frontal chest radiograph" in window.summary.item(window.summary.rowCount() - 1, 0).toolTip()
     assert "Domain check" in window.model_panel.label.text()
@@ -445,7 +430,7 @@ def test_an_image_unlike_a_chest_radiograph_is_flagged_in_status_bar_and_stages(
         window.open_file(case_dir / "plain.npy")
     window.flush()
     assert window.summary.flag_text() == "" and window.summary.rowCount() == 3
-    assert "frontal chest" not in window.statusBar().currentMessage()
+    assert window.banner.isHidden() and window.banner.text() == ""
 
 
 def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, qtbot):
@@ -454,9 +439,10 @@ def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, q
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "plain.npy")
     assert window.panels["truth"].isHidden()
-    assert window.grid.columns in (1, 3)  # one row (or column) of three: no empty quadrant
+    # three panels in a row or a column, or a 2 x 2 grid whose fourth cell is the companion map
     shown_panels = [p for p in window.panels.values() if not p.isHidden()]
-    assert len(shown_panels) == 3
+    assert len(shown_panels) == window.grid.columns * window.grid.rows
+    assert len(shown_panels) == 3 or (len(shown_panels) == 4 and not window.panels["companion"].isHidden())
     for width, height in ((1280, 800), (900, 900), (700, 1000)):
         assert best_columns(3, width, height, (128, 112)) in (1, 3)
         assert best_columns(4, width, height, (128, 112)) in (1, 2, 4)
@@ -475,8 +461,8 @@ def test_lungs_are_segmented_once_after_inference(window, case_dir, qtbot, monke
     monkeypatch.setattr(lungs, "lung_mask", counting)
     with qtbot.waitSignals([window.inferenceFinished, window.summaryUpdated], timeout=180_000):
         window.open_file(case_dir / "case.tiff")
-    # the input's crop box on opening, then one segmentation of the generated dark-field that
-    # gives both the summary's lung mask and the crop box
+    # the input's crop box on opening, then one segmentation of the first preview's dark-field that
+    # gives both the summary's lung mask (for every row from then on) and the crop box
     assert calls == [False, True]
     assert window.state.crop_box is not None
 
