@@ -309,3 +309,91 @@ def test_summary_and_verify_count_flagged_images_and_list_each_failure(tmp_path,
     failed = [line for line in err.splitlines() if line.startswith("  failed: ")]
     reason = next(r["reason"] for r in st.read_index(store) if r["status"] == "failed")
     assert failed == [f"  failed: {folder / 'case3.png'}: {reason}"] and reason
+
+
+# --- issue 23: what is stored is what was checked; special files never block ----------------------------
+
+
+@pytest.fixture(scope="module")
+def offset_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
+    """The tiny model with a finite, legitimate target offset of 100000: every mean map is about 1e5."""
+    import dataclasses
+
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.config import Normalization
+    from dfviewer.core.generator import Cascade
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(target_offset=1e5))
+    return save_checkpoint(tmp_path_factory.mktemp("offset") / "offset.safetensors", Cascade(cfg))
+
+
+def _two_pngs(folder: Path, phantoms) -> Path:
+    folder.mkdir()
+    for i in range(2):
+        scaled = (phantoms[i] - phantoms[i].min()) / (np.ptp(phantoms[i]) + 1e-6)
+        Image.fromarray((scaled * 65535).astype(np.uint16)).save(folder / f"case{i}.png")
+    return folder
+
+
+def test_maps_beyond_float16_are_refused_with_a_reason_not_stored_as_infinity(tmp_path, phantoms,
+                                                                              offset_checkpoint, capsys):
+    folder = _two_pngs(tmp_path / "collection", phantoms)
+    store = tmp_path / "store"
+    assert _generate([folder], store, offset_checkpoint) == 1
+    rows = st.read_index(store)
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert rows[0]["reason"] == ("case0.png: its maps reach 1e+05, beyond the largest float16 value (65504), so they "
+                                 "cannot be stored in this store; generate into a new --out folder with --dtype "
+                                 "float32.")
+    assert "2 failed" in capsys.readouterr().err
+    assert main(["generate", "--verify", str(store)]) == 0  # a consistent store of two refusals
+    wide = tmp_path / "wide"
+    assert _generate([folder], wide, offset_checkpoint, "--dtype", "float32") == 0
+    assert [r["status"] for r in st.read_index(wide)] == ["done", "done"]
+    data = GeneratedDataset(wide, with_source=False)
+    mean = data[0]["maps"][0].numpy()
+    assert np.isfinite(mean).all() and abs(float(mean.max()) - 1e5) < 1.0
+    assert main(["generate", "--verify", str(wide)]) == 0
+
+
+def test_stored_range_is_judged_on_the_stored_values():
+    from dfviewer.core.generation import stored_range_problem
+
+    ok = np.full((2, 4, 4), 65504.0, dtype=np.float32)
+    assert stored_range_problem(ok, "float16") is None
+    beyond = ok.copy()
+    beyond[1, 2, 3] = 65520.0  # rounds to infinity in float16
+    assert "reach 6.552e+04" in stored_range_problem(beyond, "float16")
+    assert stored_range_problem(beyond, "float32") is None
+
+
+def _run_with_timeout(args, timeout=60):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "dfviewer", "generate", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("name", [st.SETTINGS_NAME, st.SOURCES_NAME, st.INDEX_NAME, "shards/shard-000000.h5"])
+def test_a_named_pipe_in_a_store_is_refused_by_verify_and_resume_without_blocking(tmp_path, phantoms,
+                                                                                   tiny_checkpoint, name):
+    folder = _two_pngs(tmp_path / "collection", phantoms)
+    store = tmp_path / "store"
+    assert _generate([folder], store, tiny_checkpoint) == 0
+    target = store / name
+    target.unlink()
+    os.mkfifo(target)
+    verify = _run_with_timeout(["--verify", store])  # a blocking open() would hang here until the timeout
+    resume = _run_with_timeout([folder, "--out", store, "--model", tiny_checkpoint, "--mc", "3", "--batch-size",
+                                "2", "--shard-size", "4", "--workers", "0", "--seed", "5", "--threads", "1"])
+    assert "Traceback" not in verify.stderr + resume.stderr, verify.stderr + resume.stderr
+    assert "pipe" in verify.stderr and name.split("/")[-1] in verify.stderr, verify.stderr
+    # settings and sources: the store cannot be judged at all (2); a shard or the index: a problem found (1)
+    assert verify.returncode == (2 if name in (st.SETTINGS_NAME, st.SOURCES_NAME) else 1), verify.stderr
+    if name == st.INDEX_NAME:  # resume writes the index anew from the shards (renamed over the pipe)
+        assert resume.returncode == 0, resume.stderr
+        assert (store / name).is_file() and main(["generate", "--verify", str(store)]) == 0
+    else:
+        assert resume.returncode == 2 and "pipe" in resume.stderr, resume.stderr

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dfviewer.cli import options
 from dfviewer.cli.predict import THREADS_HELP, _positive
 from dfviewer.cli.text import ProgressLine
 
@@ -16,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"),
                         help="which split of the dataset to score (default test)")
     parser.add_argument("--mc", type=int, default=20, metavar="T", help="MC-dropout samples (default 20; 0: deterministic)")
-    parser.add_argument("--working-size", type=int, metavar="N", help="override the checkpoint's working size (default: the checkpoint's)")
+    parser.add_argument("--working-size", type=options.working_size, metavar="N",
+                        help=f"override the checkpoint's working size, {options.WORKING_SIZE_RANGE} (default: the checkpoint's)")
     parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or mps (default auto)")
     parser.add_argument("--out", metavar="JSON", help="write the report as JSON (and a .md beside it)")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots to this folder")

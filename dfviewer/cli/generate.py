@@ -13,8 +13,10 @@ import sys
 import threading
 from pathlib import Path
 
+from dfviewer.cli import options
 from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
 from dfviewer.cli.text import ProgressLine
+from dfviewer.core import sizes
 from dfviewer.core.config import MC_SEED
 from dfviewer.errors import UserError
 from dfviewer.text import plural
@@ -39,18 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stages to store, e.g. 3 or 1,2,3 (default: the last stage)")
     parser.add_argument("--mc", type=_non_negative, default=20, metavar="N",
                         help="Monte Carlo dropout samples per image (default 20; 0: deterministic, no epistemic)")
-    parser.add_argument("--size", type=_positive, default=None, metavar="N",
-                        help="stored resolution, pixels on the longer side (default: the model's working size)")
+    parser.add_argument("--size", type=options.bounded(1, sizes.MAX_STORED_SIZE), default=None, metavar="N",
+                        help=f"stored resolution, pixels on the longer side, at most {sizes.MAX_STORED_SIZE} "
+                             "(default: the model's working size)")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored number type (default float16)")
-    parser.add_argument("--batch-size", type=_positive, default=4, metavar="N",
-                        help="images per batch (default 4); a resumed run should keep it for bit-identical results")
+    parser.add_argument("--batch-size", type=options.bounded(1, sizes.MAX_GENERATE_BATCH), default=4, metavar="N",
+                        help=f"images per batch, 1 to {sizes.MAX_GENERATE_BATCH} (default 4); a resumed run should keep it for bit-identical results")
     parser.add_argument("--workers", type=_non_negative, default=None, metavar="N",
                         help="processes reading and decoding images beside the model (default: 0 on a machine "
                              "with 2 cores or fewer, where the model needs both, else 1)")
     parser.add_argument("--threads", type=_positive, default=None, metavar="N",
                         help="compute threads of each process (default: the CPU cores this process may use, shared "
                              "among torchrun's local processes, minus --workers; at least 1)")
-    parser.add_argument("--shard-size", type=_positive, default=64, metavar="N", help="images per shard file (default 64)")
+    parser.add_argument("--shard-size", type=options.bounded(1, sizes.MAX_SHARD_SIZE), default=64, metavar="N",
+                        help=f"images per shard file, 1 to {sizes.MAX_SHARD_SIZE} (default 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                         help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
@@ -161,7 +165,8 @@ def _report(summary, store: Path, world: int) -> int:
 
 
 def _verify(store: Path) -> int:
-    from dfviewer.core.store import read_index, verify_store
+    from dfviewer.core.store import read_index
+    from dfviewer.core.store_check import verify_store
 
     problems, counts = verify_store(store)
     print(f"{store}: {counts['sources']} source images, {counts['rows']} index rows ({counts['done']} stored, "

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from dfviewer.cli import options
 from dfviewer.cli.text import ProgressLine, plural
+from dfviewer.core import sizes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
-    parser.add_argument("--n", type=int, default=100, metavar="N", help="number of cases (default 100)")
-    parser.add_argument("--size", type=int, default=256, metavar="S", help="image size in pixels (default 256)")
+    parser.add_argument("--n", type=options.bounded(1, sizes.MAX_PHANTOM_CASES), default=100, metavar="N",
+                        help="number of cases (default 100)")
+    parser.add_argument("--size", type=options.bounded(*sizes.PHANTOM_SIZES), default=256, metavar="S",
+                        help=f"image size in pixels, {sizes.PHANTOM_SIZES[0]} to {sizes.PHANTOM_SIZES[1]} (default 256)")
     parser.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
     parser.add_argument("--healthy-fraction", type=float, metavar="F", help="share of healthy cases (default 0.4)")
     parser.add_argument("--ood-fraction", type=float, metavar="F",

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from dfviewer.cli import options
 from dfviewer.cli.text import ProgressLine
 from dfviewer.core.config import MC_SEED
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
@@ -63,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--format", default="tiff", choices=FORMATS, dest="fmt",
                         help="float32 TIFF per map (default), one NPZ per input, or PNG previews")
-    parser.add_argument("--working-size", type=_positive, default=None, metavar="N",
-                        help="pixels on the longer side the network works at (default: the model's)")
+    parser.add_argument("--working-size", type=options.working_size, default=None, metavar="N",
+                        help=f"pixels on the longer side the network works at, {options.WORKING_SIZE_RANGE} "
+                             "(default: the model's)")
     parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
                         help=f"seed of the dropout masks (default {MC_SEED}, the viewer's: both give the same "
                              "epistemic map for the same file)")
@@ -150,33 +154,35 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str, 
     A ``warning`` (the input was flagged) goes into every file: the PNGs' title strip and text, the
     TIFFs' description, an NPZ's ``warning`` entry.
     """
-    from dfviewer.atomic import atomic_path
     from dfviewer.display.export_plan import plan_predictions
     from dfviewer.display.maps import MAPS, PREDICTED_MAPS
 
+    # one full-resolution map at a time: made from the working-size maps, written, let go
     written: list[Path] = []
     if fmt == "npz":
+        from dfviewer.io.npz_export import write_npz
+
         target = out_dir / f"{stem}.npz"
-        arrays = {f"stage{r.stage}_{MAPS[key].file_name}": getattr(r, key) for r in results for key in PREDICTED_MAPS}
-        arrays["mc_samples"] = np.array(results[0].samples if results else 0)
+        arrays: list[tuple[str, Any]] = [(f"stage{r.stage}_{MAPS[key].file_name}", partial(r.full_map, key))
+                                         for r in results for key in PREDICTED_MAPS]
+        arrays.append(("mc_samples", np.array(results[0].samples if results else 0)))
         if warning:
-            arrays["warning"] = np.array(warning)
-        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        return [target]
+            arrays.append(("warning", np.array(warning)))
+        return [write_npz(target, arrays)]
     from dfviewer.io import render_png, write_tiff
     from dfviewer.io.png_export import warning_sentence
     from dfviewer.io.tiff_export import tiff_description
 
     for r in results:
         for item in plan_predictions(out_dir, stem, [r.stage], fmt):
-            array, info = getattr(r, item.key), MAPS[item.key]
+            array, info = r.full_map(item.key), MAPS[item.key]
             if fmt == "tiff":
                 extra = f"warning: {warning_sentence(warning)}" if warning else ""
                 write_tiff(item.path, array, tiff_description(info.file_name, r.stage, "", model_name, extra))
             else:
                 render_png(item.path, array, colormap=info.colormap, units=info.units,
                            title=f"{stem}, stage {r.stage}, {info.label}", warning=warning)
+            del array
             written.append(item.path)
     return written
 
@@ -220,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"dfviewer predict: warning: {path.name}: {warning}.", file=sys.stderr)
             results = predictor.predict(image, mc_samples=args.mc, working_size=args.working_size,
                                         progress=bar, stages=args.stages, seed=args.seed)
+            del image  # 144 MB at the readers' size limit: not held while the maps are written
             bar.close()  # the predictor refuses NaN / infinite maps, so nothing half-valid is written
             out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             written = write_outputs(results, out_dir, stem, args.fmt, model_path.stem, warning or "")
@@ -239,10 +246,10 @@ def run(args: argparse.Namespace) -> int:
                      "flagged": "1" if warning else "0", "domain_score": "" if score is None else f"{score:.4g}",
                      "warning": warning or ""})
         if args.fmt == "npz":
-            print(f"{path}: wrote {written[0]}")
+            print(shown(f"{path}: wrote {written[0]}"))
         else:
             pattern = out_dir / f"{stem}_stage*_*.{args.fmt}"
-            print(f"{path}: wrote {len(written)} maps to {pattern}")
+            print(shown(f"{path}: wrote {len(written)} maps to {pattern}"))
     ok = len(files) - (failures - len(problems))
     if out_dir.is_dir():  # no folder is made for a run that wrote nothing
         _write_manifest(out_dir / MANIFEST_NAME, rows)
@@ -270,8 +277,13 @@ def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=_MANIFEST_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: shown(value) for key, value in row.items()} for row in rows)
     atomic_write_text(path, buffer.getvalue())
+
+
+def shown(text: object) -> str:
+    """``text`` as UTF-8 can hold it: the bytes of a file name that is not UTF-8 as ``\\xff`` escapes."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _sentence(exc: BaseException, path: Path) -> str:

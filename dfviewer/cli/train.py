@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dfviewer.cli import options
 from dfviewer.cli.text import is_terminal
+from dfviewer.core import sizes
 from dfviewer.core.config import ExperimentConfig, load_experiment, preset
 
 
@@ -23,9 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="JSON", help="experiment settings as JSON (model and train sections)")
     parser.add_argument("--epochs", type=int, metavar="N",
                         help="epochs of each stage (3 stages x --epochs 5 = 15 epochs in all; default: the preset's)")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="images per training step (default: the preset's, 4 for fast, 2 for paper)")
+    parser.add_argument("--batch-size", type=options.bounded(1, sizes.MAX_TRAIN_BATCH), metavar="N",
+                        help=f"images per training step, 1 to {sizes.MAX_TRAIN_BATCH} (default: the preset's, 4 for "
+                             "fast, 2 for paper)")
     parser.add_argument("--lr", type=float, metavar="X", help="generator learning rate (default: the preset's)")
-    parser.add_argument("--working-size", type=int, metavar="N", help="training resolution, longer side in pixels (default: the preset's)")
+    parser.add_argument("--working-size", type=options.working_size, metavar="N",
+                        help=f"training resolution, longer side in pixels, {options.WORKING_SIZE_RANGE} and a multiple "
+                             "of 2 ** depth (default: the preset's)")
     parser.add_argument("--stages", type=int, metavar="N", help="number of stages in the cascade (default: the preset's, 3)")
     parser.add_argument("--finetune-epochs", type=int, metavar="N", help="end-to-end fine-tuning epochs after the stages (default: the preset's, 0)")
     parser.add_argument("--seed", type=int, metavar="N",

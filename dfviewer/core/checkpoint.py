@@ -39,6 +39,15 @@ MAX_JSON_DEPTH = 32
 _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
                 "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
 _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
+#: the weight dtypes a model can use (cast to float32 on loading without losing what they hold);
+#: float8 is refused: with 2-3 mantissa bits the maps would be off by up to a fifth, silently
+_FLOAT_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+#: BatchNorm's step counters are the model's only integer tensors
+_COUNTER_SUFFIX = "num_batches_tracked"
+_COUNTER_DTYPES = {"I64", "I32"}
+_DTYPE_WORDS = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16", "U32": "uint32",
+                "I32": "int32", "U64": "uint64", "I64": "int64", "F8_E4M3": "float8 (e4m3)",
+                "F8_E5M2": "float8 (e5m2)", "C64": "complex64", "C128": "complex128", **_FLOAT_DTYPES}
 
 
 class CheckpointError(UserError):
@@ -167,6 +176,24 @@ def _declared_weight_bytes(handle: Any) -> int:
     return total
 
 
+def _unusable_dtype(handle: Any, name: str) -> str | None:
+    """One sentence about the first tensor whose stored dtype the model cannot use, else None.
+
+    Loading casts every tensor to the parameter's dtype: integers and bools would become
+    constant (mostly zero) weights, complex numbers would lose their imaginary part.
+    """
+    for key in handle.keys():
+        code = str(handle.get_slice(key).get_dtype()).upper()
+        counter = key.endswith(_COUNTER_SUFFIX)
+        if code in (_COUNTER_DTYPES if counter else _FLOAT_DTYPES):
+            continue
+        word = _DTYPE_WORDS.get(code, code.lower()[:20])
+        wanted = "an integer step counter (int64)" if counter else "float32, float16, bfloat16 or float64"
+        return sentence(f"checkpoint {name} stores weight tensor {key[:120]!r} as {word}, not as {wanted}, "
+                        "so the model it describes cannot be used")
+    return None
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint file or folder written by :func:`save_checkpoint`.
 
@@ -202,6 +229,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         with safe_open(str(weights), framework="pt") as handle:
             header = handle.metadata() or {}
             declared = _declared_weight_bytes(handle)
+            unusable = _unusable_dtype(handle, name)
     except BaseException as exc:  # a damaged file may upset the Rust parser in any way
         if isinstance(exc, _STOP):
             raise
@@ -214,6 +242,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             sentence(f"{name} declares {declared / 1e6:.1f} MB of weights, more than the "
                       f"{MAX_WEIGHT_BYTES / 1e6:.0f} MB a dfviewer model may have")
         )
+    if unusable:
+        raise CheckpointError(unusable)
     if "config" not in header:
         raise CheckpointError(sentence(f"{name} holds weights but no dfviewer config"))
     version_text = header.get("dfviewer_format", "0")
@@ -241,7 +271,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{name} has a safetensors header but its weights cannot be read (the file is damaged or "
             "was cut short, e.g. by an incomplete download)."
         ) from None
-    bad = sum(1 for t in state.values() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    # judged as float32, what the model computes in: a float64 weight beyond 3.4e38 becomes infinite there
+    bad = sum(1 for t in state.values() if t.is_floating_point() and not bool(torch.isfinite(t.float()).all()))
     if bad:
         raise CheckpointError(
             f"{name} holds {bad} weight tensor{'s' if bad != 1 else ''} with NaN or infinite values, "

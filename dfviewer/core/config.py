@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from dfviewer.core import sizes
 from dfviewer.errors import UserError
 
 StageInput = Literal["attention", "reference"]
@@ -79,8 +80,8 @@ def _check_types(config: Any, ints: tuple[str, ...], floats: tuple[str, ...], bo
 
 #: the most parameters a model config may ask for (the paper preset has about 100 M)
 MAX_MODEL_PARAMETERS = 500_000_000
-#: the largest working size (pixels on the longer side) a model may declare
-MAX_WORKING_SIZE = 8192
+#: the largest working size (pixels on the longer side) a model may declare: the bound every size option has
+MAX_WORKING_SIZE = sizes.MAX_WORKING_SIZE
 
 
 def estimated_parameters(

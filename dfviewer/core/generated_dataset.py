@@ -28,7 +28,7 @@ class GeneratedDataset(Dataset):
 
     def __init__(self, store: str | Path, with_source: bool = True, source_size: bool = True) -> None:
         self.store = Path(store)
-        settings = st.read_settings(self.store)
+        settings = st.read_settings(self.store, allow_old=True)  # reading needs no digest
         if settings is None:
             raise st.StoreError(f"{self.store} is not a dfviewer generate store (no {st.SETTINGS_NAME})")
         self.settings = settings
@@ -51,6 +51,7 @@ class GeneratedDataset(Dataset):
             self._files, self._pid = {}, os.getpid()
         handle = self._files.get(shard)
         if handle is None:
+            st.check_regular(self.store / st.SHARDS_DIR / shard)  # a named pipe would block open() forever
             handle = self._files[shard] = h5py.File(self.store / st.SHARDS_DIR / shard, "r")
             names = json.loads(handle["maps"].attrs["names"])
             if names != self.names:

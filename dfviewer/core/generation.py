@@ -31,13 +31,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dfviewer.core import store as st
+from dfviewer.core import store_check as sc
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.distributed import DistEnv, barrier
 from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.inference import MAP_NAMES, Predictor, PreparedImage, StageResult, prepare_image
 from dfviewer.core.normalize import input_range_warning, normalize_input
-from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
+from dfviewer.errors import STOP_EXCEPTIONS, UserError, cause, failure_reason
 
 
 def usable_cores() -> int:
@@ -213,11 +214,21 @@ def prepare_store(store: Path, sources: list[str], settings: dict[str, Any], env
                   notes: Callable[[str], None]) -> tuple[list[str], dict[str, Any]]:
     """Create the store or check a resumed one's settings; the source list to use (rank 0 writes)."""
     store = Path(store)
+    try:
+        return _prepare_store(store, sources, settings, env, notes)
+    except OSError as exc:  # a name too long, no permission, ...: one sentence
+        raise st.StoreError(f"--out {store} cannot be used as a store ({exc.strerror or cause(exc)})") from None
+
+
+def _prepare_store(store: Path, sources: list[str], settings: dict[str, Any], env: DistEnv,
+                   notes: Callable[[str], None]) -> tuple[list[str], dict[str, Any]]:
     if store.exists() and not store.is_dir():
         raise st.StoreError(f"--out {store} exists and is not a folder")
     old = st.read_settings(store) if store.is_dir() else None
     if old is None and store.is_dir() and any(store.iterdir()) and not (store / st.SHARDS_DIR).is_dir():
         raise st.StoreError(f"--out {store} is a folder holding other files; give a new or empty folder for the store")
+    if old is None and st.shard_files(store):
+        sc.expected_for(store)  # refuses: shards made with settings nobody knows now
     if old is not None:
         stored = st.read_sources(store)
         if stored is None:
@@ -227,7 +238,9 @@ def prepare_store(store: Path, sources: list[str], settings: dict[str, Any], env
             notes(f"the store lists {len(stored)} source images from its first run; they are used "
                   f"({extra} image(s) found now are not part of it; generate them into a new store)")
         sources = stored
-        settings = dict(settings, n_sources=len(sources))
+        settings = dict(settings, n_sources=len(sources), sources_sha256=st.sources_digest(sources))
+        if old.get("sources_sha256") != settings["sources_sha256"]:
+            sc.expected_for(store)  # refuses: sources.json is not the list the settings were made with
         mismatch = st.settings_mismatch(old, settings)
         if mismatch:
             raise st.StoreError(f"{store} was made with other settings ({'; '.join(mismatch)}); resume it with "
@@ -236,6 +249,7 @@ def prepare_store(store: Path, sources: list[str], settings: dict[str, Any], env
             notes(f"--batch-size {settings.get('batch_size')} differs from the store's first run "
                   f"({old.get('batch_size')}): new images match those of a single run with this batch size")
         return sources, old
+    settings = dict(settings, n_sources=len(sources), sources_sha256=st.sources_digest(sources))
     if env.main:
         (store / st.SHARDS_DIR).mkdir(parents=True, exist_ok=True)
         st.write_sources(store, sources)
@@ -266,14 +280,10 @@ def generate(
     env = env or DistEnv()
     store = Path(store)
     size = int(options.size or predictor.config.working_size)
+    expected = sc.expected_for(store)
     for text in _redo_half_written(store, options, env):
         notes(text)
-    rows, damaged = st.scan_shards(store)
-    for path in damaged:
-        shard = st.parse_shard_name(path.name)
-        if shard is not None and shard[0] % env.world == env.rank:
-            notes(f"{path.name} is damaged; its images are generated again")
-            path.unlink(missing_ok=True)
+    rows = _check_resumed(store, expected, env, notes)
     finished = {int(r["index"]) for r in rows if r["status"] == "done" or (r.get("reason") and not options.retry_failed)}
     summary = Summary(total=len(sources), already=len(finished))
     batches = plan_batches(len(sources), options.shard_size, options.batch_size, env, finished)
@@ -298,7 +308,8 @@ def generate(
                     writer.close()
                 part = parts.get(shard, 0)
                 parts[shard] = part + 1
-                writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype).open()
+                writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype,
+                                        expected.digest).open()
             _run_batch(predictor, batch, options, size, writer, summary, pin, on_row)
             _release_free_memory()
             if progress is not None:
@@ -317,7 +328,7 @@ def generate(
         summary.seconds = time.perf_counter() - start
     barrier(env)
     if env.main:
-        merged = st.merge_index(store)
+        merged = sc.merge_index(store, expected)
         summary.stored_bytes = sum(int(r.get("stored_bytes") or 0) for r in merged)
     return summary
 
@@ -354,19 +365,40 @@ def _run_batch(predictor: Predictor, batch: list[_Item], options: GenerateOption
             "warning": item.warning, "seconds": item.seconds,
         }
         result = outcome.get(item.index)
-        if item.reason is not None or not isinstance(result, list):
+        maps = None
+        if item.reason is None and isinstance(result, list):
+            maps = np.stack([r.full_map(name) for r in result for name in options.maps]).astype(np.float32)
+            beyond = stored_range_problem(maps, options.dtype)
+            if beyond:
+                result = UserError(beyond)
+        if item.reason is not None or not isinstance(result, list) or maps is None:
             reason = item.reason or _reason(result if isinstance(result, BaseException) else UserError("no result"),
                                             item.path)
             row = writer.add_failure(row, reason)
             summary.failed += 1
         else:
             row["seconds"] = item.seconds + share
-            maps = np.stack([getattr(r, name) for r in result for name in options.maps]).astype(np.float32)
             row.update(_lung_summaries(result[-1], item.lungs, item.lungs_found))
             row = writer.add(row, maps)
             summary.done += 1
         if on_row is not None:
             on_row(row)
+
+
+def stored_range_problem(maps: np.ndarray, dtype: str) -> str | None:
+    """Why ``maps`` cannot be stored as ``dtype``, or None: the check applies to the values as stored.
+
+    A finite float32 map beyond float16's 65504 would be stored as infinity. Such an image is
+    refused with this reason rather than switching the store to float32: a store keeps one dtype
+    (its settings and every shard say so), and the reason tells how to keep such values.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = maps.astype(dtype)
+    if bool(np.isfinite(stored).all()):
+        return None
+    peak = float(np.max(np.abs(maps[np.isfinite(maps)]), initial=0.0))
+    return (f"its maps reach {peak:.4g}, beyond the largest {dtype} value ({float(np.finfo(dtype).max):.6g}), "
+            "so they cannot be stored in this store; generate into a new --out folder with --dtype float32")
 
 
 _LIBC: Any = None
@@ -405,12 +437,35 @@ def _lung_summaries(result: StageResult, lungs: np.ndarray | None, found: bool) 
             "lung_aleatoric": mean_in(result.aleatoric), "lung_epistemic": mean_in(result.epistemic)}
 
 
+def _check_resumed(store: Path, expected: sc.Expected, env: DistEnv,
+                   notes: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The rows of the good shards; this rank's damaged shards are removed (redone). A shard made
+    with other settings, or one that is not a file, stops the run with one sentence."""
+    rows: list[dict[str, Any]] = []
+    for path in st.shard_files(store):
+        parsed = st.parse_shard_name(path.name)
+        mine = parsed is not None and parsed[0] % env.world == env.rank
+        check = sc.shard_check(path, expected, deep=mine)  # this rank reads its own shards' maps back
+        if check.kind in (sc.FOREIGN, sc.NOT_A_FILE):
+            raise st.StoreError(f"{store}: {check.problem}; move it out of the store (or use a new --out folder)")
+        if check.kind == sc.DAMAGED:
+            if mine:
+                notes(f"{check.problem}; its images are generated again")
+                path.unlink()
+            continue
+        rows.extend(check.rows)
+    return rows
+
+
 def _redo_half_written(store: Path, options: GenerateOptions, env: DistEnv) -> list[str]:
     """Remove this rank's temporary shard files (a killed run's half-written shards)."""
     texts = []
     for path in st.temp_files(store):
         shard = st.parse_temp_name(path.name)
         if shard is not None and shard % env.world == env.rank:
+            if path.is_dir() or not (path.is_file() or path.is_symlink()):
+                raise st.StoreError(f"{store}: {path.name} is named like a half-written shard but is not a file; "
+                                    "move it out of the store")
             path.unlink(missing_ok=True)
             texts.append(f"shard {shard} was half-written when a run stopped; it is generated again")
     return texts

@@ -3,8 +3,9 @@
 :class:`Predictor` wraps a trained :class:`~dfviewer.core.generator.Cascade`. It takes a 2-D
 numpy image of any size, normalises it as the checkpoint says, resamples it so the longer side
 equals the working size, pads it to the network's multiple, runs a deterministic pass and then
-Monte Carlo dropout samples (METHOD.md section 4), and maps every result back to the input's
-shape and the target's units.
+Monte Carlo dropout samples (METHOD.md section 4). Its results keep the maps at the working size
+and give them at the input's shape and in the target's units when asked for
+(:mod:`dfviewer.core.stage_result`); the input side lives in :mod:`dfviewer.core.prepare`.
 
 :meth:`Predictor.predict_stream` yields a quick deterministic preview first and then running
 estimates as samples finish (for a viewer that updates live); :meth:`Predictor.predict` returns
@@ -18,7 +19,6 @@ import copy
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,52 +38,22 @@ from dfviewer.core.generator import (
     seeded_dropout,
     stage_input,
 )
-from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
-from dfviewer.core.normalize import denormalize_spread, denormalize_target, input_range_warning, normalize_input
+from dfviewer.core.mc_stats import StageAccumulator, deterministic_maps, row_of
+from dfviewer.core.normalize import input_range_warning, normalize_input
+from dfviewer.core.prepare import (
+    DeviceError,
+    InputImageError,
+    PreparedImage,
+    check_image,
+    prepare_image,
+    select_device,
+)
+from dfviewer.core.stage_result import MAP_NAMES, NonFiniteOutputError, StageResult, check_finite
 from dfviewer.errors import UserError
-
-MAP_NAMES = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
 
 
 class PredictionCancelled(Exception):
     """The caller's cancel event was set; the prediction stopped early (not a user error)."""
-
-
-class InputImageError(UserError):
-    """The image handed to the predictor is not a usable 2-D radiograph."""
-
-
-class NonFiniteOutputError(UserError):
-    """The model produced NaN or infinite values: an error for that input, never a result."""
-
-
-class DeviceError(UserError):
-    """The requested compute device does not exist on this machine."""
-
-
-@dataclass
-class StageResult:
-    """One stage's maps, float32 arrays of the input image's shape, in the target's units.
-
-    ``mean``: the generated dark-field; ``alpha``, ``beta``: the generalized-Gaussian scale
-    and shape (averaged over samples); ``aleatoric``: the mean GGD standard deviation;
-    ``epistemic``: the standard deviation of ``mean`` over MC samples (0 for a deterministic
-    pass); ``total``: ``sqrt(aleatoric**2 + epistemic**2)``. ``samples``: how many MC samples
-    the maps summarise (0: the deterministic pass).
-    """
-
-    stage: int
-    mean: np.ndarray
-    alpha: np.ndarray
-    beta: np.ndarray
-    aleatoric: np.ndarray
-    epistemic: np.ndarray
-    total: np.ndarray
-    samples: int
-
-    def maps(self) -> dict[str, np.ndarray]:
-        """The six maps by name (the order of :data:`MAP_NAMES`)."""
-        return {name: getattr(self, name) for name in MAP_NAMES}
 
 
 class Prediction:
@@ -124,130 +94,12 @@ class Prediction:
         )
 
 
-# --- devices -------------------------------------------------------------------------
-
-
-def select_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA, then Apple MPS, then CPU; otherwise the named device, if present."""
-    if isinstance(device, torch.device):
-        return device
-    name = str(device).lower()
-    mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("device cuda was requested but this machine has no usable CUDA GPU")
-    if name == "mps" and not mps_ok:
-        raise DeviceError("device mps was requested but Apple's Metal backend is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
-
-
-# --- pre- and post-processing --------------------------------------------------------
-
-
-def check_image(image: Any) -> np.ndarray:
-    """The image as a float32 2-D array, or :class:`InputImageError` saying what is wrong."""
-    try:
-        array = np.asarray(image)
-    except Exception:  # noqa: BLE001 - anything numpy cannot turn into an array
-        raise InputImageError("the image could not be read as an array of numbers") from None
-    if array.ndim != 2:
-        raise InputImageError(
-            f"the image must be a 2-D grey-scale array, but it has shape {array.shape}"
-        )
-    if array.size == 0:
-        raise InputImageError("the image is empty (it has no pixels)")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
-        raise InputImageError(f"the image must hold real numbers, not {array.dtype}")
-    array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise InputImageError("the image contains NaN or infinite pixel values")
-    return array
-
-
-# --- running statistics ---------------------------------------------------------------
-
-
-class _StageAccumulator:
-    """Running mean / variance (Welford) of the mean map and running means of the rest."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean: torch.Tensor | None = None
-        self.m2: torch.Tensor | None = None
-        self.alpha: torch.Tensor | None = None
-        self.beta: torch.Tensor | None = None
-        self.sigma: torch.Tensor | None = None
-
-    def add(self, mean: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, sigma: torch.Tensor) -> None:
-        """Add the samples of a chunk; each argument is (B, 1, h, w) float32."""
-        for i in range(mean.shape[0]):
-            self.n += 1
-            x = mean[i : i + 1]
-            if self.mean is None:
-                self.mean = x.clone()
-                self.m2 = torch.zeros_like(x)
-                self.alpha, self.beta, self.sigma = alpha[i : i + 1].clone(), beta[i : i + 1].clone(), sigma[i : i + 1].clone()
-                continue
-            assert self.m2 is not None  # set with self.mean
-            delta = x - self.mean
-            self.mean += delta / self.n
-            self.m2 += delta * (x - self.mean)
-            for name, value in (("alpha", alpha), ("beta", beta), ("sigma", sigma)):
-                acc = getattr(self, name)
-                acc += (value[i : i + 1] - acc) / self.n
-
-    def snapshot(self) -> dict[str, torch.Tensor]:
-        """Copies of the current estimates; epistemic is the population std over samples."""
-        assert self.mean is not None and self.m2 is not None
-        assert self.alpha is not None and self.beta is not None and self.sigma is not None
-        return {
-            "mean": self.mean.clone(),
-            "alpha": self.alpha.clone(),
-            "beta": self.beta.clone(),
-            "aleatoric": self.sigma.clone(),
-            "epistemic": (self.m2 / self.n).clamp_min(0).sqrt(),
-        }
-
-
 # --- the predictor --------------------------------------------------------------------
-
-
-@dataclass
-class PreparedImage:
-    """An image ready for the network: normalised, resampled to the working size, padded."""
-
-    x: torch.Tensor  # (1, C, H_pad, W_pad) network range (CPU from prepare_image, the device in a Predictor)
-    shape: tuple[int, int]  # the input image's shape
-    work: tuple[int, int]  # the unpadded working shape
 
 
 #: activations one forward pass may hold on a CPU (the largest map of all its rows); more rows
 #: per pass than fit here only spill the caches (measured: no gain per sample on 2 cores)
 CPU_PASS_BYTES = 16 * 1024**2
-
-
-def prepare_image(image: np.ndarray, config: ModelConfig, working_size: int | None = None) -> PreparedImage:
-    """Normalise, resample and pad one image on the CPU (torch + numpy only: fine in a worker process)."""
-    array = check_image(image)
-    size = config.working_size if working_size is None else int(working_size)
-    if size < 1:
-        raise UserError(f"the working size must be a positive number of pixels, not {working_size}")
-    normalized = normalize_input(array, config.normalization)
-    t = torch.from_numpy(normalized)[None, None]
-    work = working_shape(array.shape, size)
-    with torch.inference_mode():
-        t = resample(t, work)
-        t = pad_to_multiple(t, config.multiple)
-        if config.in_channels > 1:
-            t = t.expand(-1, config.in_channels, -1, -1)
-        t = t.contiguous()
-    return PreparedImage(t, (int(array.shape[0]), int(array.shape[1])), work)
 
 
 class Predictor:
@@ -376,13 +228,13 @@ class Predictor:
             feats = cast(UNetStage, self.model.stages[0]).encode(prepared.x)
             outputs = self._decode(prepared.x, feats, n_run, cancel)
             preview = {
-                m: _deterministic_maps(self._crop(out, prepared)) for m, out in enumerate(outputs, start=1)
+                m: deterministic_maps(self._crop(out, prepared)) for m, out in enumerate(outputs, start=1)
             }
         yield Prediction(self._builder(preview, prepared, wanted, 0, network_units), 0, mc_samples, True)
         if mc_samples == 0:
             return
 
-        accumulators = {m: _StageAccumulator() for m in range(1, n_run + 1)}
+        accumulators = {m: StageAccumulator() for m in range(1, n_run + 1)}
         chunk = self._chunk_size(prepared, mc_samples)
         done = 0
         while done < mc_samples:
@@ -484,9 +336,9 @@ class Predictor:
             feats = cast(UNetStage, self.model.stages[0]).encode(x)
             if mc_samples == 0:
                 outputs = self._decode(x, feats, n_run, None)
-                return [{m: _deterministic_maps(self._crop(_row(out, j), item)) for m, out in enumerate(outputs, start=1)}
+                return [{m: deterministic_maps(self._crop(row_of(out, j), item)) for m, out in enumerate(outputs, start=1)}
                         for j, item in enumerate(items)]
-        accumulators = [{m: _StageAccumulator() for m in range(1, n_run + 1)} for _ in items]
+        accumulators = [{m: StageAccumulator() for m in range(1, n_run + 1)} for _ in items]
         rows = [(j, s) for j in range(len(items)) for s in range(mc_samples)]
         per_pass = self.rows_per_pass(x.shape)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -588,48 +440,17 @@ class Predictor:
         norm = self.config.normalization
 
         def build() -> list[StageResult]:
-            results = []
+            # the maps stay at the working size; each is resampled to the output shape when asked
+            # for (a 6000 x 6000 input's 18 full-size maps would take 2.6 GB at once)
             with torch.inference_mode():
-                for m in wanted:
-                    arrays = {}
-                    for name, value in maps[m].items():
-                        array = resample(value.float(), prepared.shape).cpu()[0, 0].numpy().astype(np.float32)
-                        if not network_units and name == "mean":
-                            array = denormalize_target(array, norm)
-                        elif not network_units and name != "beta":  # alpha and the sigmas scale
-                            array = denormalize_spread(array, norm)
-                        arrays[name] = array
-                    arrays["total"] = np.sqrt(arrays["aleatoric"] ** 2 + arrays["epistemic"] ** 2)
-                    results.append(StageResult(stage=m, samples=samples, **arrays))
+                results = [StageResult.from_working(m, samples, {name: value.float()[0, 0].cpu().numpy()
+                                                                 for name, value in maps[m].items()},
+                                                    prepared.shape, None if network_units else norm)
+                           for m in wanted]
             check_finite(results)
             return results
 
         return build
-
-
-def check_finite(results: Sequence[StageResult]) -> None:
-    """Raise :class:`NonFiniteOutputError` when any map of any stage holds NaN or infinity."""
-    bad = [f"stage {r.stage} {name}" for r in results for name, array in r.maps().items()
-           if not np.isfinite(array).all()]
-    if bad:
-        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise NonFiniteOutputError(f"The model gave NaN or infinite values ({shown}); its weights or settings "
-                                   "may be damaged, so no maps were produced for this image.")
-
-
-def _row(out: StageOutput, j: int) -> StageOutput:
-    return StageOutput(out.mean[j : j + 1], out.alpha[j : j + 1], out.beta[j : j + 1])
-
-
-def _deterministic_maps(out: StageOutput) -> dict[str, torch.Tensor]:
-    sigma = out.sigma
-    return {
-        "mean": out.mean.float().clone(),
-        "alpha": out.alpha.float().clone(),
-        "beta": out.beta.float().clone(),
-        "aleatoric": sigma,
-        "epistemic": torch.zeros_like(sigma),
-    }
 
 
 def _raise_if_cancelled(cancel: threading.Event | None) -> None:

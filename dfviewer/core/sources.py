@@ -73,9 +73,12 @@ def csv_sources(table: str | Path, column: str, root: str | Path | None = None) 
     seen: set[str] = set()
     paths: list[str] = []
     repeated = 0
-    for value in values:
+    for number, value in enumerate(values, start=1):
         if not value:
             continue
+        if "\0" in value:
+            raise SourceError(f"entry {number} of column {column!r} of {table.name} holds a NUL character, "
+                              "which no file name can hold; correct the CSV file")
         path = str((base / value).resolve())
         if path in seen:
             repeated += 1
@@ -83,6 +86,14 @@ def csv_sources(table: str | Path, column: str, root: str | Path | None = None) 
         seen.add(path)
         paths.append(path)
     return paths, repeated
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a byte file name that is not UTF-8 (a surrogate escape)
+        return False
+    return True
 
 
 def list_sources(source: str | Path, column: str | None = None, root: str | Path | None = None,
@@ -93,9 +104,15 @@ def list_sources(source: str | Path, column: str | None = None, root: str | Path
     if path.is_dir():
         if column is not None:
             raise SourceError(f"--column names a CSV column, but {path} is a folder")
-        paths = folder_sources(path, skip)
+        found = folder_sources(path, skip)
+        paths = [p for p in found if _utf8(p)]
+        if len(paths) < len(found):
+            first = next(p for p in found if not _utf8(p))
+            notes.append(f"{len(found) - len(paths)} file(s) whose names are not valid UTF-8 are left out, the "
+                         f"index cannot record them (first: {os.fsencode(first).decode('utf-8', 'backslashreplace')}); "
+                         "rename them to include them")
         if not paths:
-            raise SourceError(f"folder {path} holds no DICOM, PNG, JPEG or TIFF radiographs")
+            raise SourceError(f"folder {path} holds no DICOM, PNG, JPEG or TIFF radiographs with UTF-8 names")
         return paths, notes
     if not path.exists():
         raise SourceError(f"{path} does not exist; give a folder of radiographs or a CSV file listing them")

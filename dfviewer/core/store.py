@@ -10,8 +10,10 @@ Layout of a store folder::
 
 A shard holds ``maps``: (images, maps, size, size) float16 or float32, one gzip-compressed chunk
 per image and map (zero padding beyond the image's stored height and width compresses away),
-and ``rows``: the index rows of its images as JSON. A shard is written under a temporary name
-and renamed when complete, so a file under a final name is always whole; a temporary file left
+and ``rows``: the index rows of its images as JSON. Its ``settings_sha256`` attribute (and each
+row's) is the :func:`settings_digest` of the settings it was made with; resume and verify
+(:mod:`dfviewer.core.store_check`) refuse a shard whose digest is not the store's. A shard is
+written under a temporary name and renamed when complete, so a file under a final name is always whole; a temporary file left
 by a killed process is a half-written shard, removed and redone on the next run. Every process
 (torchrun rank) writes only its own shards; the index is merged from the shards' rows.
 """
@@ -21,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ SETTINGS_NAME = "settings.json"
 SOURCES_NAME = "sources.json"
 INDEX_NAME = "index.parquet"
 SHARDS_DIR = "shards"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shards and rows carry the settings digest; 1 (no digest) cannot be checked
 
 _SHARD_RE = re.compile(r"^shard-(\d{6})(?:-p(\d+))?\.h5$")
 _TEMP_RE = re.compile(r"^\.shard-(\d{6})(?:-p(\d+))?\..*\.tmp\.h5$")
@@ -63,6 +67,7 @@ INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("warning", "string"),
     ("seconds", "float64"),  # read + decode + this image's share of its batch's passes
     ("reason", "string"),  # the one-sentence reason it failed
+    ("settings_sha256", "string"),  # the settings digest of the shard holding the row
 )
 
 
@@ -86,7 +91,21 @@ def parse_temp_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def check_regular(path: str | Path) -> None:
+    """Refuse ``path`` when it exists but is not a regular file: opening a named pipe (FIFO) or a
+    device would wait for a writer forever, a folder cannot be read as a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the caller's open() says so
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device or other special file")
+        raise StoreError(f"{path} is {kind}, not a regular file, so it is not read")
+
+
 def file_sha256(path: str | Path, block: int = 1 << 20) -> str:
+    check_regular(path)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(block), b""):
@@ -98,7 +117,18 @@ def file_sha256(path: str | Path, block: int = 1 << 20) -> str:
 
 #: settings that decide the stored values: a resumed run must match them
 LOCKED_SETTINGS = ("format", "model_sha256", "maps", "stages", "mc", "size", "dtype", "seed", "shard_size",
-                   "precision", "n_sources", "working_size")
+                   "precision", "n_sources", "working_size", "sources_sha256")
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the locked settings: what every shard and row records."""
+    locked = {key: settings.get(key) for key in LOCKED_SETTINGS}
+    return hashlib.sha256(json.dumps(locked, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def sources_digest(sources: Sequence[str]) -> str:
+    """SHA-256 of the source list (its order gives the image numbers)."""
+    return hashlib.sha256(json.dumps(list(sources), separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def write_settings(store: Path, settings: dict[str, Any]) -> None:
@@ -109,18 +139,23 @@ def _read_json(path: Path, what: str = "") -> Any:
     """The JSON in ``path``, None when there is no such file; a :class:`StoreError` when unreadable."""
     if not path.exists():
         return None
+    check_regular(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path} could not be read ({exc}){what}") from None
 
 
-def read_settings(store: Path) -> dict[str, Any] | None:
+def read_settings(store: Path, allow_old: bool = False) -> dict[str, Any] | None:
+    """The store's settings, None without a settings file; a store of format 1 only with ``allow_old``."""
     path = Path(store) / SETTINGS_NAME
     data = _read_json(path, "; it is not a dfviewer generate store")
     if data is None:
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+    if isinstance(data, dict) and data.get("format") == 1 and not allow_old:
+        raise StoreError(f"{Path(store)} was made by an older dfviewer whose shards do not record their settings, "
+                         "so it cannot be verified or resumed; generate it again into a new --out folder")
+    if not isinstance(data, dict) or data.get("format") not in ((FORMAT_VERSION, 1) if allow_old else (FORMAT_VERSION,)):
         raise StoreError(f"{path} is not the settings file of a dfviewer generate store (format {FORMAT_VERSION})")
     return data
 
@@ -155,7 +190,7 @@ class ShardWriter:
     """
 
     def __init__(self, store: Path, shard: int, part: int, map_names: Sequence[str], size: int, dtype: str,
-                 compression: int = 4) -> None:
+                 digest: str, compression: int = 4) -> None:
         self.store = Path(store)
         self.shard, self.part = shard, part
         self.name = shard_name(shard, part)
@@ -163,6 +198,7 @@ class ShardWriter:
         self.size = int(size)
         self.dtype = np.dtype(dtype)
         self.compression = compression
+        self.digest = digest
         self.rows: list[dict[str, Any]] = []
         self.stored = 0
         self._ctx: contextlib.AbstractContextManager[Path] | None = None
@@ -183,6 +219,7 @@ class ShardWriter:
         self._file.attrs["format"] = FORMAT_VERSION
         self._file.attrs["shard"] = self.shard
         self._file.attrs["part"] = self.part
+        self._file.attrs["settings_sha256"] = self.digest
         return self
 
     def __enter__(self) -> ShardWriter:
@@ -206,12 +243,13 @@ class ShardWriter:
         self._maps[position] = padded
         self.stored += 1
         row = dict(row, status="done", shard=self.name, position=position, height=h, width=w,
-                   maps_sha256=hashlib.sha256(padded.tobytes()).hexdigest(), reason=None)
+                   maps_sha256=hashlib.sha256(padded.tobytes()).hexdigest(), reason=None,
+                   settings_sha256=self.digest)
         self.rows.append(row)
         return row
 
     def add_failure(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
-        row = dict(row, status="failed", shard=self.name, position=-1, reason=reason)
+        row = dict(row, status="failed", shard=self.name, position=-1, reason=reason, settings_sha256=self.digest)
         self.rows.append(row)
         return row
 
@@ -254,22 +292,6 @@ def _stored_bytes(dataset: Any, position: int, n_maps: int) -> int:
     return total
 
 
-def read_shard_rows(path: Path) -> list[dict[str, Any]] | None:
-    """The rows of a complete shard file, or None when it is damaged or incomplete."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            if int(f.attrs.get("complete", 0)) != 1 or "rows" not in f or "maps" not in f:
-                return None
-            raw = f["rows"][()]
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-            rows = json.loads(text)
-    except (OSError, ValueError, KeyError):
-        return None
-    return rows if isinstance(rows, list) else None
-
-
 def shard_files(store: Path) -> list[Path]:
     folder = Path(store) / SHARDS_DIR
     if not folder.is_dir():
@@ -283,19 +305,6 @@ def temp_files(store: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if parse_temp_name(p.name) is not None)
-
-
-def scan_shards(store: Path) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Rows of every complete shard, and the shard files that are damaged (to redo)."""
-    rows: list[dict[str, Any]] = []
-    damaged: list[Path] = []
-    for path in shard_files(store):
-        found = read_shard_rows(path)
-        if found is None:
-            damaged.append(path)
-        else:
-            rows.extend(found)
-    return rows, damaged
 
 
 # --- the index ----------------------------------------------------------------------------
@@ -313,7 +322,7 @@ def write_index(store: Path, rows: Iterable[dict[str, Any]]) -> Path:
     import pyarrow.parquet as pq
 
     ordered = sorted(rows, key=lambda r: int(r["index"]))
-    clean = [{name: _cell(row.get(name)) for name, _ in INDEX_COLUMNS} for row in ordered]
+    clean = [{name: index_cell(row.get(name)) for name, _ in INDEX_COLUMNS} for row in ordered]
     table = pa.Table.from_pylist(clean, schema=_schema())
     target = Path(store) / INDEX_NAME
     with atomic_path(target) as tmp:
@@ -321,7 +330,8 @@ def write_index(store: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return target
 
 
-def _cell(value: Any) -> Any:
+def index_cell(value: Any) -> Any:
+    """A row's value as the index stores it: NaN and infinity as null, numpy scalars as Python's."""
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, np.generic):
@@ -335,90 +345,23 @@ def read_index(store: Path) -> list[dict[str, Any]]:
     path = Path(store) / INDEX_NAME
     if not path.exists():
         raise StoreError(f"{path} does not exist: the store has no index yet (run dfviewer generate to the end)")
+    check_regular(path)
     try:
-        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-        return rows
+        table = pq.read_table(path)
+        rows: list[dict[str, Any]] = table.to_pylist()
     except Exception as exc:  # noqa: BLE001 - any damage of the file becomes one sentence
         raise StoreError(f"{path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-
-
-def merge_index(store: Path) -> list[dict[str, Any]]:
-    """Gather the rows of every complete shard into ``index.parquet``; returns them (by image number)."""
-    rows, _ = scan_shards(store)
-    latest: dict[int, dict[str, Any]] = {}
-    for row in rows:  # a failed image retried later: the later (part) row wins, done over failed
-        key = int(row["index"])
-        if key not in latest or latest[key]["status"] != "done":
-            latest[key] = row
-    merged = [latest[k] for k in sorted(latest)]
-    write_index(store, merged)
-    return merged
-
-
-@contextlib.contextmanager
-def open_maps(path: Path) -> Iterator[Any]:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        yield f["maps"]
+    # an index of format 1 has no settings_sha256 and is still read (verify refuses such a store)
+    lacking = [name for name, _ in INDEX_COLUMNS if name not in table.column_names and name != "settings_sha256"]
+    if lacking:
+        raise StoreError(f"{path} lacks the column(s) {', '.join(lacking)}; run the same generate command again "
+                         "to write the index anew from the shards")
+    return rows
 
 
 def is_flagged(row: dict[str, Any]) -> bool:
     """Whether an index row's image was flagged: the domain check, or values outside a fixed-unit model's range."""
     return row.get("status") == "done" and (bool(row.get("flagged")) or bool(row.get("warning")))
-
-
-def verify_store(store: Path) -> tuple[list[str], dict[str, int]]:
-    """Check the store against its index: every source listed once, every stored image readable,
-    finite and matching its checksum, no shard missing or damaged. Returns (problems, counts);
-    the counts include the flagged images (see :func:`is_flagged`)."""
-    store = Path(store)
-    problems: list[str] = []
-    if read_settings(store) is None:
-        raise StoreError(f"{store} is not a dfviewer generate store (no {SETTINGS_NAME})")
-    sources = read_sources(store) or []
-    rows = read_index(store)
-    counts = {"sources": len(sources), "rows": len(rows), "done": 0, "failed": 0, "checked": 0,
-              "flagged": sum(is_flagged(row) for row in rows)}
-    seen: dict[int, int] = {}
-    for row in rows:
-        seen[int(row["index"])] = seen.get(int(row["index"]), 0) + 1
-    missing = [i for i in range(len(sources)) if i not in seen]
-    if missing:
-        problems.append(f"{len(missing)} source image(s) have no row in the index yet (first: {sources[missing[0]]}); "
-                        "run the same generate command again to finish the store")
-    twice = [i for i, n in seen.items() if n > 1]
-    if twice:
-        problems.append(f"{len(twice)} source image(s) have more than one row (first: number {twice[0]})")
-    for path in temp_files(store):
-        problems.append(f"{path.name} is a half-written shard (run the same generate command again to redo it)")
-    by_shard: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["status"] == "done":
-            counts["done"] += 1
-            by_shard.setdefault(row["shard"], []).append(row)
-        else:
-            counts["failed"] += 1
-        if 0 <= int(row["index"]) < len(sources) and row["path"] != sources[int(row["index"])]:
-            problems.append(f"row {row['index']} names {row['path']} but the source list has {sources[int(row['index'])]}")
-    for name, shard_rows in sorted(by_shard.items()):
-        path = store / SHARDS_DIR / name
-        if read_shard_rows(path) is None:
-            problems.append(f"{name} is missing or damaged but the index stores {len(shard_rows)} image(s) in it")
-            continue
-        with open_maps(path) as maps:
-            for row in shard_rows:
-                pos = int(row["position"])
-                if not 0 <= pos < maps.shape[0]:
-                    problems.append(f"{row['path']}: position {pos} lies outside {name}")
-                    continue
-                data = maps[pos]
-                if hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest() != row["maps_sha256"]:
-                    problems.append(f"{row['path']}: its maps in {name} do not match their checksum")
-                elif not np.isfinite(data).all():
-                    problems.append(f"{row['path']}: its maps in {name} hold NaN or infinite values")
-                counts["checked"] += 1
-    return problems, counts
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -53,11 +53,11 @@ def demo_paths() -> tuple[Path, Path]:
 def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
-        if w < 200 or h < 150:
+        if not (200 <= w <= 7680 and 150 <= h <= 4320):  # up to 8K: a screenshot's pixels are held at once
             raise ValueError
         return w, h
     except ValueError:
-        raise SystemExit(f"dfviewer: --size must look like 1280x800, not {text!r}") from None
+        raise SystemExit(f"dfviewer: --size must look like 1280x800 (200x150 to 7680x4320), not {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from dfviewer.core.sizes import MAX_WORKING_SIZE, MIN_WORKING_SIZE
 from dfviewer.gui.shortcuts import SHORTCUTS
 
 #: the checkpoint field shows this many characters of a path at least
@@ -69,11 +70,12 @@ class PreferencesDialog(QDialog):
         self.mc.setValue(mc_samples)
         self.mc.setToolTip("Monte Carlo dropout samples for the epistemic map (0: deterministic preview only)")
         self.working = QSpinBox()
-        self.working.setRange(0, 4096)
+        self.working.setRange(0, MAX_WORKING_SIZE)
         self.working.setSingleStep(64)
         self.working.setSpecialValueText("model default")
         self.working.setValue(working_size)
-        self.working.setToolTip("Longer image side the model runs at; smaller is faster and uses less memory")
+        self.working.setToolTip(f"Longer image side the model runs at, {MIN_WORKING_SIZE} to {MAX_WORKING_SIZE} "
+                                "(model default below); smaller is faster and uses less memory")
         self.device = QComboBox()
         self.device.addItems(devices)
         self.device.setCurrentText(device)

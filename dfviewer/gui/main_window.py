@@ -25,9 +25,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from dfviewer.core.sizes import check_working_size
 from dfviewer.display.export_plan import ExportOptions
 from dfviewer.display.layers import Layer
 from dfviewer.display.viewer_state import Preferences, ViewerState
+from dfviewer.errors import UserError
 from dfviewer.gui.banner import WarningBanner
 from dfviewer.gui.dialogs import PreferencesDialog, ShortcutsDialog, error_dialog
 from dfviewer.gui.docks import FilesPanel, LogPanel, ModelPanel, SummaryTable, TagsPanel
@@ -59,6 +61,14 @@ def _settings_int(value: Any, default: int = 0) -> int:
         return default
 
 
+def _working_size(value: Any) -> int:
+    """A working-size preference within the bounds every command has, else 0 (the model's own size)."""
+    try:
+        return check_working_size(value)
+    except UserError:
+        return 0
+
+
 class MainWindow(QMainWindow):
     """dfviewer's viewer window."""
 
@@ -81,7 +91,7 @@ class MainWindow(QMainWindow):
             model_path=model_path or str(self.settings.value("model", "") or "") or default_model_path(),
             device=device or str(self.settings.value("device", "auto")),
             mc_samples=int(mc_samples if mc_samples is not None else self.settings.value("mc", 20)),
-            working_size=int(self.settings.value("working_size", 0) or 0),
+            working_size=_working_size(self.settings.value("working_size", 0)),
             threads=_settings_int(self.settings.value("threads", 0)),
         ))
         self.controller = InferenceController(self)
@@ -379,7 +389,8 @@ class MainWindow(QMainWindow):
         ``threads`` (0: automatic) is kept as it is when not given.
         """
         threads = self.state.preferences.threads if threads is None else max(0, int(threads))
-        changed = self.state.set_preferences(Preferences(model, device, int(mc), int(working_size), threads))
+        working_size = _working_size(working_size)
+        changed = self.state.set_preferences(Preferences(model, device, int(mc), working_size, threads))
         self.settings.setValue("model", model if model != default_model_path() else "")
         self.settings.setValue("mc", int(mc))
         self.settings.setValue("working_size", int(working_size))

@@ -187,7 +187,7 @@ def _checked(element: Any, rule: Rule, path: Path, warn: list[str], where: str) 
         if not 2 <= len(value) <= 2 * rule.vm[1] or len(value) % 2:
             raise _Bad(f"holds {len(value)} bytes, not 1 to {rule.vm[1]} 16-bit entries")
         return value
-    values = _as_list(value)
+    values = as_list(value)
     low, high = rule.vm
     if not low <= len(values) <= high:
         expected = str(low) if low == high else f"{low} to {high}"
@@ -224,7 +224,7 @@ def _check_lut_length(item: Any) -> None:
         return
     promised = int(item.LUTDescriptor[0]) or 65536
     data = item.LUTData
-    held = len(data) // 2 if isinstance(data, (bytes, bytearray)) else len(_as_list(data))
+    held = len(data) // 2 if isinstance(data, (bytes, bytearray)) else len(as_list(data))
     if held < promised:
         raise _Bad(f"holds a LUT of {held} entries where its descriptor promises {promised}")
 
@@ -260,7 +260,7 @@ def _copy_descriptive(source: Any, target: Any, keyword: str) -> bool:
         if tag is None:  # not a dictionary keyword (dictionary_VR would raise): dropped, as before
             return False
         expected = dictionary_VR(tag)
-        values = _as_list(element.value)
+        values = as_list(element.value)
         if str(element.VR) != expected or expected not in _TEXT_VRS or len(values) > 64:
             return False
         if sum(len(str(v)) for v in values) > _MAX_TEXT:
@@ -296,7 +296,8 @@ def _clean_meta(path: Path, ds: Any) -> Any:
     return meta
 
 
-def _as_list(value: Any) -> list:
+def as_list(value: Any) -> list:
+    """A DICOM value as a list: a multi-value's items, one value alone, nothing for an empty value."""
     if value is None or value == "" or value == b"":
         return []
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":

