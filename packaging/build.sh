@@ -104,6 +104,6 @@ t3=$(now)
     grep -E '^(PASS|FAIL|smoke)|^     \|' "$smoke_log"
     echo '```'
   fi
-} > "$REPORT"
+} | sed "s#$ROOT/##g" > "$REPORT"   # paths relative to the repository, not this machine's folders
 echo "== wrote $REPORT"
 [ "$smoke_rc" = 0 ] || [ "$smoke_rc" = skipped ]

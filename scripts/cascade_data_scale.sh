@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Does the cascade gain from more training data? Same phantom, 720 vs 2880 training cases, same test split.
-# Usage: scripts/cascade_data_scale.sh [WORKDIR]   (about 50 min on 2 CPU cores; figures in README "Honest reading")
+# Usage: scripts/cascade_data_scale.sh [WORKDIR]   (about 50 min on 2 CPU cores; its figures were in the README's "Honest reading" at commit 377d44d)
 set -euo pipefail
 work=${1:-scale-work}
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,8 +7,8 @@ chest CR) as stored and mirrored; of inputs that must be flagged (RG1 inverted, 
 down, pydicom's CT / MR / ultrasound / extremity files, two photographs); how many of 16 random
 cuts of RG1 to 90-100 %, 80-90 % and 70-80 % of each side (another collimation of the same chest)
 and of 16 random poses are flagged; 30 clinical renderings of RG1; and 100 phantom views (25
-cases of seed 2031, raw and 3 renderings each). The figures quoted in the README's domain-check
-paragraph come from this script.
+cases of seed 2031, raw and 3 renderings each). The figures quoted in docs/real_radiographs.md's
+domain-check paragraph come from this script.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ from scipy.ndimage import gaussian_filter
 from dfviewer.core import metrics as M
 from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.dataset_check import read_pixels
-from dfviewer.core.evaluation import image_quality
 from dfviewer.core.normalize import normalize_target
+from dfviewer.imaging.image_metrics import image_quality
 from dfviewer.phantom.config import PhantomConfig
 from dfviewer.phantom.simulate import simulate_case
 

@@ -20,7 +20,7 @@ sim=$!
 start=$(date +%s)
 # demo_config.json: inputs equalised over the thorax box (any monotone window / gamma / bit depth gives
 # the same network input); 85 % of training inputs go through a random clinical rendering, the target
-# stays as simulated; zoom and shift move both; beta >= 0.5 bounds sigma; see README "Real radiographs".
+# stays as simulated; zoom and shift move both; beta >= 0.5 bounds sigma; see docs/real_radiographs.md.
 # Epochs: 5 for stage 1, 3 for stage 2, 2 for stage 3 (train_demo_stages.py stops between stages and
 # resumes with the smaller budget, as the bundled model was trained)
 python "$repo/scripts/train_demo_stages.py" "$work/p3040" "$work/run" "$repo/scripts/demo_config.json"

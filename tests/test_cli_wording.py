@@ -87,9 +87,8 @@ def test_progress_with_rate_logs_every_few_seconds_with_images_per_second_and_ti
     from dfviewer.cli.text import ProgressLine
 
     log = _Stream(tty=False)
-    bar = ProgressLine("generate", stream=log, unit="images", rate=True, log_every=5.0)
-    now = [bar.start]
-    bar._clock = lambda: now[0]
+    now = [100.0]
+    bar = ProgressLine("generate", stream=log, unit="images", rate=True, log_every=5.0, clock=lambda: now[0])
     for done in range(1, 21):
         now[0] += 2.0  # 0.5 images/s
         bar(done, 20)

@@ -46,13 +46,17 @@ def test_model_config_rejects_bad_values(kwargs, words):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"input_mode": "zscore"}, {"input_low": 5, "input_high": 5}, {"input_low": -1.0},
-     {"input_high": 101.0}, {"target_scale": 0.0}],
+    ("kwargs", "sentence"),
+    [({"input_mode": "zscore"}, "input_mode must be one of percentile, fixed, equalize, not 'zscore'"),
+     ({"input_low": 5, "input_high": 5}, "input_high must be larger than input_low"),
+     ({"input_low": -1.0}, "percentile bounds must lie in [0, 100]"),
+     ({"input_high": 101.0}, "percentile bounds must lie in [0, 100]"),
+     ({"target_scale": 0.0}, "target_scale must be positive")],
 )
-def test_normalization_rejects_bad_values(kwargs):
-    with pytest.raises(ConfigError):
+def test_normalization_rejects_bad_values(kwargs, sentence):
+    with pytest.raises(ConfigError) as info:
         Normalization(**kwargs)
+    assert str(info.value) == sentence
 
 
 def test_fixed_normalization_allows_any_values():
@@ -60,13 +64,19 @@ def test_fixed_normalization_allows_any_values():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"epochs_per_stage": 0}, {"lr": 0.0}, {"batch_size": 0}, {"adam_betas": (0.9, 1.0)},
-     {"residual_kernel": 4}, {"augment_rotation_deg": 90.0}, {"lambda_l1": -1.0}],
+    ("kwargs", "sentence"),
+    [({"epochs_per_stage": 0}, "epochs_per_stage must be at least 1"),
+     ({"lr": 0.0}, "lr must be in (0, 1)"),
+     ({"batch_size": 0}, "batch_size must be at least 1"),
+     ({"adam_betas": (0.9, 1.0)}, "adam_betas must be two numbers in [0, 1)"),
+     ({"residual_kernel": 4}, "residual_kernel must be an odd number of at least 3"),
+     ({"augment_rotation_deg": 90.0}, "augment_rotation_deg must be in [0, 45]"),
+     ({"lambda_l1": -1.0}, "lambda_l1 must not be negative")],
 )
-def test_train_config_rejects_bad_values(kwargs):
-    with pytest.raises(ConfigError):
+def test_train_config_rejects_bad_values(kwargs, sentence):
+    with pytest.raises(ConfigError) as info:
         TrainConfig(**kwargs)
+    assert str(info.value) == sentence
 
 
 def test_presets_exist_and_fast_is_the_default():
@@ -101,7 +111,7 @@ def test_partial_json_fills_from_preset_and_rejects_unknown_keys(tmp_path):
         load_experiment(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_experiment(tmp_path / "missing.json")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^depth must be a whole number, not \[1, 2\]$"):
         model_config_from_dict({"depth": [1, 2]})
 
 

@@ -132,10 +132,12 @@ def test_combine_command(tmp_path, capsys):
 
 
 def test_not_a_dataset(tmp_path):
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError) as info:
         check_dataset(tmp_path)
-    with pytest.raises(DatasetError):
+    assert str(info.value) == f"folder {tmp_path} holds neither a manifest.csv nor attenuation/ and darkfield/ subfolders"
+    with pytest.raises(DatasetError) as info:
         check_dataset(tmp_path / "nope")
+    assert str(info.value) == f"dataset {tmp_path / 'nope'} does not exist"
 
 
 @pytest.mark.parametrize("norm", [Normalization(), Normalization(input_mode="fixed", input_low=10, input_high=500)])
@@ -145,15 +147,14 @@ def test_training_input_is_what_the_predictor_feeds_the_network(tmp_path, norm):
 
     from dfviewer.core.config import ModelConfig
     from dfviewer.core.dataset_check import read_pixels
-    from dfviewer.core.generator import Cascade
-    from dfviewer.core.inference import Predictor
+    from dfviewer.core.prepare import prepare_image
 
     cfg = dataclasses.replace(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=32), normalization=norm)
     report = check_dataset(make_pairs(tmp_path, n=3, size=40, shape=(37, 53)))
     pair = report.pairs[0]
     x, _, valid = PairedDataset([pair], norm, cfg.working_size)[0]
     h, w = valid.tolist()
-    prepared = Predictor(Cascade(cfg), device="cpu")._prepare(read_pixels(pair.attenuation), cfg.working_size)
+    prepared = prepare_image(read_pixels(pair.attenuation), cfg, cfg.working_size)  # what Predictor.predict feeds
     assert prepared.work == (h, w)
     np.testing.assert_allclose(x[0, :h, :w].numpy(), prepared.x[0, 0, :h, :w].cpu().numpy(), atol=1e-6)
 

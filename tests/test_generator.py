@@ -91,8 +91,11 @@ def test_frozen_stage_can_keep_sampling_dropout_without_drift(model):
 
 def test_patch_discriminator_scores_patches():
     d = PatchDiscriminator(in_channels=2, width=8, layers=3)
-    scores = d(torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64))
-    assert scores.shape[:2] == (2, 1) and scores.shape[-1] > 1
+    x, y = torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64)
+    scores = d(x, y)
+    assert scores.shape == (2, 1, 7, 7)  # one score per overlapping patch
+    assert d(torch.rand(2, 1, 128, 96), torch.rand(2, 1, 128, 96)).shape == (2, 1, 15, 11)
+    assert not torch.allclose(d(x, 1 - y), scores)  # conditional: the score depends on the dark-field judged
 
 
 def _nyquist_share(a):

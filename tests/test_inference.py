@@ -55,7 +55,8 @@ def test_odd_sizes_give_input_shaped_float32_maps_for_every_stage(predictor, ima
 def test_tiny_and_thin_images(predictor, shape):
     img = np.random.default_rng(1).random(shape).astype(np.float32)
     for r in predictor.predict(img, mc_samples=1):
-        assert r.mean.shape == shape
+        assert r.mean.shape == r.total.shape == shape
+        assert np.isfinite(r.mean).all() and np.isfinite(r.total).all() and (r.total >= 0).all()
 
 
 def test_deterministic_pass_has_zero_epistemic_and_is_repeatable(predictor, image):
@@ -228,30 +229,45 @@ def test_corrupt_and_missing_checkpoints_are_refused(tmp_path, tiny_checkpoint):
     truncated.write_bytes(data[: len(data) // 2])
     garbage = tmp_path / "junk.safetensors"
     garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!" + b"\x00" * 64)
-    for path in (truncated, garbage, tmp_path / "missing.safetensors", tmp_path):
-        with pytest.raises(CheckpointError):
+    damaged = "is not a readable safetensors checkpoint: it is another kind of file, or a damaged or incomplete download."
+    for path, sentence in ((truncated, f"cut.safetensors {damaged}"), (garbage, f"junk.safetensors {damaged}"),
+                           (tmp_path / "missing.safetensors", f"Model {tmp_path / 'missing.safetensors'} does not exist."),
+                           (tmp_path, f"Folder {tmp_path} holds no model.safetensors, so it is not a dfviewer model.")):
+        with pytest.raises(CheckpointError) as info:
             Predictor.from_checkpoint(path, device="cpu")
+        assert str(info.value) == sentence
 
 
 @pytest.mark.parametrize(
-    "bad",
-    [np.zeros((4, 4, 3), np.float32), np.zeros((0, 5), np.float32), np.array([[1.0, np.nan]], np.float32),
-     np.array([[np.inf, 1.0]]), np.zeros(7), np.array([["a", "b"]])],
+    ("bad", "sentence"),
+    [(np.zeros((4, 4, 3), np.float32), "the image must be a 2-D grey-scale array, but it has shape (4, 4, 3)"),
+     (np.zeros((0, 5), np.float32), "the image is empty (it has no pixels)"),
+     (np.array([[1.0, np.nan]], np.float32), "the image contains NaN or infinite pixel values"),
+     (np.array([[np.inf, 1.0]]), "the image contains NaN or infinite pixel values"),
+     (np.zeros(7), "the image must be a 2-D grey-scale array, but it has shape (7,)"),
+     (np.array([["a", "b"]]), "the image must hold real numbers, not <U1")],
 )
-def test_bad_images_are_user_errors(predictor, bad):
-    with pytest.raises(UserError):
+def test_bad_images_are_user_errors(predictor, bad, sentence):
+    with pytest.raises(UserError) as info:
         predictor.predict(bad, mc_samples=0)
+    assert str(info.value) == sentence
 
 
-def test_bad_arguments_are_user_errors(predictor, image):
-    with pytest.raises(UserError):
-        predictor.predict(image, mc_samples=-1)
-    with pytest.raises(UserError):
-        predictor.predict(image, stages=[0])
-    with pytest.raises(UserError):
-        predictor.predict(image, stages=[4])
-    with pytest.raises(UserError):
+@pytest.mark.parametrize(("arguments", "sentence"), [
+    ({"mc_samples": -1}, "the number of MC samples must be a whole number >= 0, not -1"),
+    ({"stages": [0]}, "stages must be numbers from 1 to 3, not [0]"),
+    ({"stages": [4]}, "stages must be numbers from 1 to 3, not [4]"),
+])
+def test_bad_arguments_are_user_errors(predictor, image, arguments, sentence):
+    with pytest.raises(UserError) as info:
+        predictor.predict(image, **arguments)
+    assert str(info.value) == sentence
+
+
+def test_unknown_and_absent_devices_are_user_errors():
+    with pytest.raises(UserError) as info:
         select_device("nonsense")
+    assert str(info.value) == "unknown device 'nonsense'; use auto, cpu, cuda or mps"
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="CUDA"):
             select_device("cuda")

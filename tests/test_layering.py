@@ -24,7 +24,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def headless_modules():
-    for sub in ("core", "io", "phantom", "display"):
+    for sub in ("core", "io", "phantom", "display", "imaging"):
         yield from sorted((PACKAGE / sub).rglob("*.py"))
     yield from sorted(PACKAGE.glob("*.py"))
 
@@ -42,6 +42,12 @@ def test_io_never_imports_torch(path):
 @pytest.mark.parametrize("path", sorted((PACKAGE / "display").rglob("*.py")), ids=lambda p: p.name)
 def test_display_never_imports_torch(path):
     assert "torch" not in imported_roots(path)
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "imaging").rglob("*.py")), ids=lambda p: p.name)
+def test_imaging_imports_numpy_only(path):
+    """The image layer (the one implementation of the image metrics) sits below io, display and core."""
+    assert imported_roots(path) <= {"__future__", "math", "collections", "numpy"}
 
 
 def test_display_windows_stand_alone():

@@ -58,6 +58,16 @@ def test_wheel_has_every_module_and_package_data(wheel):
     assert "dfviewer = dfviewer.cli.main:main" in text
 
 
+
+def test_wheel_carries_the_license(wheel):
+    names = _names(wheel)
+    licenses = [n for n in names if ".dist-info/" in n and n.rsplit("/", 1)[-1] == "LICENSE"]
+    assert len(licenses) == 1, sorted(n for n in names if ".dist-info/" in n)
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read(licenses[0]) == (ROOT / "LICENSE").read_bytes()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License: MIT" in metadata or "License-Expression: MIT" in metadata
+
 def test_wheel_has_icons(wheel):
     names = _names(wheel)
     icons = "dfviewer/resources/icons/"

@@ -75,9 +75,12 @@ def test_flat_and_tiny_images_normalise_to_zeros_not_nan():
 def test_new_settings_are_validated_in_one_sentence():
     with pytest.raises(UserError, match="input_region"):
         Normalization(input_region="lungs")
-    for bad in ({"render_input": 1.5}, {"augment_zoom": -0.1}, {"augment_shift": 0.5}):
-        with pytest.raises(UserError):
+    for bad, sentence in (({"render_input": 1.5}, "render_input must be in [0, 1]"),
+                          ({"augment_zoom": -0.1}, "augment_zoom must be in [0, 0.5]"),
+                          ({"augment_shift": 0.5}, "augment_shift must be in [0, 0.25]")):
+        with pytest.raises(UserError) as info:
             TrainConfig(**bad)
+        assert str(info.value) == sentence
 
 
 # --- training data ----------------------------------------------------------------------------

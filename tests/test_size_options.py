@@ -95,8 +95,9 @@ def test_the_phantom_bounds_are_the_simulators_own():
     PhantomConfig(size=low)
     PhantomConfig(size=high)
     for size in (low - 1, high + 1):
-        with pytest.raises(PhantomConfigError):
+        with pytest.raises(PhantomConfigError) as info:
             PhantomConfig(size=size)
+        assert str(info.value) == f"phantom size must be an integer from {low} to {high}, not {size}."
 
 
 def test_the_viewers_working_size_preference_is_bounded(qtbot, tmp_path, tiny_checkpoint):

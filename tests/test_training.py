@@ -179,8 +179,9 @@ def test_cli_flags_override_config_and_preset(tmp_path):
     assert cli.build_experiment(parser.parse_args(["--data", "d", "--out", "o", "--resume"])) is None
     from dfviewer.core.config import ConfigError
 
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:  # the fast preset's depth 4 needs multiples of 16
         cli.build_experiment(parser.parse_args(["--data", "d", "--out", "o", "--working-size", "100"]))
+    assert str(info.value) == "working_size must be a positive multiple of 16 (2 ** depth)"
 
 
 def test_resume_between_stages_may_change_the_epochs_of_the_stages_not_begun(data, tmp_path):

@@ -75,12 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_viewer(argv: list[str]) -> int:
-    try:
-        gui = importlib.import_module("dfviewer.gui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("dfviewer.gui"):
-            print("dfviewer: the viewer is not part of this build yet; use a sub-command "
-                  f"({', '.join(COMMANDS)}) or --help", file=sys.stderr)
-            return 2
-        raise
+    # imported here: the headless commands never load Qt
+    gui = importlib.import_module("dfviewer.gui.app")
     return int(gui.main(argv) or 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from dfviewer.text import duration, plural
@@ -35,17 +36,18 @@ class ProgressLine:
     each time another tenth of the work is done (and at the end), never a carriage return.
     With ``log_lines=False`` nothing is printed off a terminal (for a job that logs its own line per item);
     with ``log_every`` a log line is printed every that many seconds instead of every tenth.
-    ``rate`` adds items per second (a long job over many items).
+    ``rate`` adds items per second (a long job over many items). ``clock`` gives the time in seconds.
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 28, unit: str = "",
-                 log_lines: bool = True, rate: bool = False, log_every: float | None = None) -> None:
+                 log_lines: bool = True, rate: bool = False, log_every: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = is_terminal(self.stream)
         self.label = label
         self.width = width
         self.unit = f" {unit}" if unit else ""
-        self._clock = time.monotonic
+        self._clock = clock
         self.start = self._clock()
         self._tenth = 0
         self._drawn = False

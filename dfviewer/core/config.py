@@ -33,7 +33,7 @@ MAX_STAGES = 8
 MC_SEED = 0
 
 STAGE_INPUT_CHANNELS: dict[str, int] = {
-    # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): METHOD.md section 3.
+    # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): docs/method.md §3.
     "attention": 4,
     # concat(mean, 1 / alpha, beta, x): the public reference code's variant.
     "reference": 4,
@@ -144,7 +144,7 @@ class Normalization:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of the cascade of U-Net generators (METHOD.md sections 2-4)."""
+    """Architecture of the cascade of U-Net generators (docs/method.md §2-4)."""
 
     preset: str = "fast"
     in_channels: int = 1
@@ -221,7 +221,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of the progressive GAN training (METHOD.md section 5)."""
+    """Settings of the progressive GAN training (docs/method.md §5)."""
 
     preset: str = "fast"
     epochs_per_stage: int = 10
@@ -237,8 +237,8 @@ class TrainConfig:
     # True: the NLL term trains alpha and beta only (no gradient into the mean through it).
     nll_detach_mean: bool = False
     # True: frozen earlier stages keep sampling dropout while a later stage trains, so that
-    # stage sees the same perturbed inputs as under MC dropout at inference (METHOD.md's
-    # plain freeze shows it only deterministic ones; measured: rare MC samples then blow up
+    # stage sees the same perturbed inputs as under MC dropout at inference (the plain freeze of
+    # docs/method.md §5 shows it only deterministic ones; measured: rare MC samples then blow up
     # the later stage's sigma).
     frozen_stage_dropout: bool = False
     lambda_adv: float = 0.001

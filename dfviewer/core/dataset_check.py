@@ -33,7 +33,7 @@ import numpy as np
 
 from dfviewer.atomic import atomic_write_text
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
-from dfviewer.io.reader import RADIOGRAPH_SUFFIXES
+from dfviewer.io.reader import RADIOGRAPH_SUFFIXES, read_pixels
 
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.csv"
@@ -50,40 +50,6 @@ class DatasetError(UserError):
 
 
 # --- reading pixels ------------------------------------------------------------------
-
-
-def read_pixels(path: str | Path) -> np.ndarray:
-    """The pixels of an image file (DICOM, PNG, TIFF, NPY) as a 2-D float32 array."""
-    try:
-        from dfviewer.io import read_radiograph  # the project's one image reader
-    except ImportError:  # pragma: no cover - only before dfviewer.io provides it
-        pixels = _fallback_read(Path(path))
-    else:
-        pixels = np.asarray(read_radiograph(path).pixels)
-    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):  # colour PNG: take the luminance
-        pixels = pixels[..., :3].mean(axis=-1)
-    pixels = np.squeeze(pixels)
-    if pixels.ndim != 2:
-        raise ValueError(f"expected a 2-D image, found shape {pixels.shape}")
-    return pixels.astype(np.float32, copy=False)
-
-
-def _fallback_read(path: Path) -> np.ndarray:
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        return tifffile.imread(path)
-    if suffix == ".png":
-        from PIL import Image
-
-        with Image.open(path) as img:
-            return np.asarray(img)
-    import pydicom
-
-    return pydicom.dcmread(path).pixel_array
 
 
 def _flag(value: str | None) -> bool | None:

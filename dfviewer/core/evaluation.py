@@ -1,4 +1,4 @@
-"""``evaluate``: image quality per stage and the quality of the uncertainty (METHOD.md 6).
+"""``evaluate``: image quality per stage and the quality of the uncertainty (docs/method.md §6).
 
 Settings (stated in every report):
 
@@ -45,9 +45,11 @@ import numpy as np
 
 from dfviewer.atomic import atomic_write_text
 from dfviewer.core import metrics as M
-from dfviewer.core.dataset_check import DatasetError, check_dataset, read_pixels
+from dfviewer.core.dataset_check import DatasetError, check_dataset
 from dfviewer.core.normalize import normalize_target
 from dfviewer.errors import STOP_EXCEPTIONS, failure_reason, sentence
+from dfviewer.imaging.image_metrics import image_quality, mean_std
+from dfviewer.io.reader import read_pixels
 from dfviewer.text import plural
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -206,21 +208,6 @@ def _finite(value: Any) -> Any:
 
 
 
-def _mean_std(values: list[float]) -> dict[str, float | None]:
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
-
-
-def image_quality(pred: np.ndarray, truth_clipped: np.ndarray) -> dict[str, float]:
-    """MSE, PSNR and SSIM (evaluate's settings) of a prediction in normalised units, clipped here,
-    against the truth already clipped to [0, 1]."""
-    p = np.clip(pred, 0, 1)
-    ssim = M.ssim(p, truth_clipped, 1.0) if min(truth_clipped.shape) >= 11 else math.nan
-    return {"mse": M.mse(p, truth_clipped), "psnr": M.psnr(p, truth_clipped, 1.0), "ssim": ssim}
-
-
 def _paired_stage_comparison(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Stage k against stage k - 1 on the same images: how often better, and the mean change."""
     by_case: dict[str, dict[int, dict[str, Any]]] = {}
@@ -250,7 +237,7 @@ def _quality_by_group(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         name: {
             "n": len({r["case"] for r in sub}),
-            "stages": {k: {m: _mean_std([r[m] for r in sub if r["stage"] == k]) for m in ("mse", "psnr", "ssim")}
+            "stages": {k: {m: mean_std([r[m] for r in sub if r["stage"] == k]) for m in ("mse", "psnr", "ssim")}
                        for k in sorted({r["stage"] for r in sub})},
             "paired": _paired_stage_comparison(sub),
         }
@@ -420,7 +407,7 @@ def evaluate(
         sig = np.concatenate(a.pool_sigma)
         err = np.concatenate(a.pool_err)
         stages[k] = {
-            **{name: _mean_std(v) for name, v in a.rows.items()},
+            **{name: mean_std(v) for name, v in a.rows.items()},
             "coverage_ggd": {str(p): c / n for p, (c, n) in a.cov_ggd.items()},
             "coverage_total": {str(p): c / n for p, (c, n) in a.cov_total.items()},
             "uce": M.uce(sig, err, CALIBRATION_BINS),
@@ -441,7 +428,7 @@ def evaluate(
     paired = _paired_stage_comparison(per_image)
     ref: dict[str, Any] | None = None
     if reference["mse"]:
-        ref = {k: _mean_std(v) for k, v in reference.items()}
+        ref = {k: mean_std(v) for k, v in reference.items()}
         ref["n"] = len(reference["mse"])
     return EvaluationReport(name, str(report.root), split, mc_samples, len({r["case"] for r in per_image}), stages, curves,
                             per_image, notes=notes, reference=ref, paired=paired,

@@ -99,12 +99,10 @@ class GenerateOptions:
 @dataclasses.dataclass
 class Summary:
     total: int = 0  # images in the source list
-    already: int = 0  # done or failed before this run
     done: int = 0  # computed in this run (this process)
     failed: int = 0
     seconds: float = 0.0
     stopped: bool = False  # Ctrl-C: stopped after a batch
-    redone_shards: list[str] = dataclasses.field(default_factory=list)
     stored_bytes: int = 0
 
     @property
@@ -285,7 +283,7 @@ def generate(
         notes(text)
     rows = _check_resumed(store, expected, env, notes)
     finished = {int(r["index"]) for r in rows if r["status"] == "done" or (r.get("reason") and not options.retry_failed)}
-    summary = Summary(total=len(sources), already=len(finished))
+    summary = Summary(total=len(sources))
     batches = plan_batches(len(sources), options.shard_size, options.batch_size, env, finished)
     todo = sum(len(b) for b in batches)
     parts = _next_parts(store)

@@ -1,6 +1,6 @@
 """The generator: a U-Net stage with mean / alpha / beta heads, and the cascade of stages.
 
-METHOD.md sections 2-4. Dropout sits in the bottleneck and in every decoder block, so
+docs/method.md §2-4. Dropout sits in the bottleneck and in every decoder block, so
 the encoder of stage 1 runs once per image while Monte Carlo samples differ downstream
 (``UNetStage.encode`` / ``UNetStage.decode`` expose that split to the predictor).
 """
@@ -145,7 +145,7 @@ class UNetStage(nn.Module):
 
 
 def stage_input(cfg: ModelConfig, x: torch.Tensor, previous: StageOutput) -> torch.Tensor:
-    """Input of stage m > 1 from the original input and stage m - 1's output (METHOD.md 3)."""
+    """Input of stage m > 1 from the original input and stage m - 1's output (docs/method.md §3)."""
     mean = previous.mean.to(x.dtype)
     if cfg.stage_input == "attention":
         sig = previous.sigma

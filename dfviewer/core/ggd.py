@@ -1,4 +1,4 @@
-"""The zero-mean generalized Gaussian of METHOD.md section 2, stable in float32.
+"""The zero-mean generalized Gaussian of docs/method.md §2, stable in float32.
 
 ``p(r) = beta / (2 alpha Gamma(1/beta)) * exp(-(|r| / alpha) ** beta)``; ``beta = 2`` is a
 Gaussian, ``1`` a Laplacian, ``< 1`` heavy-tailed. All functions are element-wise on

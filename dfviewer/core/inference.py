@@ -3,7 +3,7 @@
 :class:`Predictor` wraps a trained :class:`~dfviewer.core.generator.Cascade`. It takes a 2-D
 numpy image of any size, normalises it as the checkpoint says, resamples it so the longer side
 equals the working size, pads it to the network's multiple, runs a deterministic pass and then
-Monte Carlo dropout samples (METHOD.md section 4). Its results keep the maps at the working size
+Monte Carlo dropout samples (docs/method.md §4). Its results keep the maps at the working size
 and give them at the input's shape and in the target's units when asked for
 (:mod:`dfviewer.core.stage_result`); the input side lives in :mod:`dfviewer.core.prepare`.
 

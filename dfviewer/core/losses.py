@@ -1,4 +1,4 @@
-"""The generator and discriminator losses of METHOD.md section 5.
+"""The generator and discriminator losses of docs/method.md §5.
 
 Per stage: ``L_G = l1 * L1(mean, y) + l2 * NLL(mean, alpha, beta; y) + l_adv * L_adv(D(mean))
 + l_res * L1(res(mean), res(y))`` with ``res(z) = z - boxblur_k(z)`` and a least-squares GAN

@@ -1,11 +1,8 @@
-"""Image-quality and uncertainty-quality metrics (METHOD.md section 6).
+"""Image-quality and uncertainty-quality metrics (docs/method.md §6).
 
-Image quality, per image: MSE, PSNR with an explicit ``data_range`` and SSIM with the
-settings of Wang et al. (2004): an 11-tap Gaussian window (sigma 1.5, truncated at 3.5
-sigma), population covariances (``use_sample_covariance=False``), ``K1 = 0.01``,
-``K2 = 0.03``, the SSIM map averaged over the pixels whose window lies inside the image.
-These equal ``skimage.metrics.peak_signal_noise_ratio`` and ``structural_similarity(...,
-gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=...)``.
+Image quality: MSE, PSNR and SSIM are :mod:`dfviewer.imaging.image_metrics`'s (numpy, torch-free,
+the same functions the viewer's Stages table uses); :func:`batch_image_metrics` applies them to
+the images of a batch of tensors.
 
 Uncertainty quality: Spearman correlation of sigma with the absolute error, the
 sparsification curve and AUSE (Ilg et al. 2018), coverage of central intervals, UCE and
@@ -18,66 +15,18 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-SSIM_SIGMA = 1.5
-SSIM_TRUNCATE = 3.5
-SSIM_K1, SSIM_K2 = 0.01, 0.03
-
-
-def _gauss_kernel(dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
-    radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (x / SSIM_SIGMA) ** 2)
-    return (k / k.sum()).to(dtype=dtype, device=device)
-
-
-def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """SSIM map of (N, 1, H, W) tensors over the 'valid' window positions (H-10, W-10)."""
-    k = _gauss_kernel(pred.dtype, pred.device)
-    kh, kw = k.view(1, 1, -1, 1), k.view(1, 1, 1, -1)
-
-    def blur(z: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(z, kh), kw)
-
-    c1 = (SSIM_K1 * data_range) ** 2
-    c2 = (SSIM_K2 * data_range) ** 2
-    ux, uy = blur(pred), blur(target)
-    vx = blur(pred * pred) - ux * ux
-    vy = blur(target * target) - uy * uy
-    vxy = blur(pred * target) - ux * uy
-    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-
-
-def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> float:
-    """SSIM of two 2-D images (float64), Wang et al. settings (see the module docstring)."""
-    p = torch.from_numpy(np.asarray(pred, dtype=np.float64))[None, None]
-    t = torch.from_numpy(np.asarray(target, dtype=np.float64))[None, None]
-    if min(p.shape[-2:]) < 11:
-        raise ValueError("SSIM needs images of at least 11 x 11 pixels")
-    return float(ssim_map(p, t, data_range).mean())
-
-
-def mse(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean squared error (float64)."""
-    d = np.asarray(pred, dtype=np.float64) - np.asarray(target, dtype=np.float64)
-    return float(np.mean(d * d))
-
-
-def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (inf if equal)."""
-    err = mse(pred, target)
-    return math.inf if err == 0 else 10.0 * math.log10(data_range**2 / err)
+from dfviewer.imaging.image_metrics import SSIM_WINDOW, mse, psnr, ssim
 
 
 def batch_image_metrics(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> dict[str, list[float]]:
-    """Per-image MSE, PSNR and SSIM of (N, 1, H, W) tensors (computed in float64)."""
-    p, t = pred.double(), target.double()
-    err = ((p - t) ** 2).flatten(1).mean(1)
-    out: dict[str, list[float]] = {"mse": err.tolist()}
-    out["psnr"] = [math.inf if e == 0 else 10 * math.log10(data_range**2 / e) for e in out["mse"]]
-    if min(p.shape[-2:]) >= 11:
-        out["ssim"] = ssim_map(p, t, data_range).flatten(1).mean(1).tolist()
+    """Per-image MSE, PSNR and SSIM of (N, 1, H, W) tensors (computed in float64; SSIM from 11 x 11 px)."""
+    p = pred.detach().double().cpu().numpy()
+    t = target.detach().double().cpu().numpy()
+    out: dict[str, list[float]] = {"mse": [mse(a[0], b[0]) for a, b in zip(p, t)]}
+    out["psnr"] = [psnr(a[0], b[0], data_range) for a, b in zip(p, t)]
+    if min(p.shape[-2:]) >= SSIM_WINDOW:
+        out["ssim"] = [ssim(a[0], b[0], data_range) for a, b in zip(p, t)]
     return out
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dfviewer.core.config import Normalization
+from dfviewer.imaging.image_metrics import to_network_units
 
 #: the central box whose statistics the ``thorax`` region uses: (row from, row to, column from, column to)
 THORAX_BOX = (0.10, 0.90, 0.15, 0.85)
@@ -86,8 +87,7 @@ def normalize_input(image: np.ndarray, norm: Normalization) -> np.ndarray:
 
 def normalize_target(y: np.ndarray, norm: Normalization) -> np.ndarray:
     """Dark-field in target units -> network units: ``(y - target_offset) / target_scale``."""
-    y = np.asarray(y, dtype=np.float32)
-    return ((y - np.float32(norm.target_offset)) / np.float32(norm.target_scale)).astype(np.float32)
+    return to_network_units(y, norm.target_offset, norm.target_scale)
 
 
 def denormalize_target(y: np.ndarray, norm: Normalization) -> np.ndarray:

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from dfviewer.core import metrics as M
-from dfviewer.core.dataset_check import check_dataset, read_pixels
+from dfviewer.core.dataset_check import check_dataset
 from dfviewer.core.normalize import normalize_target
 from dfviewer.errors import UserError
+from dfviewer.imaging.image_metrics import image_quality, mean_std
+from dfviewer.io.reader import read_pixels
 
 #: a raw -ln T pixel belongs to the body above this fraction of the image's 99th percentile
 BODY_FRACTION = 0.15
@@ -37,13 +39,6 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _summary(values: list[float]) -> dict[str, float | None]:
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return {"mean": None, "std": None}
-    return {"mean": float(v.mean()), "std": float(v.std())}
-
-
 def evaluate_renderings(
     predictor: Any,
     data: str,
@@ -56,7 +51,6 @@ def evaluate_renderings(
 ) -> dict[str, Any]:
     """Per rendering family (``raw`` first): metrics per stage, consistency, sigma and flag figures."""
     from dfviewer.core.dataset_check import DatasetError
-    from dfviewer.core.evaluation import image_quality
     from dfviewer.core.inference import PredictionCancelled
     from dfviewer.phantom.rendering import FAMILIES, render
 
@@ -122,13 +116,13 @@ def evaluate_renderings(
         mse_last = float(np.mean(stages[last]["mse"]))
         out["families"][family] = {
             "views": len(ext["consistency"]),
-            "stages": {str(k): {m: _summary(v) for m, v in d.items()} for k, d in stages.items()},
+            "stages": {str(k): {m: mean_std(v) for m, v in d.items()} for k, d in stages.items()},
             "mse_ratio_to_raw": mse_last / raw_mse if raw_mse > 0 else None,
-            "consistency_r": _summary(ext["consistency"]),
+            "consistency_r": mean_std(ext["consistency"]),
             "consistency_r_min": float(np.nanmin(ext["consistency"])),
-            "median_total_sigma_lungs": _summary(ext["median_total_lungs"]),
+            "median_total_sigma_lungs": mean_std(ext["median_total_lungs"]),
             "max_total_sigma": float(np.max(ext["max_total"])),
-            "spearman_lungs": _summary(ext["spearman"]),
+            "spearman_lungs": mean_std(ext["spearman"]),
             "flagged_fraction": float(np.mean(ext["flagged"])) if predictor.domain is not None else None,
         }
     return out

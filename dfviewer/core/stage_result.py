@@ -126,6 +126,12 @@ class StageResult:
         """The maps' (rows, columns)."""
         return self._shape
 
+    @property
+    def normalization(self) -> Normalization | None:
+        """The target normalisation the maps were brought back from (None: they are in network units
+        or were given as they are); scores in network units undo it (``(mean - offset) / scale``)."""
+        return self._norm
+
     def full_map(self, name: str) -> np.ndarray:
         """Map ``name`` at the output shape, computed afresh (nothing kept): for writing one map at a time."""
         if name not in MAP_NAMES:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dfviewer.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from dfviewer.atomic import atomic_path, atomic_write_text
 from dfviewer.errors import UserError
 
 SETTINGS_NAME = "settings.json"
@@ -362,7 +362,3 @@ def read_index(store: Path) -> list[dict[str, Any]]:
 def is_flagged(row: dict[str, Any]) -> bool:
     """Whether an index row's image was flagged: the domain check, or values outside a fixed-unit model's range."""
     return row.get("status") == "done" and (bool(row.get("flagged")) or bool(row.get("warning")))
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))

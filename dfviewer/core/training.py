@@ -1,4 +1,4 @@
-"""Progressive training of the cascade (METHOD.md section 5), one function for CLI and GUI.
+"""Progressive training of the cascade (docs/method.md §5), one function for CLI and GUI.
 
 :func:`train` checks the data, then trains stage 1; freezes it (eval mode, no gradients,
 re-applied after every ``model.train()``; with ``frozen_stage_dropout`` its dropout keeps

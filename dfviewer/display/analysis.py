@@ -1,34 +1,15 @@
-"""What the viewer computes beside the maps: the real dark-field's values, lung mask, stage summary, crop box."""
+"""What the viewer computes beside the maps: lung mask, stage summary, crop box."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dfviewer.display.crop import Box
+from dfviewer.imaging.image_metrics import image_quality, to_network_units
 from dfviewer.io import lungs
-
-
-def read_truth(path: Path) -> np.ndarray:
-    """The true dark-field's values as float32 (a float TIFF or NPY keeps its units)."""
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        array = tifffile.imread(str(path))
-    elif suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
-    else:
-        from dfviewer.io import read_radiograph
-
-        array = read_radiograph(path).pixels
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
-    return array
 
 
 @dataclass(frozen=True)
@@ -58,8 +39,10 @@ def stage_summary(results: list[Any], truth: np.ndarray | None, mask: np.ndarray
                   with_ssim: bool = True) -> list[dict[str, float]]:
     """Per stage: mean aleatoric and epistemic sigma inside ``mask``; MSE, PSNR, SSIM with ``truth``.
 
-    PSNR and SSIM use the real image's value range as data range; SSIM uses the Wang et al.
-    settings (Gaussian window, sigma 1.5, population covariance).
+    The image metrics are ``evaluate``'s, on the whole image: the generated and the real dark-field
+    in the network's units (the result's target normalisation undone), clipped to [0, 1],
+    ``data_range = 1`` (:func:`dfviewer.imaging.image_metrics.image_quality`); SSIM is NaN unless
+    ``with_ssim``.
     """
     rows = []
     for result in results:
@@ -70,17 +53,10 @@ def stage_summary(results: list[Any], truth: np.ndarray | None, mask: np.ndarray
             "epistemic": float(np.mean(result.epistemic[region])),
         }
         if truth is not None and truth.shape == result.mean.shape:
-            data_range = float(np.ptp(truth)) or 1.0
-            mse = float(np.mean((result.mean.astype(np.float64) - truth) ** 2))
-            row["mse"] = mse
-            row["psnr"] = float(10 * np.log10(data_range**2 / mse)) if mse > 0 else float("inf")
-            row["ssim"] = float("nan")
-            if with_ssim:
-                from skimage.metrics import structural_similarity
-
-                row["ssim"] = float(structural_similarity(
-                    truth, result.mean, data_range=data_range, gaussian_weights=True, sigma=1.5,
-                    use_sample_covariance=False))
+            norm = result.normalization
+            offset, scale = (norm.target_offset, norm.target_scale) if norm is not None else (0.0, 1.0)
+            row.update(image_quality(to_network_units(result.mean, offset, scale),
+                                     to_network_units(truth, offset, scale), with_ssim=with_ssim))
         rows.append(row)
     return rows
 

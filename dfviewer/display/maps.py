@@ -1,7 +1,7 @@
 """The table of maps: key, label, symbol, colormap, units, shortcut, tooltip, file name. Qt-free.
 
 One table for the viewer's panels, the exports of the viewer and of ``dfviewer predict``, and
-the wizard's previews (METHOD.md section 7).
+the wizard's previews (docs/method.md §7).
 """
 
 from __future__ import annotations

@@ -114,10 +114,6 @@ class ViewerState:
         """The stages computed so far."""
         return [r.stage for r in self.results] if self.results else []
 
-    @property
-    def final_stage(self) -> int | None:
-        return self.stages[-1] if self.results else None
-
     def set_image(self, radiograph: Any, path: str | Path | None = None, truth: np.ndarray | None = None,
                   truth_path: str | Path | None = None) -> None:
         """Show a new radiograph; clears the results and resets the windows and the crop box."""

@@ -224,7 +224,8 @@ class SummaryTable(QTableWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
                         "mask (the whole image when no lungs are found); with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
-                        "(data range = the real image's range; SSIM: Gaussian window, sigma 1.5).")
+                        "as `dfviewer evaluate` scores them (both in the model's units, clipped to [0, 1], data range 1; "
+                        "SSIM: Gaussian window, sigma 1.5).")
         self._warning = ""
 
     def set_input_warning(self, sentence: str) -> None:

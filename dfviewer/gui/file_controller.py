@@ -10,11 +10,11 @@ from typing import Any
 from PyQt6.QtCore import QObject, QSettings
 from PyQt6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from dfviewer.display import analysis
 from dfviewer.display.files import find_truth, list_radiographs
 from dfviewer.display.viewer_state import ViewerState
 from dfviewer.errors import UserError, sentence
 from dfviewer.gui.docks import FilesPanel
+from dfviewer.io.reader import read_pixels
 
 MAX_RECENT = 10
 OPEN_FILTER = "Images (*.dcm *.dicom *.ima *.png *.jpg *.jpeg *.tif *.tiff *.npy);;All files (*)"
@@ -176,7 +176,7 @@ class FileController(QObject):
         if truth_path is None:
             return None, None
         try:
-            truth = analysis.read_truth(truth_path)
+            truth = read_pixels(truth_path)
         except Exception as exc:  # noqa: BLE001 - the comparison is optional
             self.log(f"real dark-field {truth_path.name} could not be read: {exc}")
             return None, None

@@ -223,9 +223,6 @@ class ImagePanel(QFrame):
         if tooltip:
             self.setToolTip(tooltip)
 
-    def full_title(self) -> str:
-        return self._full_title
-
     def _fit_header(self) -> None:
         """The title gets the room it needs first; the subtitle keeps at least a third of the width."""
         width = max(self.width() - 2, 1)

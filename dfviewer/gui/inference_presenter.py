@@ -23,7 +23,8 @@ from dfviewer.gui.docks import ModelPanel, SummaryTable
 from dfviewer.gui.inference_worker import InferenceController
 
 SUMMARY_TOOLTIP = ("Mean aleatoric and epistemic σ {where}; MSE, PSNR (dB) and SSIM against the real dark-field "
-                   "when one is loaded (data range: the real image's range; SSIM: Gaussian window, sigma 1.5)")
+                   "when one is loaded, as `dfviewer evaluate` scores them (both in the model's units, clipped to [0, 1], "
+                   "data range 1; SSIM: Gaussian window, sigma 1.5)")
 
 
 def _duration(seconds: float) -> str:

@@ -343,11 +343,8 @@ class MainWindow(QMainWindow):
 
     def open_training_wizard(self) -> None:
         """Tools > Train a Model: its "Open in viewer" makes the trained checkpoint the viewer's model."""
-        try:
-            from dfviewer.gui.wizard.wizard import open_training_wizard
-        except ImportError as exc:
-            self.show_error("The training wizard is not part of this build.", str(exc))
-            return
+        from dfviewer.gui.wizard.wizard import open_training_wizard  # loaded on first use
+
         self._wizard = open_training_wizard(self)
         self._wizard.model_ready.connect(self.use_model)
 

@@ -32,7 +32,7 @@ def best_grid(n: int, fillers: int, width: int, height: int, image_shape: tuple[
     if n <= 0:
         return 1, 0
     best, best_scale = (n, 0), -1.0
-    for columns in range(1, n + fillers + 1):
+    for columns in range(n + fillers, 0, -1):  # widest first: a taller grid must win by more than 2 %
         rows = math.ceil(n / columns)
         spare = rows * columns - n
         if spare > fillers:
@@ -41,11 +41,6 @@ def best_grid(n: int, fillers: int, width: int, height: int, image_shape: tuple[
         if scale > best_scale * 1.02:
             best, best_scale = (columns, spare), scale
     return best
-
-
-def best_columns(n: int, width: int, height: int, image_shape: tuple[int, int] | None) -> int:
-    """The column count that maximises the displayed image size of ``n`` panels (no optional panel)."""
-    return best_grid(n, 0, width, height, image_shape)[0]
 
 
 class PanelGrid(QWidget):

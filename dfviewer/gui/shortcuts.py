@@ -1,4 +1,4 @@
-"""The keyboard shortcuts (shown in Help > Shortcuts and the README)."""
+"""The keyboard shortcuts (shown in Help > Shortcuts and docs/viewer.md)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from dfviewer.io.errors import RadiographError
 from dfviewer.io.lungs import LungBox, LungMaskResult, lung_bbox, lung_mask
 from dfviewer.io.png_export import PngLayout, render_png
 from dfviewer.io.radiograph import Radiograph, auto_window
-from dfviewer.io.reader import read_radiograph
+from dfviewer.io.reader import read_pixels, read_radiograph
 from dfviewer.io.tiff_export import tiff_description, write_tiff
 
 __all__ = [
     "COLORMAPS", "LungBox", "LungMaskResult", "PngLayout", "Radiograph", "RadiographError", "apply_colormap", "auto_window",
-    "colormap_lut", "lung_bbox", "lung_mask", "quantization_step", "read_radiograph", "render_png", "tiff_description", "window_indices",
+    "colormap_lut", "lung_bbox", "lung_mask", "quantization_step", "read_pixels", "read_radiograph", "render_png", "tiff_description", "window_indices",
     "window_limits", "write_derived_dicom", "write_dx_dicom", "write_tiff",
 ]

@@ -21,7 +21,6 @@ from dfviewer.io.errors import RadiographError
 from dfviewer.io.radiograph import Radiograph, auto_window
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 DX_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1.1"
 IMPLEMENTATION_NAME = "DFVIEWER"
 

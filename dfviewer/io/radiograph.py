@@ -10,15 +10,6 @@ import numpy as np
 
 from dfviewer.display.windows import percentile_window
 
-#: metadata keys a viewer shows, in display order
-METADATA_KEYS = (
-    "patient_name", "patient_id", "patient_birth_date", "patient_sex",
-    "study_description", "study_date", "study_instance_uid", "accession_number",
-    "series_description", "series_number", "series_instance_uid", "sop_instance_uid",
-    "modality", "view_position", "body_part", "manufacturer", "model", "date",
-    "photometric", "transfer_syntax", "bits_stored", "frames", "format",
-)
-
 
 @dataclass
 class Radiograph:
@@ -32,7 +23,7 @@ class Radiograph:
     ``centre - width/2`` (darkest) to ``centre + width/2`` (brightest).
     ``window_presets``: every window offered by the file as (name, centre, width), default first.
     ``pixel_spacing``: (row, col) in mm, or None; ``spacing_known`` is False when it is a guess or absent.
-    ``metadata``: strings a viewer shows (see :data:`METADATA_KEYS`); absent keys are left out.
+    ``metadata``: descriptive strings by key (``patient_name``, ``modality``, ``photometric``, ...); absent keys are left out.
     ``warnings``: plain sentences about anything the reader had to guess or convert.
     ``dataset``: for DICOM files, the validated pydicom Dataset the pipeline read (image attributes,
     readable descriptive tags, pixel data), else None. ``file_dataset``: the file's own data set as
@@ -55,10 +46,6 @@ class Radiograph:
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.pixels.shape)
-
-    @property
-    def is_dicom(self) -> bool:
-        return self.dataset is not None
 
 #: the readers' default window: the 0.5-99.5 percentile window of the finite pixels
 auto_window = percentile_window

@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from dfviewer.errors import cause
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import NPY_SUFFIXES, PLAIN_IMAGE_SUFFIXES, TIFF_SUFFIXES, read_npy, read_pil, read_tiff
@@ -77,6 +79,18 @@ def read_radiograph(path: str | os.PathLike, frame: int = 0, force: bool = False
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard of the boundary
         log.debug("unexpected failure reading %s", path, exc_info=True)  # shown when debug logging is on
         raise RadiographError(path, f"it could not be read ({cause(exc)})") from None
+
+
+def read_pixels(path: str | os.PathLike) -> np.ndarray:
+    """The values of an image file as a 2-D float32 array: the one reader of dark-fields, masks and
+    paired inputs (``evaluate``, training, the viewer's real dark-field). Raises :class:`RadiographError`."""
+    pixels = np.asarray(read_radiograph(path).pixels)
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):  # colour: the mean of the colour channels
+        pixels = pixels[..., :3].mean(axis=-1)
+    pixels = np.squeeze(pixels)
+    if pixels.ndim != 2:
+        raise RadiographError(Path(path), f"it holds an image of shape {pixels.shape}, not a 2-D image")
+    return pixels.astype(np.float32, copy=False)
 
 
 def _read(path: Path, frame: int, force: bool) -> Radiograph:

@@ -44,6 +44,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def _repo_relative(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it, so a committed report names no machine folder."""
+    p = Path(path).resolve()
+    return p.relative_to(REPO).as_posix() if p.is_relative_to(REPO) else path
+
+
 def _png8(pixels: np.ndarray, size: int = 1024, fmt: str = "PNG", quality: int = 85) -> np.ndarray:
     """RG1 as an archive's 8-bit image: 1-99 % window, longer side ``size``, PNG or JPEG round trip."""
     lo, hi = np.percentile(pixels, [1, 99])
@@ -213,7 +220,7 @@ def main() -> int:
             rows.append(row)
             shown = "n/a" if score is None else f"{score:.3g}"
             print(f"| {name} | {shown} | {'yes' if flagged else 'no'} | {ratio} | {sig} |")
-    result = {"model": args.model, "mc_samples": args.mc, "threshold": threshold,
+    result = {"model": _repo_relative(args.model), "mc_samples": args.mc, "threshold": threshold,
               "test_split_sigma_5_95": sigma_range, "inputs": rows}
     if args.renderings > 0:
         t0 = time.perf_counter()

@@ -182,12 +182,6 @@ def campaign(seeds: dict[str, list[Path]], cases: dict[str, int], seed: int, wor
     return report
 
 
-def check_file(path: Path, worker: Worker) -> dict:
-    """Run one kept file through its target (by suffix) in ``worker``."""
-    target = "checkpoint" if path.suffix == ".safetensors" else "radiograph"
-    return worker.run(target, path, force=".force" in path.name)
-
-
 def minimise(finding: Finding, original: bytes, workdir: Path, code_root: Path = ROOT, budget: int = 120) -> bytes:
     """A smaller (or closer-to-the-seed) input with the same signature, by truncation and reverting bytes."""
     worker = Worker(torch=TARGET[finding.kind] == "checkpoint", code_root=code_root)

@@ -1,7 +1,7 @@
 """Consistent TIFF, PNG/JPEG (with EXIF orientation) and NPY files, and decoder bombs, with what they must give.
 
-The expected images follow the documented contract of the plain-image readers (README "Opening
-files"), computed here from the format's definition: TIFF MinIsWhite reflected over the sample
+The expected images follow the documented contract of the plain-image readers (docs/file_formats.md,
+"File formats"), computed here from the format's definition: TIFF MinIsWhite reflected over the sample
 range (unsigned up to 16 bits), ``-1 - x`` (signed) or the data's range (32/64-bit unsigned and
 floats); a palette applied; CMYK as R = (1 - C)(1 - K) and so on; colour as BT.601 luma; EXIF
 orientations 2-8 undone; NPY by its shape (frames first, channels last when 1 to 4).

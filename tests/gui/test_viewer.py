@@ -356,10 +356,17 @@ def test_docks_tags_model_log_and_help(opened, qtbot):
     assert "Bit depth" in opened.tags.visible_names() and opened.dock_tags.windowTitle() == "File Info"
     assert "Preset" in opened.model_panel.label.text()
     assert "opened" in opened.log_panel.toPlainText()
+    from PyQt6.QtWidgets import QTableWidget
+
+    from dfviewer.gui.dialogs import ShortcutsDialog
+    from dfviewer.gui.shortcuts import SHORTCUTS
+
     opened.show_shortcuts()
-    table = opened._shortcuts.findChild(type(opened.summary).__mro__[1])
-    assert table.rowCount() >= 15
-    opened._shortcuts.close()
+    dialog = next(d for d in opened.findChildren(ShortcutsDialog) if d.isVisible())
+    table = dialog.findChild(QTableWidget)
+    shown = [(table.item(row, 0).text(), table.item(row, 1).text()) for row in range(table.rowCount())]
+    assert dialog.windowTitle() == "Keyboard shortcuts" and shown == SHORTCUTS
+    dialog.close()
     for key in ("alpha", "beta", "aleatoric", "epistemic", "total"):
         assert opened.map_buttons[key].toolTip()
     assert "tools" in opened.tools_menu.title().lower()
@@ -434,8 +441,6 @@ def test_an_image_unlike_a_chest_radiograph_is_flagged_in_banner_and_stages(wind
 
 
 def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, qtbot):
-    from dfviewer.gui.panel_grid import best_columns
-
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "plain.npy")
     assert window.panels["truth"].isHidden()
@@ -443,9 +448,20 @@ def test_three_panels_fill_the_grid_without_a_real_darkfield(window, case_dir, q
     shown_panels = [p for p in window.panels.values() if not p.isHidden()]
     assert len(shown_panels) == window.grid.columns * window.grid.rows
     assert len(shown_panels) == 3 or (len(shown_panels) == 4 and not window.panels["companion"].isHidden())
-    for width, height in ((1280, 800), (900, 900), (700, 1000)):
-        assert best_columns(3, width, height, (128, 112)) in (1, 3)
-        assert best_columns(4, width, height, (128, 112)) in (1, 2, 4)
+
+
+@pytest.mark.parametrize(("width", "height", "panels", "fillers", "grid"), [
+    (1280, 800, 3, 0, (3, 0)),   # a wide window: three in a row
+    (1280, 800, 3, 1, (3, 0)),   # ... the row still beats a 2 x 2 grid, so the filler stays hidden
+    (700, 1000, 3, 0, (1, 0)),   # a tall one: a column (a 2 x 2 grid would leave a cell empty)
+    (700, 1000, 3, 1, (2, 1)),   # ... unless the filler takes the fourth cell
+    (1280, 800, 4, 0, (2, 0)),   # four panels: 2 x 2
+    (1600, 500, 4, 0, (4, 0)),   # a very wide, low window: four in a row
+])
+def test_the_grid_shows_a_128x112_image_largest(width, height, panels, fillers, grid):
+    from dfviewer.gui.panel_grid import best_grid
+
+    assert best_grid(panels, fillers, width, height, (128, 112)) == grid
 
 
 def test_lungs_are_segmented_once_after_inference(window, case_dir, qtbot, monkeypatch):

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.core import config as C
-from dfviewer.core.training_events import CheckpointSaved, EpochDone, Finished, RunStarted, StageStarted, StepDone
+from dfviewer.core.training_events import EpochDone, Finished, RunStarted, StageStarted, StepDone
 from dfviewer.display.maps import MAPS
 from dfviewer.display.windows import percentile_window, window_limits
 from dfviewer.gui.wizard.images import ImageTile
@@ -70,8 +70,6 @@ class RunPage(QWizardPage):
         self.process.ended.connect(self._on_ended)
         self.status = "ready"
         self.model_path: Path | None = None
-        self.last_checkpoint: Path | None = None
-        self.events_seen = 0
         self._t_start = 0.0
         self._elapsed_before = 0.0
         self._first_step: tuple[float, int] | None = None
@@ -243,7 +241,6 @@ class RunPage(QWizardPage):
     # -- events --
 
     def on_event(self, event: object) -> None:
-        self.events_seen += 1
         if isinstance(event, RunStarted):
             pairs = event.data.get("pairs", {})
             self.append_log(f"training on {event.device} ({event.world_size} process"
@@ -275,9 +272,6 @@ class RunPage(QWizardPage):
             self.append_log(f"epoch {event.global_epoch}/{event.total_epochs} (stage {event.stage or 'all'}, "
                             f"{event.epoch}/{event.epochs}) l1 {event.train_losses.get('l1', 0):.4f} {val} "
                             f"[{event.seconds:.1f} s]", "info")
-        elif isinstance(event, CheckpointSaved):
-            if event.which in ("last", "final"):
-                self.last_checkpoint = Path(event.path)
         elif isinstance(event, Finished):
             self.append_log(f"finished: {event.status} after {plural(event.global_epoch, 'epoch')} "
                             f"({format_duration(event.seconds)})", "info")
