@@ -61,7 +61,7 @@ if [ "${SKIP_SMOKE:-0}" != 1 ]; then
 import sys, torch
 from dfviewer.core.checkpoint import save_checkpoint
 from dfviewer.core.config import ModelConfig
-from dfviewer.core.generator import Cascade
+from dfviewer.core.network import Cascade
 torch.manual_seed(0)
 save_checkpoint(sys.argv[1], Cascade(ModelConfig(preset='tiny', base_width=4, depth=2, working_size=64)),
                 {'note': 'random weights for the bundle smoke check'})" "$SMOKE_MODEL")

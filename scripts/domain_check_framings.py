@@ -24,9 +24,10 @@ def main() -> int:
     from skimage import color, data
 
     from dfviewer.core.inference import Predictor
+    from dfviewer.imaging.clinical_rendering import render
     from dfviewer.io import read_radiograph
     from dfviewer.phantom import PhantomConfig, simulate_case
-    from dfviewer.phantom.rendering import apply_pose, random_pose, render
+    from dfviewer.phantom.poses import apply_pose, random_pose
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resources/models/demo.safetensors")

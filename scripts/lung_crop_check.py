@@ -35,7 +35,7 @@ def box_fit(box: tuple[int, int, int, int], truth: np.ndarray) -> tuple[float, f
 def phantom_rows(cases: int, size: int, renderings: bool, seed: int = 0) -> list[tuple[str, bool, float, float]]:
     """(label, found, kept, area) per case; with ``renderings`` each case also through the five families."""
     from dfviewer import phantom
-    from dfviewer.phantom import rendering
+    from dfviewer.imaging import clinical_rendering as rendering
 
     cfg = phantom.PhantomConfig().replace(size=size)
     rows = []

@@ -3,7 +3,7 @@
     python scripts/normalization_options.py [--cases 12] [--renderings 4] [--seed 2026]
 
 For phantom cases (``simulate_case(seed, i)`` at 256 px) every option normalises the raw
-``-ln T`` image and each of its clinical renderings (``dfviewer.phantom.rendering.render``, per
+``-ln T`` image and each of its clinical renderings (``dfviewer.imaging.clinical_rendering.render``, per
 family and for the random mixture the training uses). Printed per option and family: the RMS
 difference between the two normalised images inside the body (0 = the network sees the same
 input whatever the rendering) and, for scale, the RMS spread of the raw normalised image itself.
@@ -17,8 +17,8 @@ import numpy as np
 
 from dfviewer.core.config import Normalization
 from dfviewer.core.normalize import normalize_input
+from dfviewer.imaging.clinical_rendering import FAMILIES, render
 from dfviewer.phantom import PhantomConfig, simulate_case
-from dfviewer.phantom.rendering import FAMILIES, render
 
 OPTIONS = {
     "percentile 0.5-99.5, image": Normalization(),

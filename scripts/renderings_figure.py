@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from dfviewer.imaging.clinical_rendering import render, render_description
 from dfviewer.phantom import PhantomConfig, simulate_case
-from dfviewer.phantom.rendering import render, render_description
 
 LABEL_H = 28
 COLS = 5

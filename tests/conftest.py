@@ -25,7 +25,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
     import torch
 
     from dfviewer.core.checkpoint import save_checkpoint
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     torch.manual_seed(0)
     model = Cascade(tiny_model_config)
@@ -42,7 +42,7 @@ def fixed_units_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
 
     from dfviewer.core.checkpoint import save_checkpoint
     from dfviewer.core.config import Normalization
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(input_mode="fixed", input_high=6.0))
     torch.manual_seed(0)

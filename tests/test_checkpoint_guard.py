@@ -147,10 +147,10 @@ def test_numpy_numbers_are_still_accepted():
 
 
 def test_a_config_for_a_huge_model_is_refused_before_it_is_built(tmp_path, tiny_checkpoint, monkeypatch):
-    import dfviewer.core.generator as generator
+    import dfviewer.core.network as network
 
     built = []
-    monkeypatch.setattr(generator.Cascade, "__init__", lambda self, cfg: built.append(cfg))
+    monkeypatch.setattr(network.Cascade, "__init__", lambda self, cfg: built.append(cfg))
     config = json.loads(_parts(tiny_checkpoint)[1]["config"])
     config.update(base_width=512, depth=7, convs_per_block=4, n_stages=8, working_size=1024)
     path = _damaged(tmp_path, tiny_checkpoint, config=json.dumps(config))
@@ -216,7 +216,7 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_old_one_and_says_so(tmp
     from dfviewer.atomic import WriteError
     from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
     from dfviewer.core.config import ModelConfig
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     model = Cascade(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=32))
     target = save_checkpoint(tmp_path / "model.safetensors", model, {"epoch": 1})

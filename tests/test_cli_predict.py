@@ -189,7 +189,7 @@ def test_maps_with_nan_or_infinite_values_are_not_written(tmp_path, inputs, tiny
 
     from dfviewer.cli.main import main
     from dfviewer.core.checkpoint import save_checkpoint
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     torch.manual_seed(0)
     model = Cascade(tiny_model_config)

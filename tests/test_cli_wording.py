@@ -7,7 +7,7 @@ import io
 import pytest
 
 from dfviewer.cli.text import is_terminal, plan_text
-from dfviewer.text import plural
+from dfviewer.wording import plural
 
 
 def test_help_names_the_viewer_view_demo_and_files(capsys):

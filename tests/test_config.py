@@ -118,7 +118,7 @@ def test_partial_json_fills_from_preset_and_rejects_unknown_keys(tmp_path):
 def test_parameter_counts_of_the_presets():
     import torch
 
-    from dfviewer.core.generator import Cascade, count_parameters
+    from dfviewer.core.network import Cascade, count_parameters
 
     with torch.device("meta"):  # shapes only: no memory, no slow initialisation
         paper = Cascade(preset("paper").model)

@@ -6,7 +6,8 @@ from _dfv_pairs import make_pairs
 
 from dfviewer.core.config import Normalization
 from dfviewer.core.data import Augment, PairedDataset
-from dfviewer.core.dataset_check import DatasetError, check_dataset, combine_datasets, hash_split
+from dfviewer.core.dataset_check import DatasetError, check_dataset, hash_split
+from dfviewer.core.dataset_combine import combine_datasets
 from dfviewer.core.normalize import denormalize_target, normalize_target
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from dfviewer.display.crop import crop
 from dfviewer.display.export_plan import ExportOptions, map_file_name, plan_all_maps, plan_predictions
-from dfviewer.display.files import find_truth, is_companion_file, list_radiographs
 from dfviewer.display.maps import MAPS, OVERLAY_MAPS, PREDICTED_MAPS
-from dfviewer.display.windows import percentile_window, window_from_limits, window_limits
+from dfviewer.imaging.voi_windows import percentile_window, window_from_limits, window_limits
+from dfviewer.io.file_filters import find_truth, is_companion_file, list_radiographs
 
 
 def test_predicted_maps_are_the_predictors_maps():
@@ -61,3 +61,14 @@ def test_open_folder_leaves_out_exports_companions_and_other_files(tmp_path):
     assert [p.name for p in list_radiographs(tmp_path)] == ["a.dcm", "b.png", "c"]
     assert is_companion_file(tmp_path / "b_stage1_epistemic.png")
     assert find_truth(tmp_path / "a.dcm") == tmp_path / "a_darkfield.tiff"
+
+
+@pytest.mark.parametrize("key", sorted(MAPS))
+def test_every_maps_export_is_left_out_of_folder_listings(tmp_path, key):
+    """io's file filters keep their own list of export names (io sits below display): each map's
+    exported stage file must still count as a companion, and a radiograph named like it must not."""
+    exported = tmp_path / map_file_name("case", key, 2, "tiff")
+    (tmp_path / "case.dcm").write_bytes(b"x")
+    exported.write_bytes(b"x")
+    assert is_companion_file(exported)
+    assert [p.name for p in list_radiographs(tmp_path)] == ["case.dcm"]

@@ -59,7 +59,8 @@ def test_uce_ence_and_spearman():
 
 
 def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
-    from dfviewer.core.evaluation import evaluate, write_plots
+    from dfviewer.core.evaluation import evaluate
+    from dfviewer.core.evaluation_report import write_plots
     from dfviewer.core.inference import Predictor
     from dfviewer.core.normalize import normalize_target
 
@@ -154,7 +155,7 @@ def test_evaluate_notes_images_outside_a_fixed_models_input_range(tmp_path, tiny
     from dfviewer.core.checkpoint import save_checkpoint
     from dfviewer.core.config import Normalization
     from dfviewer.core.evaluation import evaluate
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     data = make_pairs(tmp_path / "data", n=4, size=48, val=0, test=2)
     x = np.load(next((data / "attenuation").glob("*.npy")))

@@ -23,7 +23,7 @@ from PIL import Image
 from dfviewer.cli.main import main
 from dfviewer.core import GeneratedDataset
 from dfviewer.core import store as st
-from dfviewer.core.generation import image_seed
+from dfviewer.core.archive_job import image_seed
 from dfviewer.core.inference import MAP_NAMES, Predictor
 
 FUZZ = Path(__file__).parent / "data" / "fuzz"
@@ -323,7 +323,7 @@ def offset_checkpoint(tmp_path_factory, tiny_model_config) -> Path:
 
     from dfviewer.core.checkpoint import save_checkpoint
     from dfviewer.core.config import Normalization
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(tiny_model_config, normalization=Normalization(target_offset=1e5))
@@ -360,7 +360,7 @@ def test_maps_beyond_float16_are_refused_with_a_reason_not_stored_as_infinity(tm
 
 
 def test_stored_range_is_judged_on_the_stored_values():
-    from dfviewer.core.generation import stored_range_problem
+    from dfviewer.core.archive_job import stored_range_problem
 
     ok = np.full((2, 4, 4), 65504.0, dtype=np.float32)
     assert stored_range_problem(ok, "float16") is None

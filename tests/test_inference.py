@@ -11,7 +11,6 @@ import torch
 
 from dfviewer.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dfviewer.core.config import ModelConfig, Normalization
-from dfviewer.core.generator import Cascade
 from dfviewer.core.inference import (
     MAP_NAMES,
     Prediction,
@@ -20,6 +19,7 @@ from dfviewer.core.inference import (
     StageResult,
     select_device,
 )
+from dfviewer.core.network import Cascade
 from dfviewer.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -267,7 +267,7 @@ def test_bad_arguments_are_user_errors(predictor, image, arguments, sentence):
 def test_unknown_and_absent_devices_are_user_errors():
     with pytest.raises(UserError) as info:
         select_device("nonsense")
-    assert str(info.value) == "unknown device 'nonsense'; use auto, cpu, cuda or mps"
+    assert str(info.value) == "unknown device 'nonsense'; use auto, cpu, cuda, cuda:N or mps"
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="CUDA"):
             select_device("cuda")

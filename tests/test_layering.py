@@ -1,9 +1,16 @@
-"""The layer rule: only dfviewer/gui may import Qt and its widget libraries; io never imports torch.
+"""The layers: which package may import which, and which may import Qt or torch.
 
-The display layer (maps, windows, crop, export plan, viewer model) is Qt-free like core, io and phantom.
+Every module's imports are read with ``ast`` (imports inside functions and
+``importlib.import_module("dfviewer...")`` count). ``dfviewer`` stands for the top-level modules
+(errors, text, threads, atomic, resources, platform_check); ``__main__`` is the program's entry.
+From the bottom: imaging (numpy image math), io, core and phantom, display, then the two front ends.
 """
 
+from __future__ import annotations
+
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,60 +18,142 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dfviewer"
 QT_LIBS = {"PyQt6", "PyQt5", "PySide6", "pyqtgraph", "superqt", "qtawesome", "qtpy"}
 
+#: the packages of dfviewer each package may import (itself always)
+ALLOWED = {
+    "dfviewer": set(),
+    "imaging": set(),
+    "io": {"dfviewer", "imaging"},
+    "core": {"dfviewer", "imaging", "io"},
+    "phantom": {"dfviewer", "imaging", "io"},
+    "display": {"dfviewer", "imaging", "io", "core"},
+    "cli": {"dfviewer", "imaging", "io", "core", "phantom", "display", "gui"},
+    "gui": {"dfviewer", "imaging", "io", "core", "phantom", "display"},
+    "__main__": {"cli"},
+}
+#: third-party libraries a package must never import (only gui has Qt; the lower layers have no torch)
+FORBIDDEN = {
+    "dfviewer": QT_LIBS, "imaging": QT_LIBS | {"torch"}, "io": QT_LIBS | {"torch"}, "core": QT_LIBS,
+    "phantom": QT_LIBS | {"torch"}, "display": QT_LIBS | {"torch"}, "cli": QT_LIBS, "gui": set(),
+    "__main__": QT_LIBS,
+}
+SUBPACKAGES = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
 
-def imported_roots(path: Path) -> set[str]:
+
+def unit_of(path: Path) -> str:
+    """The package a module belongs to (``dfviewer`` for a top-level module, ``__main__`` for the entry)."""
+    parts = path.relative_to(PACKAGE).parts
+    if len(parts) > 1:
+        return parts[0]
+    return "__main__" if parts[0] == "__main__.py" else "dfviewer"
+
+
+def _target(dotted: str) -> str | None:
+    """The package of ``dfviewer.<...>`` a dotted module name points into; None outside dfviewer."""
+    parts = dotted.split(".")
+    if parts[0] != "dfviewer":
+        return None
+    if len(parts) > 1 and parts[1] in SUBPACKAGES:
+        return parts[1]
+    return "__main__" if parts[1:2] == ["__main__"] else "dfviewer"
+
+
+def imported_modules(path: Path, here: list[str] | None = None) -> set[str]:
+    """Every absolute module name ``path`` imports anywhere in its body (relative imports resolved
+    against ``here``, the module's dotted name as parts, taken from ``path`` inside the package)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    roots: set[str] = set()
+    if here is None:
+        here = ["dfviewer", *path.relative_to(PACKAGE).with_suffix("").parts]
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[: len(here) - node.level] + ([base] if base else []))
+            names.add(base)
+            # ``from dfviewer import phantom`` imports the subpackage, not the top-level module
+            names.update(f"{base}.{alias.name}" for alias in node.names if base == "dfviewer")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+              and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module" and node.args):
+            first = node.args[0]
+            if isinstance(first, ast.JoinedStr) and first.values:
+                first = first.values[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value.rstrip("."))
+    names.discard("")
+    return names
 
 
-def headless_modules():
-    for sub in ("core", "io", "phantom", "display", "imaging"):
-        yield from sorted((PACKAGE / sub).rglob("*.py"))
-    yield from sorted(PACKAGE.glob("*.py"))
+def imported_roots(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
-@pytest.mark.parametrize("path", list(headless_modules()), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_headless_layers_never_import_qt(path):
-    assert not imported_roots(path) & QT_LIBS, f"{path} imports a Qt library"
+def package_imports(path: Path, unit: str | None = None, here: list[str] | None = None) -> set[str]:
+    """The other dfviewer packages the module at ``path`` (of package ``unit``) imports."""
+    own = unit or unit_of(path)
+    return {t for t in map(_target, imported_modules(path, here)) if t is not None and t != own}
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "io").rglob("*.py")), ids=lambda p: p.name)
-def test_io_never_imports_torch(path):
-    assert "torch" not in imported_roots(path)
+def all_modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "display").rglob("*.py")), ids=lambda p: p.name)
-def test_display_never_imports_torch(path):
-    assert "torch" not in imported_roots(path)
+def test_the_table_names_every_package():
+    assert SUBPACKAGES | {"dfviewer", "__main__"} == set(ALLOWED) == set(FORBIDDEN)
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "imaging").rglob("*.py")), ids=lambda p: p.name)
-def test_imaging_imports_numpy_only(path):
-    """The image layer (the one implementation of the image metrics) sits below io, display and core."""
-    assert imported_roots(path) <= {"__future__", "math", "collections", "numpy"}
+@pytest.mark.parametrize("path", all_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_imports_only_what_its_package_may(path):
+    unit = unit_of(path)
+    assert package_imports(path) <= ALLOWED[unit], f"{unit} may import only {sorted(ALLOWED[unit])}"
+    assert not imported_roots(path) & FORBIDDEN[unit], f"{unit} must not import {sorted(FORBIDDEN[unit])}"
 
 
-def test_display_windows_stand_alone():
-    """The IO layer uses the display windows, so they may import nothing from the package."""
-    assert "dfviewer" not in imported_roots(PACKAGE / "display" / "windows.py")
+def test_no_two_packages_import_each_other():
+    """Checked on the real imports, not on the table: each pair of packages at most one way."""
+    edges = {(unit_of(path), target) for path in all_modules() for target in package_imports(path)}
+    both_ways = sorted((a, b) for a, b in edges if (b, a) in edges and a < b)
+    assert not both_ways, f"packages that import each other: {both_ways}"
 
 
-def test_rule_detects_a_violation(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from PyQt6.QtWidgets import QWidget\nimport numpy\n")
-    assert imported_roots(bad) & QT_LIBS == {"PyQt6"}
+def test_the_allowed_table_has_no_cycle():
+    """Not even a longer one (io -> core -> io through a third package)."""
+    done: set[str] = set()
+
+    def visit(unit: str, path: tuple[str, ...]) -> None:
+        assert unit not in path, f"cycle: {' -> '.join(path + (unit,))}"
+        if unit not in done:
+            for below in ALLOWED[unit]:
+                visit(below, path + (unit,))
+            done.add(unit)
+
+    for unit in ALLOWED:
+        visit(unit, ())
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("from PyQt6.QtWidgets import QWidget\nimport numpy\n", {"PyQt6.QtWidgets", "numpy"}),
+    ("def f():\n    from dfviewer.display import maps\n", {"dfviewer.display"}),
+    ("import importlib\nimportlib.import_module(f'dfviewer.gui.{x}')\n", {"importlib", "dfviewer.gui"}),
+    ("from . import reader\nfrom ..display import maps\n", {"dfviewer.io", "dfviewer.display"}),
+    ("from dfviewer import phantom, __version__\n", {"dfviewer", "dfviewer.phantom", "dfviewer.__version__"}),
+])
+def test_the_reader_sees_imports_anywhere(tmp_path, source, expected):
+    """Imports at the top, inside functions, relative ones and importlib's are all seen (as if in io)."""
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    assert imported_modules(path, here=["dfviewer", "io", "probe"]) == expected
+
+
+def test_a_forbidden_import_fails_the_rule(tmp_path):
+    path = tmp_path / "probe.py"
+    path.write_text("def f():\n    from dfviewer.display.maps import MAPS\n")
+    assert package_imports(path, "io", here=["dfviewer", "io", "probe"]) == {"display"}
+    assert "display" not in ALLOWED["io"]
 
 
 def test_importing_core_and_io_loads_no_qt():
-    import subprocess
-    import sys
-
     code = (
         "import sys, dfviewer.core.inference, dfviewer.io, dfviewer.cli.main, dfviewer.display.viewer_state;"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_LIBS!r});"
@@ -74,13 +163,22 @@ def test_importing_core_and_io_loads_no_qt():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_image_layer_and_the_viewer_constants_load_no_torch():
+    """display takes only torch-free modules of core (the stage limit, the config)."""
+    code = (
+        "import sys, dfviewer.imaging.clinical_rendering, dfviewer.imaging.colormaps, dfviewer.imaging.lungs,"
+        " dfviewer.imaging.voi_windows, dfviewer.core.stages, dfviewer.core.config, dfviewer.display.viewer_state;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch');"
+        "print(bad[:5]); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
 
 def test_the_wizards_events_and_data_check_load_no_torch():
     """The wizard reads training events and checks data in its GUI process: torch (and
     torch.distributed) belong to the training process only."""
     import os
-    import subprocess
-    import sys
 
     code = (
         "import sys, dfviewer.core.training_events, dfviewer.core.run_files, dfviewer.core.dataset_check;"

@@ -50,7 +50,7 @@ def test_wheel_has_every_module_and_package_data(wheel):
                 if "__pycache__" not in p.parts}
     assert expected, "no modules found in the checkout"
     assert not expected - names, f"modules missing from the wheel: {sorted(expected - names)}"
-    assert "dfviewer/io/colormaps.npz" in names
+    assert "dfviewer/imaging/colormaps.npz" in names
     assert not [n for n in names if n.endswith(".pyc") or n.startswith("tests/")]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:

@@ -111,7 +111,7 @@ def test_attenuation_is_higher_over_the_spine_than_over_the_lungs():
 
 def test_ribs_cross_the_upper_lung_fields_in_bands_and_the_right_dome_sits_higher():
     from dfviewer.phantom.anatomy import build_anatomy
-    from dfviewer.phantom.geometry import Canvas
+    from dfviewer.phantom.ray_geometry import Canvas
 
     cfg = PhantomConfig(size=128)
     canvas = Canvas.build(cfg.size, cfg.spacing_mm)

@@ -1,7 +1,7 @@
 """Bounded memory for any input the readers accept (issue 23 item 8), with the maps unchanged.
 
 The predictor keeps its maps at the working size and resamples one at a time when asked
-(:mod:`dfviewer.core.stage_result`); ``predict`` writes one full-resolution map at a time.
+(:mod:`dfviewer.core.results`); ``predict`` writes one full-resolution map at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import tifffile
 import torch
 import torch.nn.functional as F
 
-from dfviewer.core import stage_result
+from dfviewer.core import results as results_module
+from dfviewer.core.geometry import resample_map
 from dfviewer.core.inference import NonFiniteOutputError, Predictor, StageResult
 from dfviewer.core.normalize import denormalize_spread, denormalize_target
-from dfviewer.core.stage_result import check_finite
+from dfviewer.core.results import check_finite
 from dfviewer.io.limits import MAX_PIXELS
 from dfviewer.io.npz_export import write_npz
 
@@ -80,12 +81,12 @@ def rng_image():
 
 def test_the_map_cache_is_bounded_and_freed_with_its_results(monkeypatch):
     rng = np.random.default_rng(0)
-    work = {name: rng.random((16, 16), dtype=np.float32) for name in stage_result.NETWORK_MAPS}
+    work = {name: rng.random((16, 16), dtype=np.float32) for name in results_module.NETWORK_MAPS}
     shape = (200, 150)  # 120 kB a map
-    cache = stage_result._MapCache(3 * 200 * 150 * 4)
-    monkeypatch.setattr(stage_result, "_CACHE", cache)
-    result = StageResult.from_working(1, 4, work, shape, None)
-    arrays = {name: getattr(result, name).copy() for name in stage_result.MAP_NAMES}
+    cache = results_module._MapCache(3 * 200 * 150 * 4)
+    monkeypatch.setattr(results_module, "_CACHE", cache)
+    result = StageResult.from_working(1, 4, work, shape, None, resample_map)
+    arrays = {name: getattr(result, name).copy() for name in results_module.MAP_NAMES}
     assert cache.nbytes <= cache.limit and cache.nbytes > 0
     assert result.mean is result.mean  # cached: the viewer asks again and again
     with pytest.raises(ValueError):
@@ -99,9 +100,9 @@ def test_the_map_cache_is_bounded_and_freed_with_its_results(monkeypatch):
 
 
 def test_a_total_that_would_overflow_at_full_size_is_refused():
-    work = {name: np.ones((8, 8), np.float32) for name in stage_result.NETWORK_MAPS}
+    work = {name: np.ones((8, 8), np.float32) for name in results_module.NETWORK_MAPS}
     work["aleatoric"][:] = 2e19  # finite, but its square is not in float32
-    result = StageResult.from_working(3, 0, work, (20, 20), None)
+    result = StageResult.from_working(3, 0, work, (20, 20), None, resample_map)
     with pytest.raises(NonFiniteOutputError, match="stage 3 total"):
         check_finite([result])
 

@@ -36,7 +36,7 @@ def dfviewer(*args, cwd=None):
 
 @pytest.mark.parametrize("curve", ["window", "gamma", "log", "sigmoid_12bit"])
 def test_equalize_is_invariant_to_a_monotone_grey_value_curve(phantom_case, curve):
-    from dfviewer.phantom import rendering as R
+    from dfviewer.imaging import clinical_rendering as R
 
     x = phantom_case.attenuation
     lo, hi = np.percentile(x, [0.5, 99.9])
@@ -329,8 +329,8 @@ def test_bundled_model_takes_a_real_chest_cr_and_flags_what_is_not_one(bundled):
 
 
 def test_bundled_model_rarely_flags_rendered_phantom_cases(bundled):
+    from dfviewer.imaging.clinical_rendering import render
     from dfviewer.phantom import PhantomConfig, simulate_case
-    from dfviewer.phantom.rendering import render
 
     flagged = views = 0
     for i in range(16):

@@ -1,4 +1,4 @@
-"""Tests for the clinical rendering chain (dfviewer.phantom.rendering)."""
+"""Tests for the clinical rendering chain (dfviewer.imaging.clinical_rendering)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from dfviewer.phantom import rendering as R
+from dfviewer.imaging import clinical_rendering as R
+from dfviewer.phantom import poses
 
 N = 64
 
@@ -192,22 +193,22 @@ def test_text_and_collimation_stay_out_of_lung_centre():
 
 
 def test_pose():
-    ident = R.apply_pose(IMG, R.Pose())
+    ident = poses.apply_pose(IMG, poses.Pose())
     np.testing.assert_array_equal(ident, IMG)
-    pose = R.random_pose(np.random.default_rng(0))
+    pose = poses.random_pose(np.random.default_rng(0))
     assert abs(pose.angle_deg) <= 5 and abs(pose.zoom - 1) <= 0.12
     assert abs(pose.shift_x) <= 0.05 and abs(pose.shift_y) <= 0.05
-    out = R.apply_pose(IMG, pose)
+    out = poses.apply_pose(IMG, pose)
     _ok(out)
     assert not np.array_equal(out, IMG)
-    stack = R.apply_pose(np.stack([IMG, IMG]), pose)
+    stack = poses.apply_pose(np.stack([IMG, IMG]), pose)
     np.testing.assert_array_equal(stack[1], out)
     with pytest.raises(dataclasses.FrozenInstanceError):
         pose.zoom = 2.0
     # a pure shift moves content by the expected number of pixels
     blob = np.zeros((N, N), np.float32)
     blob[30:34, 30:34] = 1
-    moved = R.apply_pose(blob, R.Pose(shift_x=4 / N), order=0)
+    moved = poses.apply_pose(blob, poses.Pose(shift_x=4 / N), order=0)
     np.testing.assert_array_equal(moved[30:34, 34:38], 1)
 
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from dfviewer.core.inference import StageResult
+from dfviewer.core.results import StageResult
 from dfviewer.display.viewer_state import Preferences, ViewerState
 from dfviewer.io.radiograph import Radiograph
 
@@ -44,7 +44,8 @@ class Recorder:
 
 
 def test_importing_the_model_loads_neither_qt_nor_torch():
-    code = ("import sys, dfviewer.display.viewer_state, dfviewer.display.export, dfviewer.display.files;"
+    code = ("import sys, dfviewer.core.results, dfviewer.display.viewer_state, dfviewer.display.export, "
+            "dfviewer.io.file_filters;"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph', 'superqt', 'torch'));"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

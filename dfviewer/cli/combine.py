@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfviewer.core.dataset_check import combine_datasets
+    from dfviewer.core.dataset_combine import combine_datasets
 
     manifest, splits = combine_datasets(args.sources, args.out)
     counts = ", ".join(f"{n} {name}" for name, n in splits.items())

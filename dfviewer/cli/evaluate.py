@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dfviewer.cli import options
-from dfviewer.cli.predict import THREADS_HELP, _positive
+from dfviewer.cli.predict import THREADS_HELP
 from dfviewer.cli.text import ProgressLine
 
 
@@ -16,10 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="paired dataset folder or manifest .csv")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"),
                         help="which split of the dataset to score (default test)")
-    parser.add_argument("--mc", type=int, default=20, metavar="T", help="MC-dropout samples (default 20; 0: deterministic)")
+    options.add_mc(parser, metavar="T")
     parser.add_argument("--working-size", type=options.working_size, metavar="N",
                         help=f"override the checkpoint's working size, {options.WORKING_SIZE_RANGE} (default: the checkpoint's)")
-    parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or mps (default auto)")
+    options.add_device(parser)
     parser.add_argument("--out", metavar="JSON", help="write the report as JSON (and a .md beside it)")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots to this folder")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
@@ -27,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderings", type=int, default=0, metavar="N",
                         help="also score every image under N seeded clinical renderings per family (windowed 8-bit "
                              "PNG, 12-bit CR, CLAHE JPEG, multi-scale enhanced) with consistency against the raw input (default 0: none)")
-    parser.add_argument("--threads", type=_positive, default=None, metavar="N", help=THREADS_HELP)
+    parser.add_argument("--threads", type=options.positive, default=None, metavar="N", help=THREADS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfviewer.core.evaluation import evaluate, write_plots
+    from dfviewer.core.evaluation import evaluate
+    from dfviewer.core.evaluation_report import write_plots
     from dfviewer.core.inference import Predictor
     from dfviewer.errors import UserError
     from dfviewer.threads import CpuSample, apply_threads, describe

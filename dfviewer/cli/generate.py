@@ -14,12 +14,13 @@ import threading
 from pathlib import Path
 
 from dfviewer.cli import options
-from dfviewer.cli.predict import _non_negative, _positive, _stages, default_model
+from dfviewer.cli.interrupt import stop_on_signals
+from dfviewer.cli.predict import _stages, default_model
 from dfviewer.cli.text import ProgressLine
 from dfviewer.core import sizes
 from dfviewer.core.config import MC_SEED
 from dfviewer.errors import UserError
-from dfviewer.text import plural
+from dfviewer.wording import plural
 
 
 def _map_list(text: str) -> list[str]:
@@ -39,24 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="maps to store: mean, alpha, beta, aleatoric, epistemic, total (default mean,aleatoric,epistemic)")
     parser.add_argument("--stages", type=_stages, default=None, metavar="LIST",
                         help="stages to store, e.g. 3 or 1,2,3 (default: the last stage)")
-    parser.add_argument("--mc", type=_non_negative, default=20, metavar="N",
-                        help="Monte Carlo dropout samples per image (default 20; 0: deterministic, no epistemic)")
+    options.add_mc(parser, " per image")
     parser.add_argument("--size", type=options.bounded(1, sizes.MAX_STORED_SIZE), default=None, metavar="N",
                         help=f"stored resolution, pixels on the longer side, at most {sizes.MAX_STORED_SIZE} "
                              "(default: the model's working size)")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored number type (default float16)")
     parser.add_argument("--batch-size", type=options.bounded(1, sizes.MAX_GENERATE_BATCH), default=4, metavar="N",
                         help=f"images per batch, 1 to {sizes.MAX_GENERATE_BATCH} (default 4); a resumed run should keep it for bit-identical results")
-    parser.add_argument("--workers", type=_non_negative, default=None, metavar="N",
+    parser.add_argument("--workers", type=options.non_negative, default=None, metavar="N",
                         help="processes reading and decoding images beside the model (default: 0 on a machine "
                              "with 2 cores or fewer, where the model needs both, else 1)")
-    parser.add_argument("--threads", type=_positive, default=None, metavar="N",
+    parser.add_argument("--threads", type=options.positive, default=None, metavar="N",
                         help="compute threads of each process (default: the CPU cores this process may use, shared "
                              "among torchrun's local processes, minus --workers; at least 1)")
     parser.add_argument("--shard-size", type=options.bounded(1, sizes.MAX_SHARD_SIZE), default=64, metavar="N",
                         help=f"images per shard file, 1 to {sizes.MAX_SHARD_SIZE} (default 64)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
+    options.add_device(parser)
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                         help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
                              "results differ slightly); default float32")
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give a SOURCE (folder or CSV) and --out STORE, or --verify STORE")
     import torch
 
-    from dfviewer.core import generation as gen
+    from dfviewer.core import archive_job as gen
     from dfviewer.core import store as st
     from dfviewer.core.distributed import destroy_process_group, distributed_env, init_process_group, rank_device
     from dfviewer.core.inference import Predictor
@@ -111,16 +110,15 @@ def run(args: argparse.Namespace) -> int:
         say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
             f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
             f"{plural(torch.get_num_threads(), 'thread')} + {plural(args.workers, 'reader process', 'reader processes')}")
-        stop = threading.Event()
-        undo = gen.install_stop_handler(stop, lambda: say("stopping after the current batch (Ctrl-C again to stop now)"))
         progress = ProgressLine("generate" if not env.active else f"generate rank {env.rank}", unit="images",
                                 rate=True, log_every=5.0)
         try:
-            summary = gen.generate(predictor, sources, store, options, env,
-                                   progress=progress if env.main else None, stop=stop, notes=say)
+            with stop_on_signals(threading.Event(),
+                                 lambda: say("stopping after the current batch (Ctrl-C again to stop now)")) as stop:
+                summary = gen.generate(predictor, sources, store, options, env,
+                                       progress=progress if env.main else None, stop=stop, notes=say)
         finally:
             progress.close()
-            undo()
     finally:
         if created:
             destroy_process_group()

@@ -35,35 +35,16 @@ def _stages(text: str) -> list[int]:
     return values
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, not 0")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="radiograph files (DICOM, PNG, JPEG, TIFF, NPY) or folders of them")
     parser.add_argument("--model", metavar="PATH",
                         help="a dfviewer .safetensors checkpoint (file or folder); default: the bundled demo model")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the output maps (created if needed)")
-    parser.add_argument("--mc", type=_non_negative, default=20, metavar="N",
-                        help="Monte Carlo dropout samples (default 20; 0: deterministic pass, no epistemic map)")
+    options.add_mc(parser)
     parser.add_argument("--stages", type=_stages, default=None, metavar="LIST",
                         help="stages to write, e.g. 3 or 1,2,3 (default: all)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="compute device (default auto: CUDA, then Apple MPS, then CPU)")
+    options.add_device(parser)
     parser.add_argument("--format", default="tiff", choices=FORMATS, dest="fmt",
                         help="float32 TIFF per map (default), one NPZ per input, or PNG previews")
     parser.add_argument("--working-size", type=options.working_size, default=None, metavar="N",
@@ -72,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
                         help=f"seed of the dropout masks (default {MC_SEED}, the viewer's: both give the same "
                              "epistemic map for the same file)")
-    parser.add_argument("--threads", type=_positive, default=None, metavar="N", help=THREADS_HELP)
+    parser.add_argument("--threads", type=options.positive, default=None, metavar="N", help=THREADS_HELP)
 
 
 #: the --threads help of the commands that run the model on one process (predict, evaluate)
@@ -95,7 +76,7 @@ def default_model() -> Path:
 
 #: stems of files a folder holds beside its cases, skipped when a folder is expanded: true
 def _is_radiograph_candidate(path: Path) -> bool:
-    from dfviewer.display.files import has_radiograph_suffix, is_companion_file
+    from dfviewer.io.file_filters import has_radiograph_suffix, is_companion_file
     from dfviewer.io.reader import sniff
 
     if path.name.startswith(".") or not path.is_file() or is_companion_file(path):
@@ -154,11 +135,10 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str, 
     A ``warning`` (the input was flagged) goes into every file: the PNGs' title strip and text, the
     TIFFs' description, an NPZ's ``warning`` entry.
     """
-    from dfviewer.display.export_plan import plan_predictions
+    from dfviewer.display.export_plan import PlannedFile, plan_predictions
     from dfviewer.display.maps import MAPS, PREDICTED_MAPS
 
     # one full-resolution map at a time: made from the working-size maps, written, let go
-    written: list[Path] = []
     if fmt == "npz":
         from dfviewer.io.npz_export import write_npz
 
@@ -169,22 +149,21 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str, 
         if warning:
             arrays.append(("warning", np.array(warning)))
         return [write_npz(target, arrays)]
-    from dfviewer.io import render_png, write_tiff
+    from dfviewer.display.export import write_map_files
     from dfviewer.io.png_export import warning_sentence
     from dfviewer.io.tiff_export import tiff_description
 
-    for r in results:
-        for item in plan_predictions(out_dir, stem, [r.stage], fmt):
-            array, info = r.full_map(item.key), MAPS[item.key]
-            if fmt == "tiff":
-                extra = f"warning: {warning_sentence(warning)}" if warning else ""
-                write_tiff(item.path, array, tiff_description(info.file_name, r.stage, "", model_name, extra))
-            else:
-                render_png(item.path, array, colormap=info.colormap, units=info.units,
-                           title=f"{stem}, stage {r.stage}, {info.label}", warning=warning)
-            del array
-            written.append(item.path)
-    return written
+    by_stage = {r.stage: r for r in results}
+    extra = f"warning: {warning_sentence(warning)}" if warning else ""
+
+    def png_args(item: PlannedFile) -> dict[str, Any]:
+        info = MAPS[item.key]
+        return dict(colormap=info.colormap, units=info.units, title=f"{stem}, stage {item.stage}, {info.label}",
+                    warning=warning)
+
+    files = [item for r in results for item in plan_predictions(out_dir, stem, [r.stage], fmt)]
+    return write_map_files(files, lambda item: by_stage[item.stage].full_map(item.key), png_args,
+                           lambda item: tiff_description(MAPS[item.key].file_name, item.stage, "", model_name, extra))
 
 
 def run(args: argparse.Namespace) -> int:

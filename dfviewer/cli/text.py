@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from dfviewer.text import duration, plural
+from dfviewer.wording import duration, plural
 
 
 def is_terminal(stream: TextIO | Any) -> bool:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dfviewer.cli import options
+from dfviewer.cli.interrupt import stop_on_signals
 from dfviewer.cli.text import is_terminal
 from dfviewer.core import sizes
 from dfviewer.core.config import ExperimentConfig, load_experiment, preset
@@ -37,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, metavar="N",
                         help="seed of the initial weights, the shuffling, the augmentations and dropout (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--device", default="auto", metavar="DEV",
-                        help="auto, cpu, cuda or mps (default auto; under torchrun: one GPU per process)")
+    options.add_device(parser, "; under torchrun: one GPU per process")
     parser.add_argument("--events-json", action="store_true",
                         help="print one JSON event per line on stdout instead of a progress bar")
 
@@ -129,29 +129,22 @@ def run(args: argparse.Namespace) -> int:
 
     experiment = build_experiment(args)
     main_rank = distributed_env().main
+    callback: Callable[[Any], None] | None
     if args.events_json:
-        def callback(event) -> None:
+        def print_event(event: Any) -> None:
             sys.stdout.write(event.to_json() + "\n")
             sys.stdout.flush()
+        callback = print_event
     else:
         callback = _Progress() if main_rank else None
 
-    cancel = threading.Event()
-    previous = {}
-
-    def on_signal(signum, frame) -> None:  # first signal: stop after this step; second: abort
-        if cancel.is_set():
-            signal.signal(signum, previous.get(signum, signal.SIG_DFL))
-            raise KeyboardInterrupt
-        cancel.set()
+    def on_first_signal() -> None:
         if main_rank and not args.events_json:
             print("\nstopping after this step (again to abort)", file=sys.stderr)
 
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
-    result = train(args.data, experiment, args.out, resume=args.resume, device=args.device,
-                   callback=callback, cancel=cancel)
+    with stop_on_signals(threading.Event(), on_first_signal) as cancel:
+        result = train(args.data, experiment, args.out, resume=args.resume, device=args.device,
+                       callback=callback, cancel=cancel)
     return 130 if result.cancelled else 0
 
 

@@ -10,7 +10,7 @@ __all__ = ["GeneratedDataset"]
 def __getattr__(name: str) -> Any:
     # lazy: importing dfviewer.core must not pull in h5py / pyarrow for the viewer
     if name == "GeneratedDataset":
-        from dfviewer.core.generated_dataset import GeneratedDataset
+        from dfviewer.core.store_dataset import GeneratedDataset
 
         return GeneratedDataset
     raise AttributeError(name)

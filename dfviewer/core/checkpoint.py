@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from dfviewer.atomic import atomic_path, atomic_write_text
 from dfviewer.core.config import ConfigError, ModelConfig, model_config_from_dict, to_dict
-from dfviewer.core.generator import Cascade
+from dfviewer.core.network import Cascade
 from dfviewer.errors import UserError, first_line, sentence
 
 FORMAT_VERSION = 1

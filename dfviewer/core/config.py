@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from dfviewer.core import sizes
+from dfviewer.core.stages import MAX_STAGES
 from dfviewer.errors import UserError
 
 StageInput = Literal["attention", "reference"]
@@ -24,9 +25,6 @@ DropoutKind = Literal["channel", "element"]
 Upsampling = Literal["transpose", "resize"]
 InputNormMode = Literal["percentile", "fixed", "equalize"]
 InputRegion = Literal["image", "thorax"]
-
-#: the most stages a cascade may have (the viewer offers a button and a key for each)
-MAX_STAGES = 8
 
 #: the MC dropout seed of the viewer and ``dfviewer predict`` (and ``generate``'s base seed) unless the
 #: user gives another: the same file, working size and T give the same epistemic map in both
@@ -253,7 +251,7 @@ class TrainConfig:
     augment_zoom: float = 0.0
     augment_shift: float = 0.0
     # Probability that a training input goes through a random clinical rendering (VOI, tone
-    # curve, vendor enhancement, CLAHE, bit depth, JPEG, markers; dfviewer.phantom.rendering)
+    # curve, vendor enhancement, CLAHE, bit depth, JPEG, markers; dfviewer.imaging.clinical_rendering)
     # while its target stays as it is; validation inputs are rendered with the same
     # probability, one fixed draw per case. 0 = the raw input only.
     render_input: float = 0.0

@@ -37,7 +37,7 @@ class Augment:
     view variation: each side is cut to a random ``1 - crop`` .. 1 of its length at a random place
     and the cut is resampled to the full shape (as another collimation frames the same chest); ``render`` is the
     probability that the input alone goes through a random clinical rendering
-    (:func:`dfviewer.phantom.rendering.render`: windows, tone curves, vendor enhancement, bit
+    (:func:`dfviewer.imaging.clinical_rendering.render`: windows, tone curves, vendor enhancement, bit
     depth, JPEG, markers), which leaves it pixel-aligned with the unchanged target.
     """
 
@@ -144,7 +144,7 @@ class PairedDataset(torch.utils.data.Dataset):
         image = x[0].numpy().copy()
         rng = np.random.default_rng([self.seed, self.epoch, index, 7])
         if rng.random() < self.augment.render:
-            from dfviewer.phantom.rendering import render
+            from dfviewer.imaging.clinical_rendering import render
 
             image = render(image, rng)
         return torch.from_numpy(normalize_input(image, self.norm))[None]

@@ -14,97 +14,34 @@ Two layouts are read:
 :func:`check_dataset` reads every file once and lists every problem (missing partners,
 size mismatches, unreadable files) in one :class:`DatasetReport`; training refuses to
 start while any blocking problem remains (:meth:`DatasetReport.raise_if_blocking`).
-:func:`combine_datasets` writes one manifest over several datasets (``dfviewer combine``).
+Finding the pairs is :mod:`~dfviewer.core.dataset_pairs`; :func:`~dfviewer.core.dataset_combine.combine_datasets`
+writes one manifest over several datasets (``dfviewer combine``).
 The wizard checks data with this module in its GUI process, without loading torch.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dfviewer.atomic import atomic_write_text
-from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
-from dfviewer.io.reader import RADIOGRAPH_SUFFIXES, read_pixels
-
-SPLITS = ("train", "val", "test")
-MANIFEST_NAME = "manifest.csv"
-REQUIRED_COLUMNS = ("attenuation", "darkfield")
-FLAG_COLUMNS = ("healthy", "emphysema", "consolidation", "devices", "ood")
-# Optional manifest columns used by evaluation: the noise-free dark-field of a simulation
-# (how far the measured truth is from the signal) and a mask of inserted devices.
-EXTRA_COLUMNS = ("darkfield_clean", "device_mask")
-MASK_FOLDERS = ("lung_mask", "lung_masks", "lungs")
-
-
-class DatasetError(UserError):
-    """A dataset folder or manifest cannot be used as it is."""
-
-
-# --- reading pixels ------------------------------------------------------------------
-
-
-def _flag(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    if text in ("", "na", "none"):
-        return None
-    if text in ("1", "true", "yes", "y", "t"):
-        return True
-    if text in ("0", "false", "no", "n", "f"):
-        return False
-    try:
-        return float(text) != 0.0
-    except ValueError:
-        return True  # a non-empty description (e.g. "pacemaker") counts as present
-
+from dfviewer.core.dataset_pairs import (  # re-exported: the names callers use with check_dataset
+    SPLITS,
+    DatasetError,
+    DatasetProblem,
+    Pair,
+    hash_split,
+    locate,
+    pairs_from_folders,
+    pairs_from_manifest,
+)
+from dfviewer.errors import STOP_EXCEPTIONS, failure_reason
+from dfviewer.io.reader import read_pixels
 
 # --- the report ------------------------------------------------------------------------
-
-
-@dataclass
-class Pair:
-    """One attenuation / dark-field pair and what the manifest says about it."""
-
-    case: str
-    attenuation: Path
-    darkfield: Path
-    split: str
-    lung_mask: Path | None = None
-    shape: tuple[int, int] | None = None
-    flags: dict[str, bool | None] = field(default_factory=dict)
-    #: optional files named by the manifest (``darkfield_clean``, ``device_mask``) that exist
-    extras: dict[str, Path] = field(default_factory=dict)
-    #: the manifest row as written (all columns), kept so datasets can be combined losslessly
-    row: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ood(self) -> bool:
-        """True when the case is marked out-of-distribution or as carrying devices."""
-        return bool(self.flags.get("ood")) or bool(self.flags.get("devices"))
-
-
-@dataclass
-class DatasetProblem:
-    """One thing wrong with a dataset; ``blocking`` problems stop training and evaluation."""
-
-    case: str
-    reason: str
-    blocking: bool = True
-    #: the split of the pair it concerns, when known ("" for the dataset as a whole or an unknown split)
-    split: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.case}: {self.reason}" if self.case else self.reason
 
 
 @dataclass
@@ -173,165 +110,6 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-# --- finding pairs ---------------------------------------------------------------------
-
-
-def hash_split(stem: str) -> str:
-    """Deterministic 80/10/10 split from the file name (without extension)."""
-    bucket = int(hashlib.sha1(stem.encode("utf-8")).hexdigest(), 16) % 10
-    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
-
-
-def _image_files(folder: Path) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if path.suffix.lower() not in RADIOGRAPH_SUFFIXES:
-            continue
-        found.setdefault(path.stem, []).append(path)
-    return found
-
-
-def _from_folders(root: Path, problems: list[DatasetProblem]) -> list[Pair]:
-    att = _image_files(root / "attenuation")
-    dark = _image_files(root / "darkfield")
-    mask_dir = next((root / m for m in MASK_FOLDERS if (root / m).is_dir()), None)
-    masks = _image_files(mask_dir) if mask_dir else {}
-    pairs = []
-    for stem in sorted(set(att) | set(dark)):
-        a, d = att.get(stem, []), dark.get(stem, [])
-        if not a:
-            problems.append(DatasetProblem(stem, f"darkfield/{d[0].name} has no partner in attenuation/"))
-            continue
-        if not d:
-            problems.append(DatasetProblem(stem, f"attenuation/{a[0].name} has no partner in darkfield/"))
-            continue
-        if len(a) > 1 or len(d) > 1:
-            names = ", ".join(p.name for p in a + d)
-            problems.append(DatasetProblem(stem, f"more than one file with this name ({names})"))
-            continue
-        m = masks.get(stem, [None])[0]
-        pairs.append(Pair(stem, a[0], d[0], hash_split(stem), lung_mask=m))
-    return pairs
-
-
-def _from_manifest(manifest: Path, problems: list[DatasetProblem]) -> list[Pair]:
-    root = manifest.parent
-    try:
-        with open(manifest, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = [c.strip() for c in reader.fieldnames or []]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"manifest {manifest} cannot be read: {exc}") from None
-    if not rows:
-        raise DatasetError(f"manifest {manifest} lists no cases")
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise DatasetError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}")
-    pairs, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        att_name, dark_name = row.get("attenuation", ""), row.get("darkfield", "")
-        case = row.get("case") or Path(att_name).stem or f"line {line}"
-        if case in seen:
-            problems.append(DatasetProblem(case, f"listed twice in {manifest.name} (line {line})"))
-            continue
-        seen.add(case)
-        if not att_name or not dark_name:
-            problems.append(DatasetProblem(case, f"line {line} of {manifest.name} lacks an attenuation or darkfield path"))
-            continue
-        split = (row.get("split") or "").lower() or hash_split(case)
-        if split not in SPLITS:
-            problems.append(DatasetProblem(case, f"unknown split {split!r} (use train, val or test)"))
-            continue
-        a, d = root / att_name, root / dark_name
-        gone = [str(Path(n)) for n, p in ((att_name, a), (dark_name, d)) if not p.is_file()]
-        if gone:
-            problems.append(DatasetProblem(case, f"missing file {' and '.join(gone)}"))
-            continue
-        mask = root / row["lung_mask"] if row.get("lung_mask") else None
-        if mask is not None and not mask.is_file():
-            problems.append(DatasetProblem(case, f"lung mask {row['lung_mask']} is missing; evaluating on the whole image", False))
-            mask = None
-        flags = {c: _flag(row.get(c)) for c in FLAG_COLUMNS if c in row}
-        extras = {c: root / row[c] for c in EXTRA_COLUMNS if row.get(c) and (root / row[c]).is_file()}
-        pairs.append(Pair(case, a, d, split, lung_mask=mask, flags=flags, extras=extras, row=row))
-    return pairs
-
-
-def locate(path: str | Path) -> tuple[Path, Path | None]:
-    """``(root, manifest or None)`` for a dataset folder or a manifest file."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"dataset {path} does not exist")
-    if path.is_file():
-        if path.suffix.lower() != ".csv":
-            raise DatasetError(f"{path} is neither a dataset folder nor a manifest .csv file")
-        return path.parent, path
-    if (path / MANIFEST_NAME).is_file():
-        return path, path / MANIFEST_NAME
-    if (path / "attenuation").is_dir() and (path / "darkfield").is_dir():
-        return path, None
-    raise DatasetError(
-        f"folder {path} holds neither a {MANIFEST_NAME} nor attenuation/ and darkfield/ subfolders"
-    )
-
-
-def combine_datasets(sources: list[str | Path], out: str | Path) -> tuple[Path, dict[str, int]]:
-    """Write one manifest that lists the pairs of several datasets; return it and the pairs per split.
-
-    ``out`` is a ``.csv`` path or a folder (then ``out/manifest.csv``). Each source (a dataset
-    folder or manifest) keeps its splits, flags, masks and other columns; case names get the
-    source folder's name as a prefix so they stay unique. Paths are written relative to the new
-    manifest's folder and no image is copied. Raises :class:`DatasetError` naming the first
-    problem of a source that could not be trained on as it is.
-    """
-    out = Path(out)
-    manifest = out if out.suffix.lower() == ".csv" else out / MANIFEST_NAME
-    base = manifest.parent.resolve()
-    columns: dict[str, None] = {}
-    rows: list[dict[str, str]] = []
-    prefixes: set[str] = set()
-    for source in sources:
-        root, src_manifest = locate(source)
-        if src_manifest is not None and src_manifest.resolve() == manifest.resolve():
-            raise DatasetError(f"{manifest} is the manifest of {source}; write the combined one elsewhere")
-        problems: list[DatasetProblem] = []
-        pairs = _from_manifest(src_manifest, problems) if src_manifest else _from_folders(root, problems)
-        bad = [p for p in problems if p.blocking]
-        if bad:
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            raise DatasetError(f"dataset {source} cannot be combined: {bad[0]}{more}")
-        prefix = root.resolve().name or "data"
-        while prefix in prefixes:
-            prefix += "_"
-        prefixes.add(prefix)
-        for pair in pairs:
-            row = {"case": f"{prefix}_{pair.case}", "attenuation": _relocated(pair.attenuation, base),
-                   "darkfield": _relocated(pair.darkfield, base), "split": pair.split,
-                   "lung_mask": _relocated(pair.lung_mask, base) if pair.lung_mask else ""}
-            # other columns naming a file of the source (masks, clean truth...) point there from the new folder
-            row |= {k: _relocated(root / v, base) if v and (root / v).is_file() else v
-                    for k, v in pair.row.items() if k not in row}
-            columns.update(dict.fromkeys(row))
-            rows.append(row)
-    if not rows:
-        raise DatasetError("there are no pairs to combine")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(manifest, buffer.getvalue())
-    counts = Counter(r["split"] for r in rows)
-    return manifest, {s: counts.get(s, 0) for s in SPLITS}
-
-
-def _relocated(file: Path, base: Path) -> str:
-    return Path(os.path.relpath(file.resolve(), base)).as_posix()
-
-
 def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None) -> DatasetReport:
     """Find every pair under ``path`` and read each file once; list all problems.
 
@@ -342,7 +120,7 @@ def check_dataset(path: str | Path, cache: dict[Path, np.ndarray] | None = None)
     """
     root, manifest = locate(path)
     problems: list[DatasetProblem] = []
-    found = _from_manifest(manifest, problems) if manifest else _from_folders(root, problems)
+    found = pairs_from_manifest(manifest, problems) if manifest else pairs_from_folders(root, problems)
     formats: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     good = []
@@ -413,4 +191,5 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-# --- geometry shared with the predictor --------------------------------------------------
+__all__ = ["SPLITS", "DatasetError", "DatasetProblem", "DatasetReport", "Pair", "check_dataset", "hash_split",
+           "locate", "read_pixels"]

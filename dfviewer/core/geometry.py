@@ -29,6 +29,12 @@ def resample(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.to(dtype)
 
 
+def resample_map(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A float32 2-D map resampled to ``shape`` as :func:`resample` does (may share ``array``'s memory)."""
+    with torch.inference_mode():
+        return resample(torch.from_numpy(array)[None, None], shape)[0, 0].numpy()
+
+
 def to_working_size(image: np.ndarray, working_size: int) -> np.ndarray:
     """A 2-D image resampled so its longer side is ``working_size``."""
     t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]

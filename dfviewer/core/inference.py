@@ -1,11 +1,11 @@
 """Inference: dark-field mean plus aleatoric and epistemic uncertainty maps for one radiograph.
 
-:class:`Predictor` wraps a trained :class:`~dfviewer.core.generator.Cascade`. It takes a 2-D
+:class:`Predictor` wraps a trained :class:`~dfviewer.core.network.Cascade`. It takes a 2-D
 numpy image of any size, normalises it as the checkpoint says, resamples it so the longer side
 equals the working size, pads it to the network's multiple, runs a deterministic pass and then
 Monte Carlo dropout samples (docs/method.md §4). Its results keep the maps at the working size
 and give them at the input's shape and in the target's units when asked for
-(:mod:`dfviewer.core.stage_result`); the input side lives in :mod:`dfviewer.core.prepare`.
+(:mod:`dfviewer.core.results`); the input side lives in :mod:`dfviewer.core.prepare`.
 
 :meth:`Predictor.predict_stream` yields a quick deterministic preview first and then running
 estimates as samples finish (for a viewer that updates live); :meth:`Predictor.predict` returns
@@ -29,7 +29,9 @@ from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
-from dfviewer.core.generator import (
+from dfviewer.core.geometry import resample_map
+from dfviewer.core.mc_stats import RunningMapStats, deterministic_maps, row_of
+from dfviewer.core.network import (
     Cascade,
     StageOutput,
     UNetStage,
@@ -38,7 +40,6 @@ from dfviewer.core.generator import (
     seeded_dropout,
     stage_input,
 )
-from dfviewer.core.mc_stats import StageAccumulator, deterministic_maps, row_of
 from dfviewer.core.normalize import input_range_warning, normalize_input
 from dfviewer.core.prepare import (
     DeviceError,
@@ -48,7 +49,7 @@ from dfviewer.core.prepare import (
     prepare_image,
     select_device,
 )
-from dfviewer.core.stage_result import MAP_NAMES, NonFiniteOutputError, StageResult, check_finite
+from dfviewer.core.results import DEFAULT_MC_SAMPLES, MAP_NAMES, NonFiniteOutputError, StageResult, check_finite
 from dfviewer.errors import UserError
 
 
@@ -176,7 +177,7 @@ class Predictor:
     def predict(
         self,
         image: np.ndarray,
-        mc_samples: int = 20,
+        mc_samples: int = DEFAULT_MC_SAMPLES,
         working_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
@@ -203,7 +204,7 @@ class Predictor:
     def predict_stream(
         self,
         image: np.ndarray,
-        mc_samples: int = 20,
+        mc_samples: int = DEFAULT_MC_SAMPLES,
         working_size: int | None = None,
         cancel: threading.Event | None = None,
         stages: Sequence[int] | None = None,
@@ -234,7 +235,7 @@ class Predictor:
         if mc_samples == 0:
             return
 
-        accumulators = {m: StageAccumulator() for m in range(1, n_run + 1)}
+        accumulators = {m: RunningMapStats() for m in range(1, n_run + 1)}
         chunk = self._chunk_size(prepared, mc_samples)
         done = 0
         while done < mc_samples:
@@ -255,7 +256,7 @@ class Predictor:
     def predict_batch(
         self,
         images: Sequence[np.ndarray | PreparedImage],
-        mc_samples: int = 20,
+        mc_samples: int = DEFAULT_MC_SAMPLES,
         seeds: Sequence[int] | None = None,
         stages: Sequence[int] | None = None,
         working_size: int | None = None,
@@ -338,7 +339,7 @@ class Predictor:
                 outputs = self._decode(x, feats, n_run, None)
                 return [{m: deterministic_maps(self._crop(row_of(out, j), item)) for m, out in enumerate(outputs, start=1)}
                         for j, item in enumerate(items)]
-        accumulators = [{m: StageAccumulator() for m in range(1, n_run + 1)} for _ in items]
+        accumulators = [{m: RunningMapStats() for m in range(1, n_run + 1)} for _ in items]
         rows = [(j, s) for j in range(len(items)) for s in range(mc_samples)]
         per_pass = self.rows_per_pass(x.shape)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -445,7 +446,8 @@ class Predictor:
             with torch.inference_mode():
                 results = [StageResult.from_working(m, samples, {name: value.float()[0, 0].cpu().numpy()
                                                                  for name, value in maps[m].items()},
-                                                    prepared.shape, None if network_units else norm)
+                                                    prepared.shape, None if network_units else norm,
+                                                    resample_map)
                            for m in wanted]
             check_finite(results)
             return results

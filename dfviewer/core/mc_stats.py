@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from dfviewer.core.generator import StageOutput
+from dfviewer.core.network import StageOutput
 
 
-class StageAccumulator:
+class RunningMapStats:
     """Running mean / variance (Welford) of the mean map and running means of the rest."""
 
     def __init__(self) -> None:
@@ -66,4 +66,4 @@ def deterministic_maps(out: StageOutput) -> dict[str, torch.Tensor]:
 
 
 
-__all__ = ["StageAccumulator", "deterministic_maps", "row_of"]
+__all__ = ["RunningMapStats", "deterministic_maps", "row_of"]

@@ -16,6 +16,7 @@ import torch
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.geometry import pad_to_multiple, resample, working_shape
 from dfviewer.core.normalize import normalize_input
+from dfviewer.core.results import DEVICE_HELP, device_choices
 from dfviewer.core.sizes import check_working_size
 from dfviewer.errors import UserError
 
@@ -47,7 +48,13 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
+        raise DeviceError(f"unknown device {device!r}; use {DEVICE_HELP}") from None
+
+
+def available_devices() -> list[str]:
+    """The devices this machine offers: auto, cpu, each CUDA GPU (``cuda:N``) and Apple MPS when present."""
+    mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    return device_choices(torch.cuda.device_count() if torch.cuda.is_available() else 0, mps_ok)
 
 
 # --- pre- and post-processing --------------------------------------------------------
@@ -100,4 +107,5 @@ def prepare_image(image: np.ndarray, config: ModelConfig, working_size: int | No
 
 
 
-__all__ = ["DeviceError", "InputImageError", "PreparedImage", "check_image", "prepare_image", "select_device"]
+__all__ = ["DeviceError", "InputImageError", "PreparedImage", "available_devices", "check_image", "prepare_image",
+           "select_device"]

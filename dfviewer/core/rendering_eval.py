@@ -1,7 +1,7 @@
 """Scores by rendering: the same test images raw and as clinical systems would deliver them.
 
 For every image of a split, the model predicts from the raw input and from ``n`` seeded
-renderings of each family of :data:`dfviewer.phantom.rendering.FAMILIES` (windowed 8-bit PNG,
+renderings of each family of :data:`dfviewer.imaging.clinical_rendering.FAMILIES` (windowed 8-bit PNG,
 12-bit CR, CLAHE JPEG, multi-scale enhanced). Per family and stage: MSE / PSNR / SSIM against
 the real dark-field, and **consistency**, the Pearson r inside the body between the last
 stage's mean from the rendered input and from the raw one (1: the rendering changed nothing).
@@ -20,6 +20,7 @@ import numpy as np
 from dfviewer.core import metrics as M
 from dfviewer.core.dataset_check import check_dataset
 from dfviewer.core.normalize import normalize_target
+from dfviewer.core.results import DEFAULT_MC_SAMPLES
 from dfviewer.errors import UserError
 from dfviewer.imaging.image_metrics import image_quality, mean_std
 from dfviewer.io.reader import read_pixels
@@ -44,7 +45,7 @@ def evaluate_renderings(
     data: str,
     split: str = "test",
     n: int = 2,
-    mc_samples: int = 20,
+    mc_samples: int = DEFAULT_MC_SAMPLES,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
@@ -52,7 +53,7 @@ def evaluate_renderings(
     """Per rendering family (``raw`` first): metrics per stage, consistency, sigma and flag figures."""
     from dfviewer.core.dataset_check import DatasetError
     from dfviewer.core.inference import PredictionCancelled
-    from dfviewer.phantom.rendering import FAMILIES, render
+    from dfviewer.imaging.clinical_rendering import FAMILIES, render
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserError(f"the number of renderings per family must be a whole number of at least 1, not {n!r}")
@@ -126,35 +127,3 @@ def evaluate_renderings(
             "flagged_fraction": float(np.mean(ext["flagged"])) if predictor.domain is not None else None,
         }
     return out
-
-
-def renderings_markdown(result: dict[str, Any]) -> str:
-    """A Markdown table of :func:`evaluate_renderings`' result."""
-    last = str(result["last_stage"])
-
-    def f(d: dict[str, Any] | None, fmt: str) -> str:
-        if not d or d.get("mean") is None:
-            return "n/a"
-        return f"{d['mean']:{fmt}} ± {d['std']:{fmt}}"
-
-    lines = [
-        f"### By rendering ({result['n_images']} images, {result['renderings_per_family']} renderings per family, "
-        f"T = {result['mc_samples']})",
-        "",
-        f"| family | views | stage 1 MSE | stage {last} MSE | stage {last} PSNR | stage {last} SSIM | MSE / raw | "
-        "consistency r | median total σ (lungs) | max total σ | Spearman (lungs) | flagged |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for family, d in result["families"].items():
-        st = d["stages"]
-        flagged = "n/a" if d["flagged_fraction"] is None else f"{100 * d['flagged_fraction']:.1f} %"
-        lines.append(
-            f"| {family} | {d['views']} | {f(st['1']['mse'], '.4f')} | {f(st[last]['mse'], '.4f')} | "
-            f"{f(st[last]['psnr'], '.2f')} | {f(st[last]['ssim'], '.3f')} | {d['mse_ratio_to_raw']:.3f} | "
-            f"{f(d['consistency_r'], '.3f')} | {f(d['median_total_sigma_lungs'], '.4f')} | "
-            f"{d['max_total_sigma']:.4f} | {f(d['spearman_lungs'], '.3f')} | {flagged} |"
-        )
-    lines.append("")
-    lines.append("σ in network units (the dark-field divided by the model's target scale); consistency: Pearson r "
-                 "inside the body of the last stage's mean against the same image's raw-input prediction.")
-    return "\n".join(lines) + "\n"

@@ -6,8 +6,8 @@ import csv
 import os
 from pathlib import Path
 
-from dfviewer.display.files import has_radiograph_suffix, is_companion_file
 from dfviewer.errors import UserError
+from dfviewer.io.file_filters import has_radiograph_suffix, is_companion_file
 from dfviewer.io.reader import sniff
 
 #: suffixes listed from a folder: DICOM (and DICOM without a suffix), PNG, JPEG, TIFF

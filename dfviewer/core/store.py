@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dfviewer.atomic import atomic_path, atomic_write_text
-from dfviewer.errors import UserError
+from dfviewer.errors import UserError, cause
 
 SETTINGS_NAME = "settings.json"
 SOURCES_NAME = "sources.json"
@@ -350,7 +350,7 @@ def read_index(store: Path) -> list[dict[str, Any]]:
         table = pq.read_table(path)
         rows: list[dict[str, Any]] = table.to_pylist()
     except Exception as exc:  # noqa: BLE001 - any damage of the file becomes one sentence
-        raise StoreError(f"{path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise StoreError(f"{path} could not be read ({cause(exc)})") from None
     # an index of format 1 has no settings_sha256 and is still read (verify refuses such a store)
     lacking = [name for name, _ in INDEX_COLUMNS if name not in table.column_names and name != "settings_sha256"]
     if lacking:

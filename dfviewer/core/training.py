@@ -25,6 +25,8 @@ BatchNorm becomes SyncBatchNorm; on CPUs each rank normalises its own batch and 
 running statistics are broadcast after every epoch, so all ranks hold identical weights.
 
 Around this module: :mod:`~dfviewer.core.training_events` (the events and their JSON, no torch),
+:mod:`~dfviewer.core.training_phase` (one phase's forward pass and optimisers),
+:mod:`~dfviewer.core.training_validation` (validation scores and previews),
 :mod:`~dfviewer.core.resume_state` (the resume file), :mod:`~dfviewer.core.distributed`
 (torchrun) and :mod:`~dfviewer.core.run_files` (the file names).
 """
@@ -37,7 +39,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +54,8 @@ from dfviewer.core.config import ExperimentConfig, ModelConfig, to_dict
 from dfviewer.core.data import Augment, PairedDataset
 from dfviewer.core.dataset_check import DatasetError, check_dataset
 from dfviewer.core.distributed import distributed_env
-from dfviewer.core.generator import Cascade, PatchDiscriminator, StageOutput, mc_dropout, stage_input
-from dfviewer.core.geometry import resample, working_shape
 from dfviewer.core.losses import generator_loss, lsgan_discriminator_loss
-from dfviewer.core.metrics import batch_image_metrics
+from dfviewer.core.network import Cascade, PatchDiscriminator, first_stages
 from dfviewer.core.resume_state import (
     TrainingError,
     flatten_state,
@@ -76,8 +76,8 @@ from dfviewer.core.training_events import (
     StepDone,
     event_from_json,
 )
-
-PREVIEW_SIZE = 128
+from dfviewer.core.training_phase import Phase, PhaseRun, epoch_seed, fork_seeded, setup_phase, unflat
+from dfviewer.core.training_validation import validate
 
 
 @dataclass
@@ -94,105 +94,7 @@ class TrainResult:
     config: ExperimentConfig
 
 
-# --- the phase forward pass -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str  # "stage" or "finetune"
-    stage: int  # 0-based stage trained; -1 for fine-tuning all
-    epochs: int
-
-    @property
-    def label(self) -> int:
-        """1-based stage number for events (0: fine-tuning)."""
-        return self.stage + 1 if self.name == "stage" else 0
-
-
-class _PhaseForward(nn.Module):
-    """Runs stages 1..upto; frozen stages under no_grad. Returns a flat tuple of tensors."""
-
-    def __init__(self, cascade: Cascade, upto: int, frozen: set[int]) -> None:
-        super().__init__()
-        self.cascade = cascade
-        self.upto = upto
-        self.frozen = frozen
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outs: list[StageOutput] = []
-        for m in range(self.upto + 1):
-            stage = self.cascade.stages[m]
-            ctx = torch.no_grad() if m in self.frozen else contextlib.nullcontext()
-            with ctx:
-                if m == 0:
-                    out = stage(x)
-                else:
-                    out = stage(stage_input(self.cascade.cfg, x, outs[-1]), previous_mean=outs[-1].mean)
-            outs.append(out)
-        return tuple(t for o in outs for t in (o.mean, o.alpha, o.beta))
-
-
-@dataclass
-class PhaseRun:
-    """Everything one phase trains with: what is trained or frozen, the forward pass, the optimisers."""
-
-    index: int  # position in the plan of phases
-    phase: Phase
-    trained: list[int]  # 0-based stages whose weights (and discriminators) learn
-    frozen: set[int]
-    upto: int  # the last stage run (0-based)
-    forward: nn.Module  # _PhaseForward, wrapped in DistributedDataParallel under torchrun
-    discs: list[nn.Module]  # the discriminators of the trained stages
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    sch_g: torch.optim.lr_scheduler.LRScheduler
-    sch_d: torch.optim.lr_scheduler.LRScheduler
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
-
-    @property
-    def lr(self) -> float:
-        return float(self.opt_g.param_groups[0]["lr"])
-
-
-def _unflat(flat: tuple[torch.Tensor, ...]) -> list[StageOutput]:
-    return [StageOutput(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
-
-
 # --- the trainer ------------------------------------------------------------------------------
-
-
-def _epoch_seed(seed: int, rank: int, global_epoch: int) -> int:
-    return (seed * 1_000_003 + rank * 7_919 + global_epoch * 104_729 + 17) % (2**63 - 1)
-
-
-def _fork_seeded(seed: int) -> contextlib.AbstractContextManager:
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
-    ctx = torch.random.fork_rng(devices=devices)
-
-    @contextlib.contextmanager
-    def seeded() -> Iterator[None]:
-        with ctx:
-            torch.manual_seed(seed)
-            yield
-
-    return seeded()
-
-
-def _truncated(model: Cascade, n: int) -> Cascade:
-    """A copy of the first ``n`` stages as an ``n``-stage cascade (on the CPU)."""
-    cfg = dataclasses.replace(model.cfg, n_stages=n)
-    small = Cascade(cfg)
-    keep = {k: v.detach().cpu() for k, v in model.state_dict().items()
-            if not k.startswith("stages.") or int(k.split(".")[1]) < n}
-    small.load_state_dict(keep, strict=True)
-    return small
-
-
-def _downsample_preview(a: torch.Tensor, size: int = PREVIEW_SIZE) -> np.ndarray:
-    t = a.detach().float().cpu()[None, None] if a.ndim == 2 else a.detach().float().cpu()
-    shape = working_shape((t.shape[-2], t.shape[-1]), min(size, max(t.shape[-2:])))
-    return resample(t, shape)[0, 0].numpy().astype(np.float32)
 
 
 class _Trainer:
@@ -260,7 +162,7 @@ class _Trainer:
         self.model = Cascade(mc)
         self.discs = nn.ModuleList()
         for k in range(mc.n_stages):
-            with _fork_seeded(self.tc.seed * 31 + 1000 + k):
+            with fork_seeded(self.tc.seed * 31 + 1000 + k):
                 self.discs.append(PatchDiscriminator(2, self.tc.discriminator_width, self.tc.discriminator_layers))
         if self.state is not None:
             self._load_weights()
@@ -315,39 +217,8 @@ class _Trainer:
     # -- one phase --
 
     def _phase_setup(self, index: int) -> PhaseRun:
-        p = self.phases[index]
-        n = self.mcfg.n_stages
-        if p.name == "stage":
-            trained = [p.stage]
-            frozen = {m for m in range(n) if m != p.stage}
-            upto = p.stage
-            lr, lr_d = self.tc.lr, self.tc.lr_discriminator
-        else:
-            trained = list(range(n))
-            frozen = set()
-            upto = n - 1
-            lr = self.tc.lr * self.tc.finetune_lr_factor
-            lr_d = self.tc.lr_discriminator * self.tc.finetune_lr_factor
-        self.model.unfreeze_all()
-        self.model.freeze_stages(sorted(frozen), self.tc.frozen_stage_dropout)
-        for k, disc in enumerate(self.discs):
-            for prm in disc.parameters():
-                prm.requires_grad_(k in trained)
-        forward: nn.Module = _PhaseForward(self.model, upto, frozen)
-        discs = [self.discs[k] for k in trained]
-        if self.d.active:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
-            discs = [nn.parallel.DistributedDataParallel(dd, device_ids=ids) for dd in discs]
-        g_params = [prm for m in trained for prm in self.model.stages[m].parameters()]
-        d_params = [prm for k in trained for prm in self.discs[k].parameters()]
-        opt_g = torch.optim.Adam(g_params, lr=lr, betas=self.tc.adam_betas)
-        opt_d = torch.optim.Adam(d_params, lr=lr_d, betas=self.tc.adam_betas)
-        sch_g = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=p.epochs, eta_min=lr * self.tc.cosine_min_lr_factor)
-        sch_d = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=p.epochs, eta_min=lr_d * self.tc.cosine_min_lr_factor)
-        fp16 = self.amp_dtype == torch.float16
-        return PhaseRun(index, p, trained, frozen, upto, forward, discs, opt_g, opt_d, sch_g, sch_d,
-                        torch.amp.GradScaler("cuda", enabled=fp16), torch.amp.GradScaler("cuda", enabled=fp16))
+        return setup_phase(index, self.phases[index], self.model, self.discs, self.tc, self.d, self.device,
+                           self.amp_dtype)
 
     def _set_train_mode(self, frozen: set[int]) -> None:
         self.model.train()
@@ -428,7 +299,7 @@ class _Trainer:
         t_epoch = time.perf_counter()
         p, trained = run.phase, run.trained
         opt_g, opt_d, scaler_g, scaler_d = run.opt_g, run.opt_d, run.scaler_g, run.scaler_d
-        torch.manual_seed(_epoch_seed(self.tc.seed, self.d.rank, self.global_epoch))
+        torch.manual_seed(epoch_seed(self.tc.seed, self.d.rank, self.global_epoch))
         self.sampler.set_epoch(self.global_epoch)
         self.train_ds.epoch = self.global_epoch
         self._set_train_mode(run.frozen)
@@ -441,7 +312,7 @@ class _Trainer:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             with self._autocast():
-                outs = _unflat(run.forward(x))
+                outs = unflat(run.forward(x))
             # discriminator step (real and fake in one batch)
             d_loss = x.new_zeros((), dtype=torch.float32)
             for k, disc in zip(trained, run.discs):
@@ -495,56 +366,9 @@ class _Trainer:
 
     # -- validation, checkpoints --
 
-    @torch.no_grad()
-    def _validate(self, upto: int) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
-        model = self.model
-        model.eval()
-        metrics: dict[int, dict[str, list[float]]] = {}
-        val: dict[str, dict[str, float]] = {}
-        preview: dict[str, np.ndarray] = {}
-        ds = self.val_ds
-        if ds is not None:
-            for i in range(len(ds)):
-                x, y, valid = ds[i]
-                h, w = valid.tolist()
-                outs = model(x[None].to(self.device), n_stages=upto + 1)
-                for m, out in enumerate(outs):
-                    pred = out.mean.float()[..., :h, :w].clamp(0, 1)
-                    tgt = y[None].to(self.device)[..., :h, :w].clamp(0, 1)
-                    mm = batch_image_metrics(pred, tgt, 1.0)
-                    mm["l1"] = [float((out.mean.float()[..., :h, :w] - y[None].to(self.device)[..., :h, :w]).abs().mean())]
-                    acc = metrics.setdefault(m + 1, {})
-                    for k, v in mm.items():
-                        acc.setdefault(k, []).extend(v)
-            val = {str(m): {k: float(np.mean(v)) for k, v in d.items()} for m, d in metrics.items()}
-        src = ds if ds is not None and len(ds) else self.train_ds
-        saved_epoch = getattr(src, "epoch", 0)
-        aug = src.augment
-        src.augment = Augment()
-        x, y, valid = src[0]
-        src.augment = aug
-        src.epoch = saved_epoch
-        h, w = valid.tolist()
-        xb = x[None].to(self.device)
-        det = model(xb, n_stages=upto + 1)[-1]
-        preview = {
-            "input": _downsample_preview(x[0, :h, :w]),
-            "target": _downsample_preview(y[0, :h, :w]),
-            "mean": _downsample_preview(det.mean[0, 0, :h, :w]),
-            "aleatoric": _downsample_preview(det.sigma[0, 0, :h, :w]),
-        }
-        t = self.tc.val_mc_samples
-        if t >= 2:
-            with _fork_seeded(self.tc.seed + 99), mc_dropout(model):
-                means = torch.cat([model(xb, n_stages=upto + 1)[-1].mean.float() for _ in range(t)])
-            preview["epistemic"] = _downsample_preview(means.std(0, unbiased=False)[0, :h, :w])
-        else:
-            preview["epistemic"] = np.zeros_like(preview["mean"])
-        return val, preview
-
     def _after_epoch(self, run: PhaseRun, epoch: int, train_losses: dict[str, float], t_epoch: float) -> None:
         p, pi = run.phase, run.index
-        val, preview = self._validate(run.upto)
+        val, preview = validate(self.model, self.val_ds, self.train_ds, run.upto, self.device, self.tc)
         seconds = self.elapsed_before + time.perf_counter() - self.t0
         stages_scored = [p.stage + 1] if p.name == "stage" else list(range(1, self.mcfg.n_stages + 1))
         record: dict[str, Any] = {"phase": p.name, "stage": p.label, "epoch": epoch + 1, "global_epoch": self.global_epoch,
@@ -565,7 +389,7 @@ class _Trainer:
             path = best_stage_path(self.out_dir, k)
             meta = self._metadata(pi, epoch, seconds)
             meta["best_val_mse" if val else "best_train_l1"] = self.best[str(k)]
-            save_checkpoint(path, _truncated(self._plain_model(), k), meta)
+            save_checkpoint(path, first_stages(self._plain_model(), k), meta)
             self.best_paths[k] = path
         self._write_resume(run, epoch, seconds)
         self._emit(EpochDone(p.label, p.name, epoch + 1, p.epochs, self.global_epoch, self.total_epochs,

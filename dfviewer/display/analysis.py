@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from dfviewer.display.crop import Box
+from dfviewer.imaging import lungs
 from dfviewer.imaging.image_metrics import image_quality, to_network_units
-from dfviewer.io import lungs
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ with the map's colorbar beside it. Nothing here asks about overwriting:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from dfviewer.display.crop import Box, crop
 from dfviewer.display.export_plan import PlannedFile
 from dfviewer.display.layers import Layer
 from dfviewer.display.maps import MAPS
+from dfviewer.display.viewer_state import ViewerState
 
 
 def _mask(array: np.ndarray) -> np.ndarray | None:
@@ -64,20 +66,55 @@ def export_title(stem: str, label: str, stage: int | None = None, window: str = 
     return ", ".join(parts) + (f" (window: {window})" if window else "")
 
 
-def write_planned(files: list[PlannedFile], state: Any, model_name: str, warning: str = "") -> list[Path]:
+#: the array of one planned file (None: nothing to write for it)
+ArrayOf = Callable[[PlannedFile], np.ndarray | None]
+
+
+def write_map_files(files: Sequence[PlannedFile], array_of: ArrayOf,
+                    png_args: Callable[[PlannedFile], dict[str, Any]],
+                    tiff_description: Callable[[PlannedFile], str],
+                    write_dicom: Callable[[PlannedFile, np.ndarray], None] | None = None) -> list[Path]:
+    """The one export loop of the viewer and ``dfviewer predict``: every planned file from its array.
+
+    One array at a time is asked for, written and let go (a big input's full-resolution maps are
+    never all held). ``png_args`` gives :func:`~dfviewer.io.render_png`'s settings of a PNG,
+    ``tiff_description`` a TIFF's description, ``write_dicom`` writes a derived DICOM. Returns the
+    paths written, in the order of ``files``.
+    """
+    from dfviewer.io import render_png, write_tiff
+
+    written = []
+    for item in files:
+        array = array_of(item)
+        if array is None:
+            continue
+        if item.kind == "png":
+            render_png(item.path, array, **png_args(item))
+        elif item.kind == "tiff":
+            write_tiff(item.path, array, tiff_description(item))
+        elif item.kind == "dicom" and write_dicom is not None:
+            write_dicom(item, array)
+        else:
+            raise ValueError(f"no writer for {item.kind} files")
+        del array
+        written.append(item.path)
+    return written
+
+
+def write_planned(files: list[PlannedFile], state: ViewerState, model_name: str, warning: str = "") -> list[Path]:
     """Write the planned files from the viewer state (windows and crop as shown).
 
     Every PNG of one call has the same pixel size (the largest, the others padded) so they tile;
     each stage's map has that stage's window (see :meth:`ViewerState.window`), named in its title.
     A ``warning`` about the input goes into every PNG (title strip and text) and TIFF description.
     """
-    from dfviewer.io import render_png, write_tiff
     from dfviewer.io.png_export import png_size, warning_sentence
 
     box = state.active_crop
     stem = state.path.stem if state.path else "image"
     note = f"; warning: {warning_sentence(warning)}" if warning else ""
-    pngs = []
+    pngs: dict[int, dict[str, Any]] = {}
+    sizes = []
     for item in files:
         array = state.array(item.key, item.stage)
         if item.kind == "png" and array is not None:
@@ -85,29 +122,28 @@ def write_planned(files: list[PlannedFile], state: Any, model_name: str, warning
             window_text = state.window_source(item.key, item.stage) if item.stage else ""
             title = export_title(stem, info.label, item.stage, window_text)
             cropped = crop(array, box)
-            args = dict(colormap=info.colormap, window=state.window(item.key, item.stage), colorbar=True,
-                        title=title, units=info.units, mask=_mask(cropped), warning=warning)
-            pngs.append((item, cropped, args))
-    sizes = [png_size(cropped, **args) for _, cropped, args in pngs]
+            pngs[id(item)] = dict(colormap=info.colormap, window=state.window(item.key, item.stage), colorbar=True,
+                                  title=title, units=info.units, mask=_mask(cropped), warning=warning)
+            sizes.append(png_size(cropped, **pngs[id(item)]))
     size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if sizes else None
-    png_args = {id(item): (cropped, args) for item, cropped, args in pngs}
-    written = []
-    for item in files:
+
+    def array_of(item: PlannedFile) -> np.ndarray | None:
         array = state.array(item.key, item.stage)
-        if array is None:
-            continue
+        if array is None or item.kind == "dicom":  # a derived DICOM holds the whole image
+            return None if array is None else array.astype(np.float32)
+        cropped = crop(array, box)
+        return cropped if item.kind == "png" else cropped.astype(np.float32)
+
+    def tiff_description(item: PlannedFile) -> str:
         info = MAPS[item.key]
         stage_text = f", stage {item.stage}" if item.stage else ""
-        if item.kind == "png":
-            cropped, args = png_args[id(item)]
-            render_png(item.path, cropped, size=size, **args)
-        elif item.kind == "tiff":
-            write_tiff(item.path, crop(array, box).astype(np.float32),
-                       description=f"{info.label}{stage_text}; units {info.units or 'none'}; model {model_name}{note}")
-        elif item.kind == "dicom":
-            from dfviewer.io import write_derived_dicom
+        return f"{info.label}{stage_text}; units {info.units or 'none'}; model {model_name}{note}"
 
-            write_derived_dicom(item.path, array.astype(np.float32), state.radiograph, item.stage, model_name,
-                                window=state.window("mean", item.stage), units=info.units)
-        written.append(item.path)
-    return written
+    def write_dicom(item: PlannedFile, array: np.ndarray) -> None:
+        from dfviewer.io import write_derived_dicom
+
+        write_derived_dicom(item.path, array, state.radiograph, item.stage, model_name,
+                            window=state.window("mean", item.stage), units=MAPS[item.key].units)
+
+    return write_map_files(files, array_of, lambda item: {**pngs[id(item)], "size": size}, tiff_description,
+                           write_dicom)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dfviewer.display.maps import MAPS
-from dfviewer.display.windows import Window
-from dfviewer.io.colormaps import apply_colormap
+from dfviewer.imaging.colormaps import apply_colormap
+from dfviewer.imaging.voi_windows import Window
 
 
 @dataclass

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from dfviewer.core.config import MAX_STAGES
+from dfviewer.core.results import DEFAULT_MC_SAMPLES, StageResult
+from dfviewer.core.stages import MAX_STAGES
 from dfviewer.display.crop import Box, clip_box
 from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES, STAGE_MAPS
 from dfviewer.display.observer import Signal
-from dfviewer.display.windows import Window, format_number, percentile_window
+from dfviewer.imaging.voi_windows import Window, format_number, percentile_window
+from dfviewer.io.radiograph import Radiograph
 
 #: the panels, in reading order, and the map each one shows ("overlay": the chosen overlay map,
 #: "companion": the uncertainty shown beside it, in a grid cell the other panels leave free)
@@ -43,7 +44,7 @@ class Preferences:
 
     model_path: str = ""
     device: str = "auto"
-    mc_samples: int = 20
+    mc_samples: int = DEFAULT_MC_SAMPLES
     working_size: int = 0  # 0: the size the model was trained at
     threads: int = 0  # CPU compute threads; 0: automatic (dfviewer.threads), chosen at each inference start
 
@@ -76,11 +77,11 @@ class ViewerState:
         self.preferencesChanged = Signal()
 
         self.preferences = preferences or Preferences()
-        self.radiograph: Any = None
+        self.radiograph: Radiograph | None = None
         self.path: Path | None = None
         self.truth: np.ndarray | None = None
         self.truth_path: Path | None = None
-        self.results: list[Any] | None = None  # list[StageResult]
+        self.results: list[StageResult] | None = None
         self.progress = Progress()
         self.stage = 1
         self.stage_chosen = False  # the user picked a stage: results no longer move it to the last one
@@ -114,7 +115,7 @@ class ViewerState:
         """The stages computed so far."""
         return [r.stage for r in self.results] if self.results else []
 
-    def set_image(self, radiograph: Any, path: str | Path | None = None, truth: np.ndarray | None = None,
+    def set_image(self, radiograph: Radiograph, path: str | Path | None = None, truth: np.ndarray | None = None,
                   truth_path: str | Path | None = None) -> None:
         """Show a new radiograph; clears the results and resets the windows and the crop box."""
         self.radiograph = radiograph
@@ -138,7 +139,7 @@ class ViewerState:
             self._auto("mean")
         self.imageChanged.emit()
 
-    def set_results(self, stages: list[Any], done: int, total: int, preview: bool) -> None:
+    def set_results(self, stages: list[StageResult], done: int, total: int, preview: bool) -> None:
         """Cache new results of every stage (preview or running MC estimate).
 
         Shows the final stage (the cascade's result) unless the user chose a stage.
@@ -164,7 +165,8 @@ class ViewerState:
         self.progress.running = running
         self.progressChanged.emit()
 
-    def stage_result(self, stage: int | None = None) -> Any:
+    def stage_result(self, stage: int | None = None) -> StageResult | None:
+        """The result of ``stage`` (default: the one shown), or None while it is not computed."""
         stage = self.stage if stage is None else stage
         for result in self.results or ():
             if result.stage == stage:
@@ -192,7 +194,7 @@ class ViewerState:
             if result.stage not in self._errors:
                 self._errors[result.stage] = np.abs(result.mean - self.truth).astype(np.float32)
             return self._errors[result.stage]
-        return getattr(result, key)
+        return result.map(key)
 
     # -- display selection --
 

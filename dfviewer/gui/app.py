@@ -13,6 +13,8 @@ DEMO_MODEL = ("models", "demo.safetensors")
 
 def build_parser(prog: str = "dfviewer") -> argparse.ArgumentParser:
     """The viewer's options; ``prog`` is ``dfviewer view`` when the user typed that."""
+    from dfviewer.core.results import DEFAULT_MC_SAMPLES, DEVICE_HELP
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="View attenuation radiographs with the generated dark-field and its uncertainty maps.",
@@ -20,8 +22,8 @@ def build_parser(prog: str = "dfviewer") -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="*", metavar="FILE", help="radiographs or folders to open")
     parser.add_argument("--demo", action="store_true", help="open a bundled sample case with the bundled model")
     parser.add_argument("--model", metavar="CKPT", help="model checkpoint (.safetensors); default: the demo model")
-    parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--mc", type=int, metavar="N", help="Monte Carlo dropout samples (default 20)")
+    parser.add_argument("--device", metavar="DEV", help=f"{DEVICE_HELP} (default: auto)")
+    parser.add_argument("--mc", type=int, metavar="N", help=f"Monte Carlo dropout samples (default {DEFAULT_MC_SAMPLES})")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="render the window once inference finishes, save it to PNG and exit")
     parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (default 1280x800)")
@@ -36,7 +38,7 @@ def build_parser(prog: str = "dfviewer") -> argparse.ArgumentParser:
 
 def demo_paths() -> tuple[Path, Path]:
     """The bundled demo model and first sample case; ``FileNotFoundError`` with a clear message if absent."""
-    from dfviewer.display.files import list_radiographs
+    from dfviewer.io.file_filters import list_radiographs
     from dfviewer.resources import resource_path
 
     model = resource_path(*DEMO_MODEL)
@@ -104,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dfviewer.gui.theme import apply_theme
     from dfviewer.resources import resource_path
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
     app.setApplicationName("dfviewer")
     app.setOrganizationName("dfviewer")
     app.setDesktopFileName("io.github.dfviewer.DFViewer")  # Wayland matches the launcher by this
@@ -126,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window._select_map(args.overlay)
     if args.crop:
         window.state.set_crop_enabled(True)
-    if not args.screenshot:
+    if size is None:  # no --screenshot
         return app.exec()
 
     exit_code = {"rc": 0}

@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.core.sizes import MAX_WORKING_SIZE, MIN_WORKING_SIZE
+from dfviewer.gui.qt_checks import required
 from dfviewer.gui.shortcuts import SHORTCUTS
 
 #: the checkpoint field shows this many characters of a path at least
@@ -144,11 +145,11 @@ class ShortcutsDialog(QDialog):
         self.setWindowTitle("Keyboard shortcuts")
         table = QTableWidget(len(SHORTCUTS), 2)
         table.setHorizontalHeaderLabels(["Keys", "Action"])
-        table.verticalHeader().hide()
+        required(table.verticalHeader(), "table header").hide()
         for i, (keys, action) in enumerate(SHORTCUTS):
             table.setItem(i, 0, QTableWidgetItem(keys))
             table.setItem(i, 1, QTableWidgetItem(action))
-        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        required(table.horizontalHeader(), "table header").setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         table.resizeColumnToContents(0)
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

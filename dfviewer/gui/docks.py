@@ -27,8 +27,12 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.display.file_info import file_info
-from dfviewer.display.windows import format_number
 from dfviewer.errors import cause
+from dfviewer.gui.qt_checks import required
+from dfviewer.imaging.voi_windows import format_number
+
+#: (tag, name, VR, value, children): one row of the tag tree
+TagRow = tuple[str, str, str, str, list["TagRow"]]
 
 #: a damaged or hostile file may nest sequences deeply or hold very many elements; list this much
 MAX_TAG_DEPTH = 8
@@ -37,19 +41,19 @@ UNREADABLE_COLOR = "#e06c5a"
 UNREADABLE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def _dicom_rows(dataset: Any, depth: int = 0) -> list[tuple[str, str, str, str, list]]:
+def _dicom_rows(dataset: Any, depth: int = 0) -> list[TagRow]:
     """(tag, name, VR, value, children) for every element; pixel data summarised.
 
     Elements are parsed one at a time (pydicom parses on first access), so an unreadable one
     becomes its own row saying why instead of hiding the rest.
     """
-    rows = []
+    rows: list[TagRow] = []
     for tag in list(dataset.keys())[:MAX_TAG_ROWS]:
         label = f"({tag.group:04X},{tag.element:04X})"
         try:
             element = dataset[tag]
             name, vr = element.name, str(element.VR)
-            children: list = []
+            children: list[TagRow] = []
             if vr == "SQ":
                 value = f"{len(element.value)} item(s)"
                 if depth < MAX_TAG_DEPTH:
@@ -86,7 +90,7 @@ class TagsPanel(QWidget):
         self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
-        header = self.tree.header()
+        header = required(self.tree.header(), "tree header")
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.resizeSection(0, 84)
         header.resizeSection(1, 150)
@@ -122,10 +126,10 @@ class TagsPanel(QWidget):
             self.tree.addTopLevelItem(self._item(row))
         if dataset is not None:
             self.tree.resizeColumnToContents(0)  # "(0002,0010)" whole, not "(0002,..."
-        self.tree.header().resizeSection(1, 130 if dataset is not None else 110)
+        required(self.tree.header(), "tree header").resizeSection(1, 130 if dataset is not None else 110)
         self.filter(self.search.text())
 
-    def _item(self, row) -> QTreeWidgetItem:
+    def _item(self, row: TagRow) -> QTreeWidgetItem:
         tag, name, vr, value, children = row
         item = QTreeWidgetItem([tag, name, vr, value])
         item.setToolTip(3, value)
@@ -140,16 +144,18 @@ class TagsPanel(QWidget):
             own = not needle or any(needle in item.text(c).lower() for c in range(4))
             child_match = False
             for i in range(item.childCount()):
-                child_match |= visit(item.child(i))
+                child_match |= visit(required(item.child(i), "tag row"))
             item.setHidden(not (own or child_match))
             return own or child_match
 
-        for i in range(self.tree.topLevelItemCount()):
-            visit(self.tree.topLevelItem(i))
+        for item in self._top_items():
+            visit(item)
+
+    def _top_items(self) -> list[QTreeWidgetItem]:
+        return [required(self.tree.topLevelItem(i), "tag row") for i in range(self.tree.topLevelItemCount())]
 
     def visible_names(self) -> list[str]:
-        return [self.tree.topLevelItem(i).text(1) for i in range(self.tree.topLevelItemCount())
-                if not self.tree.topLevelItem(i).isHidden()]
+        return [item.text(1) for item in self._top_items() if not item.isHidden()]
 
 
 class ModelPanel(QWidget):
@@ -217,10 +223,10 @@ class SummaryTable(QTableWidget):
         super().__init__(0, len(self.COLUMNS), parent)
         self.region: str | None = None
         self.setHorizontalHeaderLabels(self.COLUMNS)
-        self.verticalHeader().hide()
+        required(self.verticalHeader(), "table header").hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        required(self.horizontalHeader(), "table header").setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setToolTip("Per-stage summary: mean aleatoric and epistemic standard deviation inside the lung "
                         "mask (the whole image when no lungs are found); with a real dark-field loaded, MSE, PSNR and SSIM of the generated image "
@@ -256,7 +262,8 @@ class SummaryTable(QTableWidget):
 
     def flag_text(self) -> str:
         """The flag row's text, or "" when the image is not flagged."""
-        return self.item(self.rowCount() - 1, 0).text() if self._has_flag_row() else ""
+        item = self.item(self.rowCount() - 1, 0) if self._has_flag_row() else None
+        return item.text() if item is not None else ""
 
     def header_text(self, column: int) -> str:
         item = self.horizontalHeaderItem(column)
@@ -294,7 +301,7 @@ class SummaryTable(QTableWidget):
         """As wide as its columns: the dock grows instead of hiding SSIM behind a scrollbar."""
         self.resizeColumnsToContents()
         columns = sum(self.columnWidth(j) for j in range(self.columnCount()) if not self.isColumnHidden(j))
-        self.setMinimumWidth(columns + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width())
+        self.setMinimumWidth(columns + 2 * self.frameWidth() + required(self.verticalScrollBar(), "scroll bar").sizeHint().width())
 
     def select_stage(self, stage: int) -> None:
         for i in range(self.rowCount()):
@@ -328,8 +335,9 @@ class FilesPanel(QListWidget):
 
     def _item(self, path: Path) -> QListWidgetItem | None:
         for i in range(self.count()):
-            if self.item(i).data(Qt.ItemDataRole.UserRole) == str(path):
-                return self.item(i)
+            item = self.item(i)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == str(path):
+                return item
         return None
 
     def mark_current(self, path: Path | None) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QObject, QSettings
 from PyQt6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from dfviewer.display.files import find_truth, list_radiographs
 from dfviewer.display.viewer_state import ViewerState
 from dfviewer.errors import UserError, sentence
 from dfviewer.gui.docks import FilesPanel
+from dfviewer.gui.qt_checks import required
+from dfviewer.io.file_filters import find_truth, list_radiographs
 from dfviewer.io.reader import read_pixels
 
 MAX_RECENT = 10
@@ -65,7 +66,7 @@ class FileController(QObject):
 
     # -- opening --
 
-    def open_paths(self, paths: list[str | Path]) -> bool:
+    def open_paths(self, paths: Sequence[str | Path]) -> bool:
         """Open files and folders (folders list their radiographs); the first readable one is shown.
 
         A single file that cannot be read gets the error dialog; in a list, unreadable files are
@@ -203,6 +204,6 @@ class FileController(QObject):
         self.recent_menu.clear()
         recent = self.recent()
         for path in recent:
-            act = self.recent_menu.addAction(path)
+            act = required(self.recent_menu.addAction(path), "menu action")
             act.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
         self.recent_menu.setEnabled(bool(recent))

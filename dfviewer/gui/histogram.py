@@ -9,7 +9,7 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 from superqt import QLabeledDoubleRangeSlider, QSearchableComboBox
 
-from dfviewer.display.windows import Window, finite_sample, window_from_limits, window_limits
+from dfviewer.imaging.voi_windows import Window, finite_sample, window_from_limits, window_limits
 
 
 def decimals_for(span: float) -> int:
@@ -115,7 +115,8 @@ class WindowingWidget(QWidget):
         try:
             decimals = decimals_for(span_high - span_low)
             self.limits.setDecimals(decimals)
-            self.limits.setRange(span_low, span_high)
+            # the double slider takes floats; superqt annotates the inherited setRange with ints
+            self.limits.setRange(span_low, span_high)  # type: ignore[arg-type]
             self._fit_limit_labels(span_low, span_high, decimals)
         finally:
             self._updating = False
@@ -127,7 +128,8 @@ class WindowingWidget(QWidget):
         try:
             self.region.setRegion((low, high))
             if low < self.limits.minimum() or high > self.limits.maximum():  # dragged beyond the data
-                self.limits.setRange(min(low, self.limits.minimum()), max(high, self.limits.maximum()))
+                wider = min(low, self.limits.minimum()), max(high, self.limits.maximum())
+                self.limits.setRange(*wider)  # type: ignore[arg-type]  # floats, as above
             self.limits.setValue((low, high))
         finally:
             self._updating = False

@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayou
 from superqt import QElidingLabel
 
 from dfviewer.display.layers import Layer, colorize
-from dfviewer.display.windows import window_limits
+from dfviewer.imaging.voi_windows import window_limits
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -49,15 +49,18 @@ class ColorBar(QWidget):
         self._window = (0.0, 0.0)
 
     def set_scale(self, colormap: str, window: tuple[float, float], units: str) -> None:
-        if (colormap, tuple(window), units) == (self._colormap, self._window, self._units):
+        pair = (window[0], window[1])
+        if (colormap, pair, units) == (self._colormap, self._window, self._units):
             return
-        self._colormap, self._window, self._units = colormap, tuple(window), units
+        self._colormap, self._window, self._units = colormap, pair, units
         low, high = window_limits(window)
         ramp = np.linspace(high, low, 256, dtype=np.float32)[:, None].repeat(2, axis=1)
         rgba = np.ascontiguousarray(colorize(ramp, colormap, window))
         self._rgba = rgba  # keep the buffer alive for QImage
-        self._image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888)
-        self._labels = tuple(_short(v) for v in (high, (low + high) / 2, low))
+        # PyQt6 reads any buffer here; its stubs accept only bytes
+        self._image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0],  # type: ignore[call-overload]
+                             QImage.Format.Format_RGBA8888)
+        self._labels = (_short(high), _short((low + high) / 2), _short(low))
         self.update()
 
     def clear(self) -> None:
@@ -257,7 +260,7 @@ class ImagePanel(QFrame):
         visible = row is not None and col is not None
         self.vline.setVisible(visible)
         self.hline.setVisible(visible)
-        if visible:
+        if row is not None and col is not None:
             self.vline.setPos(col + 0.5)
             self.hline.setPos(row + 0.5)
 

@@ -91,7 +91,8 @@ class InferencePresenter(QObject):
     def start(self) -> bool:
         """Generate the maps of the open image with the current preferences."""
         s = self.state
-        if not s.has_image:
+        radiograph = s.radiograph
+        if radiograph is None:
             return False
         prefs = s.preferences
         if not prefs.model_path or not Path(prefs.model_path).exists():
@@ -101,7 +102,7 @@ class InferencePresenter(QObject):
             return False
         self._set_input_warning("")
         self._forget_lungs()
-        self.controller.start(s.radiograph.pixels, prefs.model_path, prefs.device, prefs.mc_samples,
+        self.controller.start(radiograph.pixels, prefs.model_path, prefs.device, prefs.mc_samples,
                               prefs.working_size or None, threads=prefs.threads)
         s.set_running(True)
         return True
@@ -114,14 +115,15 @@ class InferencePresenter(QObject):
 
     def find_crop_box(self) -> None:
         """The lung box of the attenuation image alone (before any dark-field is generated)."""
-        s = self.state
-        if not s.has_image:
+        radiograph = self.state.radiograph
+        if radiograph is None:
             return
         try:
-            box, found = analysis.crop_box(s.radiograph.pixels, None)
+            box, found = analysis.crop_box(radiograph.pixels, None)
         except Exception as exc:  # noqa: BLE001 - the crop is a convenience
             self.log(f"lung box not found: {exc}")
-            box, found = (0, s.shape[0], 0, s.shape[1]), False
+            height, width = radiograph.pixels.shape
+            box, found = (0, height, 0, width), False
         self._set_lung_box(box, found)
 
     def _set_lung_box(self, box: tuple[int, int, int, int], found: bool) -> None:
@@ -246,7 +248,10 @@ class InferencePresenter(QObject):
         threading.Thread(target=compute, name="dfviewer-summary", daemon=True).start()
 
     def _segment_lungs(self, darkfield: Any) -> None:
-        pixels, token = self.state.radiograph.pixels, object()
+        radiograph = self.state.radiograph
+        if radiograph is None:
+            return
+        pixels, token = radiograph.pixels, object()
         self._lungs_token = token
 
         def compute() -> None:

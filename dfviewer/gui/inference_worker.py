@@ -20,7 +20,8 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from dfviewer.core.config import MC_SEED
-from dfviewer.errors import UserError
+from dfviewer.core.results import DEFAULT_MC_SAMPLES
+from dfviewer.errors import UserError, cause
 from dfviewer.threads import CpuSample, apply_threads, describe
 
 #: seconds between two result updates sent to the GUI (progress is sent for every sample)
@@ -33,7 +34,7 @@ class InferenceJob:
     image: np.ndarray
     model_path: str
     device: str = "auto"
-    mc_samples: int = 20
+    mc_samples: int = DEFAULT_MC_SAMPLES
     working_size: int | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     threads: int = 0  # CPU compute threads; 0: automatic, from the cores free when the job starts
@@ -55,7 +56,7 @@ def describe_error(exc: BaseException, model_path: str = "", loading: bool = Fal
         return f"The model file {model_path} was not found."
     if isinstance(exc, MemoryError):
         return "The computer ran out of memory; choose a smaller working resolution."
-    return f"The model failed while generating the dark-field ({name}: {str(exc).splitlines()[0] if str(exc) else 'no message'})."
+    return f"The model failed while generating the dark-field ({cause(exc)})."
 
 
 class InferenceWorker(QObject):
@@ -217,13 +218,13 @@ class InferenceController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("dfviewer-inference")
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("dfviewer-inference")
         self.worker = InferenceWorker()
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.worker_thread)
         self._submit.connect(self.worker.run)
         self._give_predictor.connect(self.worker.use_predictor)
-        self.thread.start()
+        self.worker_thread.start()
         self._next_id = 0
         self.current: InferenceJob | None = None
 
@@ -261,5 +262,5 @@ class InferenceController(QObject):
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel, stop the thread and wait for it; True when it stopped in time."""
         self.cancel()
-        self.thread.quit()
-        return bool(self.thread.wait(timeout_ms))
+        self.worker_thread.quit()
+        return bool(self.worker_thread.wait(timeout_ms))

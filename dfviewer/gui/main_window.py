@@ -9,7 +9,7 @@ each subscribe to it. This module keeps the docks, the status bar, the dialogs a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from dfviewer.core.results import DEFAULT_MC_SAMPLES
 from dfviewer.core.sizes import check_working_size
 from dfviewer.display.export_plan import ExportOptions
 from dfviewer.display.layers import Layer
@@ -39,7 +40,9 @@ from dfviewer.gui.histogram import WindowingWidget
 from dfviewer.gui.inference_presenter import InferencePresenter
 from dfviewer.gui.inference_worker import InferenceController
 from dfviewer.gui.panels_presenter import PanelsPresenter
+from dfviewer.gui.qt_checks import required
 from dfviewer.gui.viewer_actions import Commands, ViewerActions
+from dfviewer.io.radiograph import Radiograph
 
 
 def default_model_path() -> str:
@@ -90,7 +93,7 @@ class MainWindow(QMainWindow):
         self.state = ViewerState(Preferences(
             model_path=model_path or str(self.settings.value("model", "") or "") or default_model_path(),
             device=device or str(self.settings.value("device", "auto")),
-            mc_samples=int(mc_samples if mc_samples is not None else self.settings.value("mc", 20)),
+            mc_samples=int(mc_samples if mc_samples is not None else self.settings.value("mc", DEFAULT_MC_SAMPLES)),
             working_size=_working_size(self.settings.value("working_size", 0)),
             threads=_settings_int(self.settings.value("threads", 0)),
         ))
@@ -107,10 +110,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.view.grid, 1)
         self.setCentralWidget(central)
 
-        self.inference = InferencePresenter(self.state, self.controller, self.statusBar(), self.progress,
+        self.inference = InferencePresenter(self.state, self.controller, self.status_bar, self.progress,
                                             self.cancel_button, self.device_label, self.summary, self.model_panel,
                                             self.show_error, self.log, self)
-        self.exporter = ExportController(self, self.state, self.settings, self.statusBar(), self.view.layers,
+        self.exporter = ExportController(self, self.state, self.settings, self.status_bar, self.view.layers,
                                          self.view.flush, lambda: self.inference.model_name, self.show_error, self.log)
         self.exporter.input_warning = lambda: self.inference.input_warning
         self.ui_actions = ViewerActions(self, self.state, Commands(
@@ -129,7 +132,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setText("Cancel")
         self.files_controller = FileController(self, self.state, self.settings, self.files, recent_menu,
                                                self._on_opened, self.show_error, self.log,
-                                               notify=lambda message: self.statusBar().showMessage(message, 10000))
+                                               notify=lambda message: self.status_bar.showMessage(message, 10000))
         self._connect()
         self._restore_settings()
         self._update_enabled()
@@ -167,7 +170,7 @@ class MainWindow(QMainWindow):
         self.tags.tree.setMinimumHeight(40)
 
     def _build_status_bar(self) -> None:
-        status = self.statusBar()
+        status = self.status_bar = required(self.statusBar(), "status bar")
         self.readout = QLabel("Open a radiograph (Ctrl+O) or drop files here")
         self.readout.setObjectName("readout")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -255,7 +258,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ opening
 
-    def open_paths(self, paths: list[str | Path]) -> bool:
+    def open_paths(self, paths: Sequence[str | Path]) -> bool:
         """Open files and folders (folders list their radiographs); the first one is shown."""
         opened = self.files_controller.open_paths(paths)
         if len(self.folder_files) > 1:
@@ -272,21 +275,21 @@ class MainWindow(QMainWindow):
     def step_file(self, step: int) -> None:
         self.files_controller.step_file(step)
 
-    def _on_opened(self, path: Path, radiograph: Any) -> None:
+    def _on_opened(self, path: Path, radiograph: Radiograph) -> None:
         self.tags.show_radiograph(radiograph)
         self.inference.find_crop_box()
         self.reset_view()
-        self.readout.setText(self._image_summary())
+        self.readout.setText(self._image_summary(path, radiograph))
         self.imageOpened.emit(str(path))
         self.start_inference()
 
-    def _image_summary(self) -> str:
-        r = self.state.radiograph
+    @staticmethod
+    def _image_summary(path: Path, r: Radiograph) -> str:
         h, w = r.pixels.shape
         spacing = ""
-        if getattr(r, "pixel_spacing", None):
+        if r.pixel_spacing:
             spacing = f" · {r.pixel_spacing[0]:.3g} mm/px" + ("" if r.spacing_known else " (guessed)")
-        return f"{self.state.path.name} · {w} x {h} px{spacing} · move the cursor over an image to read values"
+        return f"{path.name} · {w} x {h} px{spacing} · move the cursor over an image to read values"
 
     # ------------------------------------------------------------------ inference and view
 
@@ -309,7 +312,7 @@ class MainWindow(QMainWindow):
 
     def _select_map(self, key: str) -> None:
         if key == "error" and self.state.truth is None:
-            self.statusBar().showMessage("The error map needs a real dark-field loaded beside the image", 4000)
+            self.status_bar.showMessage("The error map needs a real dark-field loaded beside the image", 4000)
             return
         self.state.set_overlay_map(key)
 
@@ -366,15 +369,9 @@ class MainWindow(QMainWindow):
                           "generated from attenuation chest X-rays (uncertainty-guided progressive GAN).</p>")
 
     def preferences_dialog(self) -> None:
-        devices = ["auto", "cpu"]
-        try:
-            import torch
+        from dfviewer.core.prepare import available_devices
 
-            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-            if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
-                devices.append("mps")
-        except Exception:  # noqa: BLE001
-            pass
+        devices = available_devices()
         p = self.state.preferences
         dialog = PreferencesDialog(self, p.model_path, p.mc_samples, p.working_size, p.device, devices, p.threads)
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
@@ -428,5 +425,5 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel inference and stop the inference thread (waits for it)."""
-        if self.controller.thread.isRunning():
+        if self.controller.worker_thread.isRunning():
             self.controller.shutdown()

@@ -15,10 +15,10 @@ from PyQt6.QtCore import QObject, QTimer
 from dfviewer.display.layers import Layer, make_layer, make_overlay
 from dfviewer.display.maps import MAPS, OVERLAY_MODES
 from dfviewer.display.viewer_state import PANELS, ViewerState
-from dfviewer.display.windows import attenuation_presets, map_presets
 from dfviewer.gui.histogram import WindowingWidget
 from dfviewer.gui.image_panel import ImagePanel
 from dfviewer.gui.panel_grid import PanelGrid
+from dfviewer.imaging.voi_windows import attenuation_presets, map_presets
 
 #: the windowing dock's target for each panel
 _HISTOGRAM_TARGET = {"attenuation": "attenuation", "darkfield": "mean", "truth": "mean", "overlay": "overlay",
@@ -128,7 +128,7 @@ class PanelsPresenter(QObject):
         s = self.state
         layer: Layer | None = None
         message = ""
-        if not s.has_image:
+        if s.radiograph is None:
             message = "Open a radiograph\n(Ctrl+O, or drop a file here)" if key == "attenuation" else ""
         elif key == "attenuation":
             layer = make_layer("attenuation", s.radiograph.pixels, s.window("attenuation"))
@@ -137,10 +137,11 @@ class PanelsPresenter(QObject):
                 layer = make_layer("truth", s.truth, s.window("mean"))
         elif not s.results:
             message = "Generating…" if s.progress.running else "No result"
-        elif key == "darkfield":
-            layer = make_layer("mean", s.array("mean"), s.window("mean"))
-        elif key == "companion":
-            layer = make_layer(s.companion_map, s.array(s.companion_map), s.window(s.companion_map))
+        elif key in ("darkfield", "companion"):
+            map_key = "mean" if key == "darkfield" else s.companion_map
+            array = s.array(map_key)  # the shown stage always has a result once results exist
+            if array is not None:
+                layer = make_layer(map_key, array, s.window(map_key))
         else:
             array = s.array(s.overlay_map)
             if array is None:

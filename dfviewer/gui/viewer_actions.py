@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import qtawesome as qta
@@ -16,9 +17,10 @@ from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QButtonGroup, QComboBox, QLabel, QMainWindow, QMenu, QSlider, QToolBar, QToolButton
 
-from dfviewer.core.config import MAX_STAGES
+from dfviewer.core.stages import MAX_STAGES
 from dfviewer.display.maps import MAPS, OVERLAY_MAPS, OVERLAY_MODES
 from dfviewer.display.viewer_state import ViewerState
+from dfviewer.gui.qt_checks import required
 
 ICON_COLOR = "#d8d8dc"
 TOOLBAR_ICON = 20  # pixels: the toolbar fits a 1280-pixel window with room to spare
@@ -40,7 +42,7 @@ class Commands:
     cancel: Callable[[], None]
     rerun: Callable[[], None]
     preferences: Callable[[], None]
-    quit: Callable[[], None]
+    quit: Callable[[], object]  # QWidget.close: its bool is ignored
     select_map: Callable[[str], None]
     reset_window: Callable[[], None]
     step_file: Callable[[int], None]
@@ -85,10 +87,10 @@ class ViewerActions:
         self.act_quit = self._action("&Quit", "mdi6.exit-to-app", QKeySequence.StandardKey.Quit, c.quit,
                                      "Quit dfviewer")
         self.act_stages = {stage: self._action(f"Stage {stage}", f"mdi6.numeric-{stage}-box-outline", str(stage),
-                                               lambda s=stage: state.set_stage(s), f"Show stage {stage}")
+                                               partial(state.set_stage, stage), f"Show stage {stage}")
                            for stage in range(1, MAX_STAGES + 1)}
         self.act_maps = {key: self._action(MAPS[key].label, MAP_ICONS[key], MAPS[key].shortcut or None,
-                                           lambda k=key: c.select_map(k), MAPS[key].tooltip)
+                                           partial(c.select_map, key), MAPS[key].tooltip)
                          for key in OVERLAY_MAPS}
         self.act_cycle_mode = self._action("Cycle Overlay Mode", "mdi6.layers-outline", "O", state.cycle_overlay_mode,
                                            "Map alone, over dark-field, over attenuation")
@@ -160,7 +162,7 @@ class ViewerActions:
             button.setObjectName(f"stage{stage}")
             self.stage_group.addButton(button, stage)
             self.stage_buttons[stage] = button
-            self.stage_button_actions[stage] = bar.addWidget(button)
+            self.stage_button_actions[stage] = required(bar.addWidget(button), "toolbar action")
         self.stage_group.idClicked.connect(self.state.set_stage)
         bar.addSeparator()
 
@@ -204,21 +206,21 @@ class ViewerActions:
 
     def build_menus(self, docks: list[Any]) -> QMenu:
         """The menu bar (``docks``: the dock widgets listed under View > Panels); returns the recent menu."""
-        menu = self.window.menuBar()
-        file = menu.addMenu("&File")
+        menu = required(self.window.menuBar(), "menu bar")
+        file = required(menu.addMenu("&File"), "menu")
         file.addAction(self.act_open)
         file.addAction(self.act_open_folder)
-        recent = file.addMenu(icon("mdi6.history"), "Open &Recent")
+        recent = required(file.addMenu(icon("mdi6.history"), "Open &Recent"), "menu")
         file.addSeparator()
         file.addAction(self.act_export)
         file.addAction(self.act_export_all)
         file.addSeparator()
         file.addAction(self.act_quit)
 
-        edit = menu.addMenu("&Edit")
+        edit = required(menu.addMenu("&Edit"), "menu")
         edit.addAction(self.act_prefs)
 
-        view = menu.addMenu("&View")
+        view = required(menu.addMenu("&View"), "menu")
         stage_group = QActionGroup(self.window)
         for act in self.act_stages.values():
             stage_group.addAction(act)
@@ -234,18 +236,18 @@ class ViewerActions:
         for act in (self.act_crop, self.act_reset_view, self.act_next, self.act_previous):
             view.addAction(act)
         view.addSeparator()
-        panels = view.addMenu(icon("mdi6.dock-window"), "Panels")
+        panels = required(view.addMenu(icon("mdi6.dock-window"), "Panels"), "menu")
         for dock in docks:
             panels.addAction(dock.toggleViewAction())
 
-        run = menu.addMenu("&Inference")
+        run = required(menu.addMenu("&Inference"), "menu")
         run.addAction(self.act_rerun)
         run.addAction(self.act_cancel)
 
-        self.tools_menu = menu.addMenu("&Tools")
+        self.tools_menu = required(menu.addMenu("&Tools"), "menu")
         self.tools_menu.addAction(self.act_train)
 
-        help_menu = menu.addMenu("&Help")
+        help_menu = required(menu.addMenu("&Help"), "menu")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_about)
         return recent

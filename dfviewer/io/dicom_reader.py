@@ -13,6 +13,9 @@
    are reflected about the middle of the modality output range, ``p' = (lo + hi) - p``, and every
    window centre likewise, so a window on ``p'`` shows exactly the file's intended display.
    Larger pixel values therefore always mean more attenuation (bone brighter than lung).
+
+The file's VOI windows are read in :mod:`~dfviewer.io.dicom_voi`, what a viewer shows about the
+file in :mod:`~dfviewer.io.dicom_metadata`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import numpy as np
 from dfviewer.errors import first_line
 from dfviewer.io.codestream import check_compressed_frame
 from dfviewer.io.deflate import check_deflated
-from dfviewer.io.dicom_attributes import as_list, clean_dataset
+from dfviewer.io.dicom_attributes import clean_dataset
+from dfviewer.io.dicom_metadata import dicom_metadata
+from dfviewer.io.dicom_voi import file_windows
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.images import luma
 from dfviewer.io.limits import check_declared
@@ -291,77 +296,6 @@ def to_gray(path: Path, ds, arr: np.ndarray, warn: list[str]) -> tuple[np.ndarra
     return arr, False
 
 
-def file_windows(view, path: Path, warn: list[str]) -> tuple[list[tuple[str, float, float]], str]:
-    """The file's VOI windows as (name, centre, width) in modality units, and the VOI kind used.
-
-    LINEAR windows are converted exactly to the plain linear ramp used here (PS3.3 C.11.2.1.2:
-    centre - 0.5, width - 1); SIGMOID is approximated by its centre and width; a VOI LUT
-    Sequence becomes the input range over which its output rises.
-    """
-    presets: list[tuple[str, float, float]] = []
-    function = str(view.get("VOILUTFunction", "LINEAR") or "LINEAR").upper().strip()
-    centres = as_list(view.get("WindowCenter"))
-    widths = as_list(view.get("WindowWidth"))
-    names = as_list(view.get("WindowCenterWidthExplanation"))
-    kind = ""
-    for i, (c, w) in enumerate(zip(centres, widths)):
-        try:
-            c, w = float(c), float(w)
-        except (TypeError, ValueError):
-            continue
-        if not (np.isfinite(c) and np.isfinite(w)) or w <= 0:
-            continue
-        if function == "LINEAR":
-            if w < 1:
-                continue
-            c, w = c - 0.5, max(w - 1.0, 1e-6)
-        name = str(names[i]).strip() if i < len(names) and str(names[i]).strip() else f"Window {i + 1}"
-        presets.append((name, c, w))
-    if presets:
-        kind = function
-        if function == "SIGMOID":
-            warn.append("The file's VOI LUT Function is SIGMOID; it is shown with a linear window of the same centre and width.")
-        elif function not in ("LINEAR", "LINEAR_EXACT"):
-            warn.append(f"The file's VOI LUT Function {function} is unknown; its windows are used as linear.")
-    for i, item in enumerate(view.get("VOILUTSequence") or []):
-        window = _lut_window(item, view)
-        if window is None:
-            continue
-        explanation = str(item.get("LUTExplanation", "") or "").strip() or f"VOI LUT {i + 1}"
-        presets.append((explanation, *window))
-        kind = kind or "VOI LUT"
-    if view.get("VOILUTSequence") and kind == "VOI LUT":
-        warn.append("The file's VOI LUT Sequence is shown as the linear window over the range it spans.")
-    return presets, kind
-
-
-def _lut_window(item, view) -> tuple[float, float] | None:
-    """(centre, width) of the input range over which a VOI LUT rises from its minimum to its maximum."""
-    from pydicom.pixels import apply_voi
-
-    descriptor = as_list(item.get("LUTDescriptor"))
-    if len(descriptor) < 3 or item.get("LUTData") is None:
-        return None
-    entries = int(descriptor[0]) or 65536
-    first = int(descriptor[1])
-    try:
-        probe = view.copy()
-        probe.VOILUTSequence = [item]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lut = np.asarray(apply_voi(np.arange(first, first + entries, dtype=np.int64), probe, 0), dtype=np.float64)
-    except Exception:  # noqa: BLE001 - a broken LUT simply gives no preset
-        return None
-    if lut.size < 2 or lut.max() == lut.min():
-        return None
-    low_idx = int(np.nonzero(lut == lut.min())[0][-1]) if lut[0] == lut.min() else 0
-    high_idx = int(np.nonzero(lut == lut.max())[0][0]) if lut[-1] == lut.max() else entries - 1
-    lo, hi = sorted((first + low_idx, first + high_idx))
-    if hi <= lo:
-        hi = lo + 1
-    return (lo + hi) / 2.0, float(hi - lo)
-
-
 def modality_range(view, stored: np.ndarray, modality: np.ndarray, is_float: bool) -> tuple[float, float]:
     """The range the Modality LUT can output (for the MONOCHROME1 reflection)."""
     if is_float:
@@ -378,49 +312,6 @@ def modality_range(view, stored: np.ndarray, modality: np.ndarray, is_float: boo
     intercept = float(view.get("RescaleIntercept", 0) or 0) if "RescaleSlope" in view else 0.0
     a, b = lo * slope + intercept, hi * slope + intercept
     return min(a, b), max(a, b)
-
-
-def _text(ds, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def dicom_metadata(ds, path: Path) -> dict[str, str]:
-    """What a viewer shows about the file (absent tags left out)."""
-    pairs = {
-        "patient_name": "PatientName", "patient_id": "PatientID", "patient_birth_date": "PatientBirthDate",
-        "patient_sex": "PatientSex", "study_description": "StudyDescription", "study_date": "StudyDate",
-        "study_instance_uid": "StudyInstanceUID", "accession_number": "AccessionNumber",
-        "series_description": "SeriesDescription", "series_number": "SeriesNumber",
-        "series_instance_uid": "SeriesInstanceUID", "sop_instance_uid": "SOPInstanceUID",
-        "sop_class_uid": "SOPClassUID",
-        "modality": "Modality", "view_position": "ViewPosition", "body_part": "BodyPartExamined",
-        "manufacturer": "Manufacturer", "model": "ManufacturerModelName", "photometric": "PhotometricInterpretation",
-        "bits_stored": "BitsStored", "image_type": "ImageType",
-    }
-    out: dict[str, str] = {}
-    for key, keyword in pairs.items():
-        try:
-            text = _text(ds, keyword)
-        except Exception:  # noqa: BLE001 - a malformed tag must not stop the read
-            text = ""
-        if text:
-            out[key] = text
-    for keyword in ("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate"):
-        text = _text(ds, keyword)
-        if text:
-            out["date"] = text
-            break
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax:
-        out["transfer_syntax"] = getattr(syntax, "name", str(syntax))
-    out["format"] = "DICOM"
-    return out
 
 
 def dataset_to_radiograph(ds, path: Path, frame: int = 0) -> Radiograph:

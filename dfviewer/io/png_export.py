@@ -1,6 +1,6 @@
 """PNG export: the image at native resolution plus a labelled colorbar in a right-hand margin.
 
-The image area is exactly :func:`~dfviewer.io.colormaps.apply_colormap` of the array (never
+The image area is exactly :func:`~dfviewer.imaging.colormaps.apply_colormap` of the array (never
 resampled); an optional title band sits above it (with the input's warning, when it was flagged)
 and the colorbar to its right. Text uses Pillow's built-in font, so no font files are needed.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from dfviewer.atomic import WriteError, atomic_path
-from dfviewer.display.windows import format_number, window_limits
-from dfviewer.io.colormaps import apply_colormap, colormap_lut
+from dfviewer.imaging.colormaps import apply_colormap, colormap_lut
+from dfviewer.imaging.voi_windows import format_number, window_limits
 from dfviewer.io.errors import RadiographError
 from dfviewer.io.radiograph import auto_window
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dfviewer.display.windows import percentile_window
+from dfviewer.imaging.voi_windows import percentile_window
 
 
 @dataclass

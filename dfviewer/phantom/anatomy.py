@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dfviewer.phantom.config import PhantomConfig
-from dfviewer.phantom.geometry import (
+from dfviewer.phantom.ray_geometry import (
     Canvas,
     Interval,
     TubeSet,
@@ -141,8 +141,8 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         sides.append(LungSide(outer, cut, (cx, cy, lung_z), (half_x, by, depth * 0.78), apex, base))
         params[f"dome_top_{'right' if side < 0 else 'left'}"] = dome_top
     lung_len = np.zeros_like(a_soft)
-    for side in sides:
-        lung_len += minus_union(intersect(side.outer, body), side.cut)
+    for lung in sides:
+        lung_len += minus_union(intersect(lung.outer, body), lung.cut)
     params.update(heart_center=heart_c, heart_axes=heart_ax, heart_angle=heart_angle)
 
     # stomach gas bubble under the left dome
@@ -206,10 +206,10 @@ def build_anatomy(rng: np.random.Generator, canvas: Canvas, cfg: PhantomConfig) 
         if win is not None:
             xs, ys = x[win], y[win]
             ax = (hw, hh, hw * 0.85)
-            outer = length(superquadric(xs, ys, c, ax, p=3.2))
-            inner = length(superquadric(xs, ys, c, (hw * 0.9, hh * 0.9, hw * 0.77), p=3.2))
+            outer_len = length(superquadric(xs, ys, c, ax, p=3.2))
+            inner_len = length(superquadric(xs, ys, c, (hw * 0.9, hh * 0.9, hw * 0.77), p=3.2))
             # mostly trabecular bodies with a thin cortex, seen through the dense mediastinum: faint on a real PA film
-            a_bone[win] += 0.5 * _bone(canvas, cfg, outer, inner)
+            a_bone[win] += 0.5 * _bone(canvas, cfg, outer_len, inner_len)
             if level >= 0:
                 for sx in (-1, 1):
                     pc = (sx * hw * 0.78, yk + 0.15 * pitch, spine_z - hw * 0.6)

@@ -71,7 +71,7 @@ def _png_bytes(mask: np.ndarray) -> bytes:
 
 def _dicom_writer():
     try:
-        from dfviewer.io import write_dx_dicom  # type: ignore[attr-defined]
+        from dfviewer.io import write_dx_dicom
     except ImportError:
         return None
     return write_dx_dicom

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from dfviewer.phantom.anatomy import Anatomy
-from dfviewer.phantom.geometry import Canvas, TubeSet, ellipsoid, length, superquadric
+from dfviewer.phantom.ray_geometry import Canvas, TubeSet, ellipsoid, length, superquadric
 
 
 @dataclass

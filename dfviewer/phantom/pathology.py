@@ -14,7 +14,7 @@ import numpy as np
 
 from dfviewer.phantom.anatomy import Anatomy, LungSide
 from dfviewer.phantom.config import PhantomConfig
-from dfviewer.phantom.geometry import Canvas, ellipsoid, intersect, minus_union, smooth_noise
+from dfviewer.phantom.ray_geometry import Canvas, ellipsoid, intersect, minus_union, smooth_noise
 
 
 @dataclass

@@ -10,8 +10,8 @@ from dfviewer.phantom.anatomy import build_anatomy
 from dfviewer.phantom.config import PhantomConfig
 from dfviewer.phantom.detector import acquire
 from dfviewer.phantom.devices import build_devices
-from dfviewer.phantom.geometry import Canvas, smooth_noise
 from dfviewer.phantom.pathology import build_pathology
+from dfviewer.phantom.ray_geometry import Canvas, smooth_noise
 
 
 @dataclass
@@ -66,7 +66,8 @@ def simulate_case(seed: int, index: int, config: PhantomConfig | None = None, *,
     u_ood = r_flags.random(3)
     rot = float(np.clip(r_flags.normal(0, cfg.rotation_deg / 2), -cfg.rotation_deg, cfg.rotation_deg))
     rot_ood = float(r_flags.choice([-1, 1]) * r_flags.uniform(9, 15))
-    shift = tuple(float(v) for v in r_flags.uniform(-cfg.position_mm, cfg.position_mm, 2))
+    shift_x, shift_y = r_flags.uniform(-cfg.position_mm, cfg.position_mm, 2)
+    shift = (float(shift_x), float(shift_y))
     zoom = float(r_flags.uniform(0.97, 1.03))
     zoom_ood = float(r_flags.choice([r_flags.uniform(0.72, 0.82), r_flags.uniform(1.18, 1.3)]))
     dose_ood = float(r_flags.choice([r_flags.uniform(0.1, 0.25), r_flags.uniform(4.0, 8.0)]))

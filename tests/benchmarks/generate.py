@@ -72,9 +72,9 @@ def child(kind: str, data: str, out: str, extra: list[str]) -> dict:
 
     rss: dict[int, float] = {}
     if kind == "generate":
-        from dfviewer.core import generation
+        from dfviewer.core import archive_job
 
-        original, release = generation._run_batch, generation._release_free_memory
+        original, release = archive_job._run_batch, archive_job._release_free_memory
         seen = [0]
 
         def watched(predictor, batch, options, size, writer, summary, pin, on_row):
@@ -85,8 +85,8 @@ def child(kind: str, data: str, out: str, extra: list[str]) -> dict:
             release()
             rss[seen[0]] = _status("VmRSS")
 
-        generation._run_batch = watched
-        generation._release_free_memory = released
+        archive_job._run_batch = watched
+        archive_job._release_free_memory = released
         args = ["generate", data, "--out", out, *GENERATE, *extra]
     else:
         if kind == "predict-1t":
@@ -134,7 +134,7 @@ def bf16_accuracy(data: Path, n: int) -> None:
     """How far ``--precision bfloat16`` moves the stored maps from float32 (same seeds, same batches)."""
     import numpy as np
 
-    from dfviewer.core.generation import image_seed
+    from dfviewer.core.archive_job import image_seed
     from dfviewer.core.inference import Predictor
     from dfviewer.io import read_radiograph
     from dfviewer.resources import resource_path

@@ -44,8 +44,8 @@ def measure(preset_name: str, mc: int, device: str, repeats: int) -> dict:
 
     from dfviewer.core.config import preset
     from dfviewer.core.fold import fold_batchnorm
-    from dfviewer.core.generator import Cascade
     from dfviewer.core.inference import Predictor
+    from dfviewer.core.network import Cascade
 
     torch.manual_seed(0)
     cfg = preset(preset_name).model

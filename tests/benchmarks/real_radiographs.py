@@ -19,7 +19,7 @@ Prints a table; ``--out`` writes the figures as JSON, ``--figure`` a PNG of RG1'
 and total sigma.
 
 ``--renderings N``: real anatomy under the simulated clinical chains. RG1 (at 1024 px) goes
-through N seeded renderings of each family of :func:`dfviewer.phantom.rendering.render` (png8,
+through N seeded renderings of each family of :func:`dfviewer.imaging.clinical_rendering.render` (png8,
 cr12, clahe_jpeg, multiscale, mixture; the chains are percentile-based, so they apply to a
 processed image as well), N fields of view (each side cut to 70-100 % at a random place, as a
 tighter collimation frames the same chest) and N random poses (rotation up to 8 degrees, zoom
@@ -123,7 +123,8 @@ def test_split_sigma(predictor, data: str, mc: int) -> list[float]:
 
 def rendered_rg1(predictor, rg1: np.ndarray, n: int, mc: int) -> dict[str, dict[str, float]]:
     """RG1 under ``n`` renderings per family and ``n`` poses: share flagged, ratio and consistency."""
-    from dfviewer.phantom.rendering import apply_pose, random_pose, render
+    from dfviewer.imaging.clinical_rendering import render
+    from dfviewer.phantom.poses import apply_pose, random_pose
 
     scale = 1024 / max(rg1.shape)
     base = np.asarray(Image.fromarray(rg1.astype(np.float32)).resize(
@@ -246,7 +247,7 @@ def main() -> int:
 def write_figure(path: Path, pixels, mean, total, lungs, medi) -> None:
     from scipy.ndimage import binary_erosion
 
-    from dfviewer.io.colormaps import colormap_lut
+    from dfviewer.imaging.colormaps import colormap_lut
 
     def grey(a):
         lo, hi = np.percentile(a, [1, 99])

@@ -35,7 +35,7 @@ def main() -> int:
 
     from dfviewer.core.checkpoint import save_checkpoint
     from dfviewer.core.config import ModelConfig
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
     from dfviewer.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - kept alive for the windows

@@ -178,7 +178,7 @@ def _checkpoint_seeds(folder: Path) -> list[Path]:
 
         from dfviewer.core.checkpoint import save_checkpoint
         from dfviewer.core.config import ModelConfig
-        from dfviewer.core.generator import Cascade
+        from dfviewer.core.network import Cascade
 
         torch.manual_seed(0)
         save_checkpoint(path, Cascade(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=32)),

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dfviewer.display.maps import MAPS
-from dfviewer.io.colormaps import apply_colormap
+from dfviewer.imaging.colormaps import apply_colormap
 from dfviewer.io.png_export import TITLE_KEY, WARNING_INK, WARNING_KEY, render_rgba
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py

@@ -10,7 +10,7 @@ import pytest
 from PyQt6.QtCore import Qt
 
 from dfviewer.display import analysis
-from dfviewer.display.windows import format_number
+from dfviewer.imaging.voi_windows import format_number
 
 
 @pytest.fixture

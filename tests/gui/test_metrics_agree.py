@@ -10,7 +10,7 @@ import sys
 
 import tifffile
 
-from dfviewer.display.windows import format_number
+from dfviewer.imaging.voi_windows import format_number
 
 MC = 3  # the window fixture's MC samples; both use dropout seed 0 (evaluate: --seed 0 + case index 0)
 

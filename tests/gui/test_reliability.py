@@ -79,7 +79,7 @@ def test_closing_the_window_during_inference_stops_the_worker(window, small_imag
         window.open_file(small_images[-1])
     assert window.controller.running
     window.close()
-    qtbot.waitUntil(lambda: not window.controller.thread.isRunning(), timeout=5_000)
+    qtbot.waitUntil(lambda: not window.controller.worker_thread.isRunning(), timeout=5_000)
     assert not window.isVisible()
 
 

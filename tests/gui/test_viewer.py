@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QMessageBox
 
 from dfviewer.display.layers import colorize
 from dfviewer.display.maps import MAPS
-from dfviewer.display.windows import format_number
+from dfviewer.imaging.voi_windows import format_number
 from dfviewer.io import apply_colormap, read_radiograph
 
 
@@ -265,7 +265,7 @@ def test_cancel_stops_soon_and_app_stays_usable(window, case_dir, qtbot):
     with qtbot.waitSignal(window.inferenceCancelled, timeout=int(CANCEL_BOUND_S * 1000)):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert time.monotonic() - start < CANCEL_BOUND_S
-    qtbot.waitUntil(lambda: window.controller.thread.isRunning(), timeout=1000)
+    qtbot.waitUntil(lambda: window.controller.worker_thread.isRunning(), timeout=1000)
     assert not window.state.progress.running and not window.cancel_button.isVisible()
     assert window.state.results  # the last estimate stays
     # still usable: run again to completion
@@ -305,7 +305,7 @@ def test_worker_error_reaches_the_error_dialog(window, case_dir, qtbot, tiny_che
     dialog = window.last_error
     assert dialog.isVisible() and "GPU ran out of memory" in dialog.text()
     assert "OutOfMemoryError" in dialog.detailedText()
-    assert not window.controller.running and window.controller.thread.isRunning()
+    assert not window.controller.running and window.controller.worker_thread.isRunning()
     assert window.state.results is not None  # the preview arrived before the failure
 
 
@@ -321,6 +321,16 @@ def test_unreadable_model_reports_a_sentence(window, case_dir, qtbot, tmp_path):
     assert window.last_error.text() == message
 
 
+def test_the_inference_controller_lives_in_the_gui_thread_and_drives_its_own(window):
+    from PyQt6.QtCore import QThread
+
+    controller = window.controller
+    # QObject.thread() was once hidden by an attribute holding the worker's thread
+    assert controller.thread() == QThread.currentThread()
+    assert controller.worker.thread() == controller.worker_thread
+    assert controller.worker_thread != QThread.currentThread() and controller.worker_thread.isRunning()
+
+
 def test_closing_during_inference_stops_the_thread(qtbot, settings, tiny_checkpoint, case_dir):
     from dfviewer.gui.main_window import MainWindow
 
@@ -331,7 +341,7 @@ def test_closing_during_inference_stops_the_thread(qtbot, settings, tiny_checkpo
     start = time.monotonic()
     win.close()
     assert time.monotonic() - start < CLOSE_BOUND_S
-    assert win.controller.thread.isFinished()
+    assert win.controller.worker_thread.isFinished()
     assert settings.value("geometry") is not None
     win.deleteLater()
 
@@ -376,7 +386,7 @@ def test_drop_opens_files_and_companions_are_not_listed(window, case_dir, qtbot,
     from PyQt6.QtCore import QMimeData, QUrl
     from PyQt6.QtGui import QDropEvent
 
-    from dfviewer.display.files import list_radiographs
+    from dfviewer.io.file_filters import list_radiographs
 
     (tmp_path / "a.npy").write_bytes((case_dir / "plain.npy").read_bytes())
     (tmp_path / "a_lung.png").write_bytes(b"mask")
@@ -465,7 +475,7 @@ def test_the_grid_shows_a_128x112_image_largest(width, height, panels, fillers, 
 
 
 def test_lungs_are_segmented_once_after_inference(window, case_dir, qtbot, monkeypatch):
-    from dfviewer.io import lungs
+    from dfviewer.imaging import lungs
 
     calls: list[bool] = []
     real = lungs.lung_mask
@@ -501,7 +511,7 @@ def test_a_five_stage_model_shows_every_stage(qtbot, settings, case_dir, tmp_pat
     import torch
 
     from dfviewer.core.checkpoint import save_checkpoint
-    from dfviewer.core.generator import Cascade
+    from dfviewer.core.network import Cascade
     from dfviewer.gui.main_window import MainWindow
 
     torch.manual_seed(0)

@@ -122,6 +122,36 @@ def test_phantom_button_writes_and_checks_a_dataset(qtbot, wizard, tmp_path):
     assert Path(page.path.text()) == tmp_path / "ph"
 
 
+def test_the_phantom_dialog_keeps_qwidget_size_and_reads_its_fields(qtbot, tmp_path):
+    from PyQt6.QtCore import QSize
+
+    from dfviewer.gui.wizard.data_page import PhantomDialog
+
+    dialog = PhantomDialog(None, str(tmp_path / "ph"))
+    qtbot.addWidget(dialog)
+    dialog.resize(640, 480)
+    assert dialog.size() == QSize(640, 480)  # the image-size field once hid QWidget.size()
+    dialog.count.setValue(7)
+    dialog.image_size.setValue(96)
+    dialog.seed.setValue(3)
+    assert dialog.values() == (str(tmp_path / "ph"), 7, 96, 3)
+
+
+def test_pages_find_their_training_wizard_and_none_outside_one(qtbot, wizard):
+    from PyQt6.QtWidgets import QWizard, QWizardPage
+
+    from dfviewer.gui.wizard.host import training_wizard
+
+    assert all(training_wizard(page) is wizard
+               for page in (wizard.data_page, wizard.model_page, wizard.run_page, wizard.finish_page))
+    plain = QWizard()
+    qtbot.addWidget(plain)
+    page = QWizardPage()
+    plain.addPage(page)
+    assert training_wizard(page) is None
+    assert training_wizard(QWizardPage()) is None
+
+
 def test_bad_values_block_next_with_a_message_and_the_json_round_trips(qtbot, wizard, phantom, tmp_path):
     check_data(qtbot, wizard, phantom)
     wizard.next()

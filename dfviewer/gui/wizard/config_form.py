@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Callable
 from typing import Any, Literal, get_args, get_origin
 
 import qtawesome as qta
@@ -138,7 +139,7 @@ class _Field:
         self.help = QLabel(HELP.get(name, ""))
         self.help.setStyleSheet("color: #8a8a92;")
         if hint is bool:
-            self.widget: QWidget = QCheckBox()
+            self.widget: QCheckBox | QComboBox | QSpinBox | QLineEdit = QCheckBox()
         elif get_origin(hint) is Literal:
             self.widget = QComboBox()
             self.widget.addItems([str(c) for c in get_args(hint)])
@@ -183,7 +184,7 @@ class _Field:
             what = "numbers separated by commas" if get_origin(self.hint) is tuple else "a number"
             raise C.ConfigError(f"{self.name} must be {what}, not {text!r}") from None
 
-    def connect(self, slot) -> None:
+    def connect(self, slot: Callable[..., None]) -> None:
         w = self.widget
         if isinstance(w, QCheckBox):
             w.toggled.connect(slot)

@@ -70,10 +70,10 @@ class PhantomDialog(QDialog):
         self.count = QSpinBox()
         self.count.setRange(3, 100_000)
         self.count.setValue(60)
-        self.size = QSpinBox()
-        self.size.setRange(32, 4096)
-        self.size.setSingleStep(32)
-        self.size.setValue(256)
+        self.image_size = QSpinBox()
+        self.image_size.setRange(32, 4096)
+        self.image_size.setSingleStep(32)
+        self.image_size.setValue(256)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         form = QFormLayout(self)
@@ -81,7 +81,7 @@ class PhantomDialog(QDialog):
                            "70 / 15 / 15 % train / val / test."))
         form.addRow("Folder", row)
         form.addRow("Cases", self.count)
-        form.addRow("Image size (px)", self.size)
+        form.addRow("Image size (px)", self.image_size)
         form.addRow("Seed", self.seed)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -94,7 +94,7 @@ class PhantomDialog(QDialog):
             self.folder.setText(str(Path(folder) / "phantom"))
 
     def values(self) -> tuple[str, int, int, int]:
-        return self.folder.text().strip(), self.count.value(), self.size.value(), self.seed.value()
+        return self.folder.text().strip(), self.count.value(), self.image_size.value(), self.seed.value()
 
 
 class DataPage(QWizardPage):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dfviewer.core.config import ExperimentConfig
 from dfviewer.core.dataset_check import DatasetReport
-from dfviewer.text import duration
+from dfviewer.wording import duration
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from PyQt6.QtWidgets import (
     QWizardPage,
 )
 
+from dfviewer.core.results import DEFAULT_MC_SAMPLES
+from dfviewer.gui.qt_checks import required
+from dfviewer.gui.wizard.host import training_wizard
 from dfviewer.gui.wizard.plots import STAGE_COLOURS
 from dfviewer.gui.wizard.tasks import BackgroundTask
 
@@ -59,7 +62,7 @@ class FinishPage(QWizardPage):
         self.path_label.setTextInteractionFlags(self.path_label.textInteractionFlags().TextSelectableByMouse)
         self.path_label.setWordWrap(True)
         copy = QPushButton(qta.icon("mdi6.content-copy"), "Copy path")
-        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(str(self.model_path or "")))
+        copy.clicked.connect(lambda: required(QGuiApplication.clipboard(), "clipboard").setText(str(self.model_path or "")))
         folder = QPushButton(qta.icon("mdi6.folder-open"), "Show folder")
         folder.clicked.connect(lambda: self.model_path and QDesktopServices.openUrl(
             QUrl.fromLocalFile(str(self.model_path.parent))))
@@ -78,7 +81,7 @@ class FinishPage(QWizardPage):
         self.split.addItems(["test", "val", "train"])
         self.mc = QSpinBox()
         self.mc.setRange(0, 200)
-        self.mc.setValue(20)
+        self.mc.setValue(DEFAULT_MC_SAMPLES)
         self.mc.setToolTip("MC-dropout samples per image (epistemic uncertainty)")
         self.eval_btn = QPushButton(qta.icon("mdi6.table-refresh"), "Evaluate")
         self.eval_btn.setObjectName("evaluateButton")
@@ -98,9 +101,10 @@ class FinishPage(QWizardPage):
         self.table = QTableWidget(0, len(headers))
         self.table.setObjectName("evaluationTable")
         self.table.setHorizontalHeaderLabels(headers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        required(self.table.verticalHeader(), "table header").hide()
+        columns = required(self.table.horizontalHeader(), "table header")
+        columns.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        columns.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.notes = QLabel()
         self.notes.setObjectName("evaluationNotes")
@@ -131,7 +135,7 @@ class FinishPage(QWizardPage):
         layout.addWidget(self.notes)
 
     def initializePage(self) -> None:  # noqa: N802
-        wiz = self.wizard()
+        wiz = required(training_wizard(self), "training wizard")
         self.model_path = wiz.run_page.model_path
         self.path_label.setText(str(self.model_path))
         self.summary.setText(wiz.run_page.summary_text())
@@ -140,7 +144,7 @@ class FinishPage(QWizardPage):
         if report is not None and report.splits.get("test", 0) == 0:
             self.split.setCurrentText("val" if report.splits.get("val", 0) else "train")
         if exp is not None and wiz.eval_mc_samples is None:
-            self.mc.setValue(max(exp.train.val_mc_samples, 2) if exp.train.val_mc_samples < 20 else 20)
+            self.mc.setValue(min(max(exp.train.val_mc_samples, 2), DEFAULT_MC_SAMPLES))
         elif wiz.eval_mc_samples is not None:
             self.mc.setValue(wiz.eval_mc_samples)
         self.evaluate()
@@ -149,7 +153,7 @@ class FinishPage(QWizardPage):
         """Run :func:`dfviewer.core.evaluation.evaluate` on the chosen split off the GUI thread."""
         if self.model_path is None or self.task.running:
             return
-        wiz = self.wizard()
+        wiz = required(training_wizard(self), "training wizard")
         model, data = str(self.model_path), wiz.data_page.path.text().strip()
         split, mc = self.split.currentText(), self.mc.value()
         choice = wiz.model_page.device_choice()
@@ -231,7 +235,7 @@ class FinishPage(QWizardPage):
         self.notes.setToolTip(details)
 
     def open_in_viewer(self) -> None:
-        wiz = self.wizard()
+        wiz = training_wizard(self)
         if self.model_path is not None and wiz is not None:
             wiz.model_ready.emit(Path(self.model_path))
             wiz.accept()

@@ -7,8 +7,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from dfviewer.display.windows import Window, percentile_window
-from dfviewer.io.colormaps import apply_colormap
+from dfviewer.imaging.colormaps import apply_colormap
+from dfviewer.imaging.voi_windows import Window, percentile_window
 
 
 def to_pixmap(array: np.ndarray, colormap: str = "gray", window: Window | None = None,
@@ -20,7 +20,8 @@ def to_pixmap(array: np.ndarray, colormap: str = "gray", window: Window | None =
     window = window if window is not None else percentile_window(arr, 1.0, 99.0)
     rgb = np.ascontiguousarray(apply_colormap(arr, colormap, window))
     h, w = rgb.shape[:2]
-    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    # PyQt6 reads any buffer here; its stubs accept only bytes
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # type: ignore[call-overload]
     return QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation)
 

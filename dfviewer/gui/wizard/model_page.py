@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from dfviewer.core import config as C
 from dfviewer.gui.wizard.config_form import ConfigForm
+from dfviewer.gui.wizard.host import training_wizard
 from dfviewer.gui.wizard.runs import (
     DeviceChoice,
     RunState,
@@ -32,7 +33,7 @@ from dfviewer.gui.wizard.runs import (
     read_run_state,
 )
 from dfviewer.gui.wizard.tasks import BackgroundTask
-from dfviewer.text import plural
+from dfviewer.wording import plural
 
 
 class ModelPage(QWizardPage):
@@ -247,8 +248,8 @@ class ModelPage(QWizardPage):
     def measure(self) -> None:
         """Time a few real training steps per stage on the chosen device (off the GUI thread)."""
         exp = self.experiment()
-        wiz = self.wizard()
-        report = getattr(wiz, "data_page", None).report if wiz is not None else None
+        wiz = training_wizard(self)
+        report = wiz.data_page.report if wiz is not None else None
         if exp is None or report is None or self.estimate_task.running:
             return
         choice = self.device_choice()

@@ -91,7 +91,7 @@ class TrainingProcess(QObject):
     # -- control --
 
     def _signal(self, sig: int) -> bool:
-        if not self.running:
+        if self.process is None or not self.running:
             return False
         pid = int(self.process.processId())
         if pid <= 0:
@@ -140,7 +140,7 @@ class TrainingProcess(QObject):
             self.log.emit("the training process did not stop in time; ending it", "info")
             if os.name == "posix":
                 self._signal(signal.SIGKILL)
-            else:
+            elif self.process is not None:
                 self.process.kill()
 
     def wait(self, msecs: int = 30_000) -> bool:
@@ -156,7 +156,9 @@ class TrainingProcess(QObject):
         self.state_changed.emit(state)
 
     def _read_stdout(self) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput())
+        if self.process is None:
+            return
+        self._buffer += self.process.readAllStandardOutput().data()
         *lines, self._buffer = self._buffer.split(b"\n")
         for raw in lines:
             self._handle_line(raw)
@@ -178,7 +180,9 @@ class TrainingProcess(QObject):
         self.log.emit(text, "stdout")
 
     def _read_stderr(self) -> None:
-        text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
+        if self.process is None:
+            return
+        text = self.process.readAllStandardError().data().decode("utf-8", "replace")
         for line in text.splitlines():
             if line.strip():
                 self._stderr.append(line)
@@ -190,7 +194,7 @@ class TrainingProcess(QObject):
             self._kill_timer.stop()
             self._set_state("idle")
             self.ended.emit("failed", "", "the training process could not be started "
-                            f"({self.process.errorString()})", "")
+                            f"({self.process.errorString() if self.process is not None else error.name})", "")
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()
@@ -217,7 +221,7 @@ class TrainingProcess(QObject):
 
     def _read_stderr_rest(self) -> None:
         if self.process is not None:
-            rest = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
+            rest = self.process.readAllStandardError().data().decode("utf-8", "replace")
             for line in rest.splitlines():
                 if line.strip():
                     self._stderr.append(line)

@@ -27,12 +27,14 @@ from PyQt6.QtWidgets import (
 from dfviewer.core import config as C
 from dfviewer.core.training_events import EpochDone, Finished, RunStarted, StageStarted, StepDone
 from dfviewer.display.maps import MAPS
-from dfviewer.display.windows import percentile_window, window_limits
+from dfviewer.gui.qt_checks import required
+from dfviewer.gui.wizard.host import training_wizard
 from dfviewer.gui.wizard.images import ImageTile
 from dfviewer.gui.wizard.plots import TrainingPlots
 from dfviewer.gui.wizard.run_controller import TrainingProcess
 from dfviewer.gui.wizard.runs import CONFIG_NAME, read_run_state, train_command
-from dfviewer.text import plural
+from dfviewer.imaging.voi_windows import percentile_window, window_limits
+from dfviewer.wording import plural
 
 #: (preview key, caption, colormap): the viewer's colormaps (the display layer's table of maps)
 PREVIEW_TILES = [("input", "input (attenuation)", MAPS["attenuation"].colormap),
@@ -161,7 +163,7 @@ class RunPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         if self.status == "running":
             return
-        wiz = self.wizard()
+        wiz = required(training_wizard(self), "training wizard")
         st = read_run_state(wiz.model_page.output_folder())
         resumable = st is not None and st.resumable
         self.start_btn.setText("Resume training" if resumable else "Start training")
@@ -186,7 +188,7 @@ class RunPage(QWizardPage):
         """Start (or resume) ``dfviewer train`` in a child process for the wizard's settings."""
         if self.process.running:
             return
-        wiz = self.wizard()
+        wiz = required(training_wizard(self), "training wizard")
         mp = wiz.model_page
         out = mp.output_folder()
         state = read_run_state(out)
@@ -296,7 +298,8 @@ class RunPage(QWizardPage):
 
     def summary_text(self) -> str:
         """One line about the finished run for the result page."""
-        st = read_run_state(self.wizard().model_page.output_folder()) if self.wizard() is not None else None
+        wiz = training_wizard(self)
+        st = read_run_state(wiz.model_page.output_folder()) if wiz is not None else None
         if st is None or st.experiment is None:
             return ""
         exp = st.experiment
@@ -325,10 +328,11 @@ class RunPage(QWizardPage):
             fmt.setForeground(QColor("#d08a3a"))
         cursor = self.log.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
-        if not self.log.document().isEmpty():
+        if not required(self.log.document(), "log document").isEmpty():
             cursor.insertText("\n", fmt)
         cursor.insertText(text, fmt)
-        self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+        bar = required(self.log.verticalScrollBar(), "log scroll bar")
+        bar.setValue(bar.maximum())
 
     def _on_state(self, state: str) -> None:
         paused = state == "paused"
@@ -350,7 +354,7 @@ class RunPage(QWizardPage):
         self.status = status
         self.pause_btn.setEnabled(False)
         self.cancel_btn.setEnabled(False)
-        wiz = self.wizard()
+        wiz = training_wizard(self)
         out = wiz.model_page.output_folder() if wiz is not None else None
         if status == "completed":
             self.model_path = Path(model_path)
@@ -368,8 +372,8 @@ class RunPage(QWizardPage):
             self.progress.setValue(0)
             if status == "cancelled":
                 kept = (f"the last complete epoch ({state.done_epochs} of {state.total_epochs}) is kept in "
-                        f"{model_path or out}; Resume continues from it" if resumable else
-                        "no epoch was complete, so nothing was kept")
+                        f"{model_path or out}; Resume continues from it" if state is not None and state.resumable
+                        else "no epoch was complete, so nothing was kept")
                 self.headline.setText(f"Cancelled: {kept}.")
             else:
                 self._show_error(message, details)

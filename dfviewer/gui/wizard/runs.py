@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dfviewer.core.config import ExperimentConfig, model_config_from_dict, train_config_from_dict
-from dfviewer.text import plural
+from dfviewer.wording import plural
 
 CONFIG_NAME = "config.json"
 

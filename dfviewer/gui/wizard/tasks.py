@@ -9,6 +9,8 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
+from dfviewer.errors import first_line
+
 
 class _Runner(QThread):
     progressed = pyqtSignal(int, int)
@@ -24,7 +26,7 @@ class _Runner(QThread):
         try:
             result = self.function(lambda done, total: self.progressed.emit(int(done), int(total)), self.cancel)
         except Exception as exc:  # noqa: BLE001 - every failure reaches the page that started the task
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             self.failed.emit(message, traceback.format_exc())
         else:
             self.succeeded.emit(result)

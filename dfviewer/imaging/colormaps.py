@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfviewer.display.windows import window_limits
-from dfviewer.io.radiograph import auto_window
+from dfviewer.imaging.voi_windows import percentile_window, window_limits
 
 COLORMAPS = ("gray", "viridis", "magma", "inferno", "cividis")
 _TABLE_FILE = Path(__file__).with_name("colormaps.npz")
@@ -50,7 +49,7 @@ def window_indices(array: np.ndarray, window: tuple[float, float] | None) -> np.
     """
     data = np.asarray(array, dtype=np.float32)
     if window is None:
-        window = auto_window(data)
+        window = percentile_window(data)  # the readers' default window (io's auto_window)
     low, high = window_limits(window)
     span = high - low
     if not span > 0:

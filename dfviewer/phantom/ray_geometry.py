@@ -43,8 +43,8 @@ class Canvas:
     def shape(self) -> tuple[int, int]:
         return self.x.shape
 
-    def to_pixel(self, px: float, py: float) -> tuple[float, float]:
-        """(row, col) of a patient point."""
+    def to_pixel(self, px: float | np.ndarray, py: float | np.ndarray) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """(row, col) of a patient point, or of arrays of points."""
         c, s = np.cos(self.angle), np.sin(self.angle)
         u = self.zoom * (c * px - s * py) + self.shift[0]
         v = self.zoom * (s * px + c * py) + self.shift[1]

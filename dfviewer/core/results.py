@@ -1,4 +1,4 @@
-"""One stage's dark-field and uncertainty maps, kept at the working size and resampled on demand.
+"""What the predictor gives, torch-free: one stage's maps, their names, the MC sample count, the devices.
 
 The network works at the working size (256 px on the longer side for the bundled model); a
 6000 x 6000 input's six maps of three stages at full resolution would take 2.6 GB. A
@@ -6,7 +6,8 @@ The network works at the working size (256 px on the longer side for the bundled
 at a time when it is asked for: :meth:`StageResult.full_map` gives a fresh array (for writers that
 handle one map at a time), the attributes (``result.mean``) go through a process-wide cache bounded
 to :data:`MAP_CACHE_BYTES`, so a viewer that looks at the same map again pays nothing, whatever the
-image's size.
+image's size. The resampling is handed in by the predictor, so this module (and the viewer model
+typed against it) needs neither torch nor Qt.
 """
 
 from __future__ import annotations
@@ -15,14 +16,37 @@ import itertools
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 
 from dfviewer.core.config import Normalization
-from dfviewer.core.geometry import resample
 from dfviewer.errors import UserError
+
+#: ``resample(array, shape)``: a float32 2-D map resampled (bilinear) to ``shape``
+Resampler = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
+
+#: Monte Carlo dropout samples of the viewer, ``predict``, ``generate`` and ``evaluate`` unless the user
+#: gives another number (0: one deterministic pass, no epistemic map)
+DEFAULT_MC_SAMPLES = 20
+
+#: the compute devices the commands and the viewer accept (``cuda:N`` names one GPU)
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+#: how the device names read in a help text or a message
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
+
+
+def device_choices(cuda_count: int, mps: bool) -> list[str]:
+    """The devices to offer on a machine with ``cuda_count`` GPUs and (``mps``) Apple's Metal backend."""
+    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(cuda_count)] + (["mps"] if mps else [])
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is one of :data:`DEVICE_NAMES` or ``cuda:N`` (any case), present here or not."""
+    name = name.strip().lower()
+    index = name.removeprefix("cuda:")
+    return name in DEVICE_NAMES or (index != name and index.isdigit() and index.isascii())
+
 
 MAP_NAMES = ("mean", "alpha", "beta", "aleatoric", "epistemic", "total")
 #: the maps the network gives (``total`` is computed from the two sigmas)
@@ -101,15 +125,16 @@ class StageResult:
         self._work: dict[str, np.ndarray] = {}
         self._shape = tuple(np.shape(mean))
         self._norm: Normalization | None = None
+        self._resample: Resampler | None = None
         self._token = -1
 
     @classmethod
     def from_working(cls, stage: int, samples: int, work: dict[str, np.ndarray], shape: Sequence[int],
-                     norm: Normalization | None) -> StageResult:
+                     norm: Normalization | None, resample: Resampler) -> StageResult:
         """A result from working-size maps in network units (:data:`NETWORK_MAPS`, float32 2-D).
 
-        The maps are resampled (bilinear) to ``shape`` and, unless ``norm`` is None (network units
-        wanted), brought to the target's units, when asked for.
+        The maps are resampled with ``resample`` to ``shape`` and, unless ``norm`` is None (network
+        units wanted), brought to the target's units, when asked for.
         """
         self = cls.__new__(cls)
         self.stage, self.samples = int(stage), int(samples)
@@ -117,6 +142,7 @@ class StageResult:
         self._work = {name: np.ascontiguousarray(work[name], dtype=np.float32) for name in NETWORK_MAPS}
         self._shape = (int(shape[0]), int(shape[1]))
         self._norm = norm
+        self._resample = resample
         self._token = next(_TOKENS)
         weakref.finalize(self, _CACHE.forget, self._token)
         return self
@@ -180,8 +206,8 @@ class StageResult:
         if name == "total":  # as the full-resolution sigmas give it, not a resampled working-size total
             return _total(self._compute("aleatoric"), self._compute("epistemic"))
         work = self._work[name]
-        with torch.inference_mode():
-            array = resample(torch.from_numpy(work)[None, None], self._shape)[0, 0].numpy()
+        assert self._resample is not None  # set by from_working, the only maker of working-size results
+        array = self._resample(work, (self._shape[0], self._shape[1]))
         if np.shares_memory(array, work):  # already at the output shape
             array = array.copy()
         return self._units(name, array)
@@ -229,4 +255,5 @@ def check_finite(results: Sequence[StageResult]) -> None:
                                    "may be damaged, so no maps were produced for this image.")
 
 
-__all__ = ["MAP_CACHE_BYTES", "MAP_NAMES", "NETWORK_MAPS", "NonFiniteOutputError", "StageResult", "check_finite"]
+__all__ = ["DEFAULT_MC_SAMPLES", "DEVICE_HELP", "DEVICE_NAMES", "MAP_CACHE_BYTES", "MAP_NAMES", "NETWORK_MAPS",
+           "NonFiniteOutputError", "Resampler", "StageResult", "check_finite", "device_choices", "is_device_name"]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dfviewer.core.config import ModelConfig
-from dfviewer.core.generator import Cascade, PatchDiscriminator, dropout_modules, mc_dropout
+from dfviewer.core.network import Cascade, PatchDiscriminator, dropout_modules, mc_dropout
 
 
 @pytest.fixture()

@@ -6,9 +6,10 @@ cross a shard, so every image meets the same batch companions whichever process 
 computes it and however often the run was interrupted: with a fixed seed and batch size the
 store is bit-identical. Image ``i``'s dropout masks come from a seed derived from (seed, i).
 
-A torch ``DataLoader`` reads, decodes, normalises and resizes in worker processes while the
-model computes; each batch shares forward passes (stage 1's encoder once per image, MC samples of
-several images per pass, see :meth:`Predictor.predict_batch`). A bad image becomes an index row
+A torch ``DataLoader`` reads, decodes, normalises and resizes in worker processes
+(:mod:`~dfviewer.core.archive_sources`) while the model computes; each batch shares forward
+passes (stage 1's encoder once per image, MC samples of several images per pass, see
+:meth:`Predictor.predict_batch`). A bad image becomes an index row
 with its reason. :func:`generate` reads what the store already holds and skips it (failed images
 too, unless ``retry_failed``: then they are tried again into a new part of their shard, and a
 success replaces the failure in the index); a temporary
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,16 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from dfviewer.core import store as st
 from dfviewer.core import store_check as sc
-from dfviewer.core.config import ModelConfig
+from dfviewer.core.archive_sources import SourceImages, SourceItem, collate_items, item_reason, worker_init
 from dfviewer.core.distributed import DistEnv, barrier
-from dfviewer.core.domain import DomainModel, domain_sentence
-from dfviewer.core.geometry import resample, working_shape
-from dfviewer.core.inference import MAP_NAMES, Predictor, PreparedImage, StageResult, prepare_image
-from dfviewer.core.normalize import input_range_warning, normalize_input
+from dfviewer.core.inference import MAP_NAMES, Predictor, PreparedImage, StageResult
+from dfviewer.core.results import DEFAULT_MC_SAMPLES
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, cause, failure_reason
 
 
@@ -81,7 +79,7 @@ def image_seed(seed: int, index: int) -> int:
 class GenerateOptions:
     maps: list[str]  # of MAP_NAMES
     stages: list[int]
-    mc: int = 20
+    mc: int = DEFAULT_MC_SAMPLES
     size: int | None = None  # stored longer side; None: the model's working size
     dtype: str = "float16"
     seed: int = 0
@@ -108,85 +106,6 @@ class Summary:
     @property
     def images_per_second(self) -> float:
         return (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
-
-
-# --- the worker side: read, decode, normalise, resize -----------------------------------------
-
-
-@dataclasses.dataclass
-class _Item:
-    index: int
-    path: str
-    sha256: str | None = None
-    prepared: PreparedImage | None = None
-    out_shape: tuple[int, int] | None = None
-    lungs: np.ndarray | None = None
-    lungs_found: bool = False
-    domain_score: float | None = None
-    warning: str | None = None
-    seconds: float = 0.0
-    reason: str | None = None
-
-
-class _SourceImages(Dataset):
-    """Item ``i`` of the source list, ready for the network (runs in DataLoader workers)."""
-
-    def __init__(self, sources: Sequence[str], config: ModelConfig, size: int, domain: DomainModel | None) -> None:
-        self.sources = list(sources)
-        self.config = config
-        self.size = size
-        self.domain = domain
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def __getitem__(self, index: int) -> _Item:
-        from dfviewer.io import lung_mask, read_radiograph
-
-        start = time.perf_counter()
-        item = _Item(index=index, path=self.sources[index])
-        try:
-            pixels = read_radiograph(item.path).pixels
-            item.sha256 = st.file_sha256(item.path)
-            item.prepared = prepare_image(pixels, self.config)
-            item.out_shape = working_shape(pixels.shape, self.size)
-            small = _resize(pixels, item.out_shape)
-            found = lung_mask(small)
-            item.lungs, item.lungs_found = found.mask, bool(found.found)
-            item.warning = input_range_warning(pixels, self.config.normalization)
-            if self.domain is not None:
-                item.domain_score = float(self.domain.score_image(normalize_input(pixels, self.config.normalization)))
-                if item.warning is None and item.domain_score > self.domain.threshold:
-                    item.warning = domain_sentence(item.domain_score, self.domain.threshold)
-        except BaseException as exc:  # noqa: BLE001 - one image never stops the run
-            if isinstance(exc, STOP_EXCEPTIONS):
-                raise
-            item.prepared, item.lungs = None, None
-            item.reason = _reason(exc, item.path)
-        item.seconds = time.perf_counter() - start
-        return item
-
-
-def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    with torch.inference_mode():
-        return resample(t, shape)[0, 0].numpy().copy()
-
-
-def _reason(exc: BaseException, path: str) -> str:
-    text = failure_reason(exc)
-    name = Path(path).name
-    return text if name in text else f"{name}: {text[:1].lower() + text[1:]}"
-
-
-def _collate(items: list[_Item]) -> list[_Item]:
-    return items
-
-
-def _worker_init(_: int) -> None:
-    # Ctrl-C reaches the whole process group: the main process stops after its batch, workers go on
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -287,10 +206,10 @@ def generate(
     batches = plan_batches(len(sources), options.shard_size, options.batch_size, env, finished)
     todo = sum(len(b) for b in batches)
     parts = _next_parts(store)
-    dataset = _SourceImages(sources, predictor.config, size, predictor.domain)
+    dataset = SourceImages(sources, predictor.config, size, predictor.domain)
     loader = DataLoader(
-        dataset, batch_sampler=batches, num_workers=options.workers, collate_fn=_collate,
-        worker_init_fn=_worker_init if options.workers > 0 else None,
+        dataset, batch_sampler=batches, num_workers=options.workers, collate_fn=collate_items,
+        worker_init_fn=worker_init if options.workers > 0 else None,
         prefetch_factor=2 if options.workers > 0 else None,
     )
     if options.precision == "bfloat16":
@@ -331,7 +250,7 @@ def generate(
     return summary
 
 
-def _run_batch(predictor: Predictor, batch: list[_Item], options: GenerateOptions, size: int,
+def _run_batch(predictor: Predictor, batch: list[SourceItem], options: GenerateOptions, size: int,
                writer: st.ShardWriter, summary: Summary, pin: bool, on_row: Callable[[dict[str, Any]], None] | None) -> None:
     good = [item for item in batch if item.prepared is not None]
     t0 = time.perf_counter()
@@ -370,7 +289,7 @@ def _run_batch(predictor: Predictor, batch: list[_Item], options: GenerateOption
             if beyond:
                 result = UserError(beyond)
         if item.reason is not None or not isinstance(result, list) or maps is None:
-            reason = item.reason or _reason(result if isinstance(result, BaseException) else UserError("no result"),
+            reason = item.reason or item_reason(result if isinstance(result, BaseException) else UserError("no result"),
                                             item.path)
             row = writer.add_failure(row, reason)
             summary.failed += 1
@@ -505,24 +424,3 @@ def check_maps(names: Sequence[str]) -> list[str]:
     if bad or not names:
         raise UserError(f"--maps takes names from {', '.join(MAP_NAMES)} separated by commas, not {','.join(names)!r}")
     return list(dict.fromkeys(names))
-
-
-def install_stop_handler(stop: threading.Event, message: Callable[[], None]) -> Callable[[], None]:
-    """First Ctrl-C (or SIGTERM) sets ``stop``; a second one interrupts at once. Returns the undo."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        stop.set()
-        message()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-
-    def undo() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return undo

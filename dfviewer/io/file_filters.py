@@ -11,16 +11,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dfviewer.display.maps import MAPS
 from dfviewer.io.reader import RADIOGRAPH_SUFFIXES
 
 TRUTH_MARKERS = ("_darkfield", "_dark-field", "_df")
 MASK_MARKERS = ("_lung", "_lungs", "_mask")
 TRUTH_SUFFIXES = (".tiff", ".tif", ".npy", ".png", ".dcm")
 
-_EXPORT_NAMES = sorted({info.file_name for info in MAPS.values()} | {"mean"})  # "mean": predict before 0.x
+#: the map names in exported file names: every ``MapInfo.file_name`` of :data:`dfviewer.display.maps.MAPS`
+#: (a test keeps the two equal; io sits below display) and "mean" (predict before 0.x)
+EXPORT_MAP_NAMES = ("aleatoric", "alpha", "attenuation", "beta", "darkfield", "epistemic", "error", "mean",
+                    "total", "truth")
 #: a stage map (``_stage2_total``, ``_stage1_alpha_over_darkfield``) or a single map export
-_EXPORT = re.compile(r"_stage\d+_(" + "|".join(_EXPORT_NAMES) + r")(_over_\w+)?$|_(attenuation|truth)$")
+_EXPORT = re.compile(r"_stage\d+_(" + "|".join(EXPORT_MAP_NAMES) + r")(_over_\w+)?$|_(attenuation|truth)$")
 
 
 def is_truth_file(path: Path) -> bool:

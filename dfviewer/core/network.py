@@ -1,4 +1,4 @@
-"""The generator: a U-Net stage with mean / alpha / beta heads, and the cascade of stages.
+"""The network (the GAN's generator): a U-Net stage with mean / alpha / beta heads, and the cascade of stages.
 
 docs/method.md §2-4. Dropout sits in the bottleneck and in every decoder block, so
 the encoder of stage 1 runs once per image while Monte Carlo samples differ downstream
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -198,6 +198,16 @@ class Cascade(nn.Module):
     def unfreeze_all(self) -> None:
         for p in self.parameters():
             p.requires_grad_(True)
+
+
+def first_stages(model: Cascade, n: int) -> Cascade:
+    """A copy of the first ``n`` stages as an ``n``-stage cascade (on the CPU)."""
+    cfg = replace(model.cfg, n_stages=n)
+    small = Cascade(cfg)
+    keep = {k: v.detach().cpu() for k, v in model.state_dict().items()
+            if not k.startswith("stages.") or int(k.split(".")[1]) < n}
+    small.load_state_dict(keep, strict=True)
+    return small
 
 
 def count_parameters(module: nn.Module) -> int:
