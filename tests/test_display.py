@@ -30,10 +30,18 @@ def test_percentile_window_of_one_or_several_arrays():
     assert window_from_limits(2.0, 1.0) == (1.5, 1.0)
 
 
-def test_the_readers_default_window_is_the_display_window():
-    from dfviewer.io.radiograph import auto_window
+def test_the_readers_default_window_is_the_display_window(tmp_path):
+    """A file without windows of its own opens with the 0.5-99.5 % window the viewer's Auto preset gives."""
+    from PIL import Image
 
-    assert auto_window is percentile_window
+    from dfviewer.io import read_radiograph
+
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
+    ramp[:, :8] = 0  # outliers the percentiles leave out
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    radiograph = read_radiograph(tmp_path / "ramp.png")
+    assert radiograph.window == pytest.approx(percentile_window(radiograph.pixels))
+    assert window_limits(radiograph.window) == pytest.approx(tuple(np.percentile(ramp, [0.5, 99.5])))
 
 
 def test_crop_serves_maps_and_rgba():
