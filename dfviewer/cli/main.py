@@ -1,6 +1,6 @@
 """The ``dfviewer`` command: sub-commands for the headless jobs, the viewer otherwise.
 
-``dfviewer predict|generate|train|evaluate|phantom|combine|domain-fit ...`` run headless; anything else (no
+``dfviewer predict|generate|train|evaluate|phantom|combine|domain-fit|export ...`` run headless; anything else (no
 arguments, files, ``--demo``) opens the viewer. Each sub-command lives in
 ``dfviewer/cli/<name>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``.
 """
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "score a model per stage on paired data (MSE, PSNR, SSIM, uncertainty quality)",
     "combine": "write one manifest over several paired datasets, to train or evaluate on them together",
     "domain-fit": "store in a model a check that flags inputs unlike frontal chest radiographs",
+    "export": "write a model's ONNX inference graph (the network, with the dropout masks as inputs)",
 }
 
 

@@ -144,11 +144,15 @@ class UNetStage(nn.Module):
         return self.decode(self.encode(x), previous_mean)
 
 
-def stage_input(cfg: ModelConfig, x: torch.Tensor, previous: StageOutput) -> torch.Tensor:
-    """Input of stage m > 1 from the original input and stage m - 1's output (docs/method.md §3)."""
+def stage_input(cfg: ModelConfig, x: torch.Tensor, previous: StageOutput,
+                sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """Input of stage m > 1 from the original input and stage m - 1's output (docs/method.md §3).
+
+    ``sigma``: stage m - 1's sigma when the caller computed it (the exported graph has no lgamma).
+    """
     mean = previous.mean.to(x.dtype)
     if cfg.stage_input == "attention":
-        sig = previous.sigma
+        sig = previous.sigma if sigma is None else sigma
         s = sig / sig.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
         s = s.to(x.dtype)
         return torch.cat([x, mean, mean * s, s], dim=1)
