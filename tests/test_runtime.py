@@ -124,6 +124,19 @@ def test_mc_maps_match_torch_for_the_same_seed(graphs, rg1, name, samples):
     assert one.max() > 0 and np.abs(one - other).max() > 0.1 * one.max()
 
 
+def test_two_threads_run_two_samples_a_graph_run_and_give_the_torch_maps(graphs, rg1):
+    """Rows per run follow the threads (a speed choice, docs/speed.md); the maps must not notice."""
+    from dfviewer.core.runtime_predictor import RuntimePredictor
+
+    predictor, _ = _pair(graphs, "tiny")
+    model, graph = graphs["tiny"]
+    two = RuntimePredictor(model, graph, threads=2)
+    assert two.rows_per_run == 2
+    torch_results = predictor.predict(rg1, 5, seed=3, network_units=True)  # 5 samples: runs of 2, 2, 1
+    worst = _largest_difference(torch_results, two.predict(rg1, 5, seed=3, network_units=True))
+    assert max(worst.values()) <= 1e-4, worst
+
+
 def test_a_graph_of_other_weights_is_refused_with_one_sentence(tmp_path, tiny_checkpoint, tiny_model_config):
     import torch
 
