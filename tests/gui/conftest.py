@@ -22,6 +22,22 @@ def chest_like(shape=(128, 112), seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return attenuation.astype(np.float32), darkfield.astype(np.float32)
 
 
+def _open_inverted_case(window, qtbot, case_dir: Path, tmp_path: Path, checkpoint: Path) -> Path:
+    """Open the plain case turned negative on a checkpoint with a domain check (which flags it); its path."""
+    window.apply_preferences(model=str(checkpoint), mc=2, working_size=0, device="cpu")
+    inverted = tmp_path / "inverted.npy"
+    np.save(inverted, -np.load(case_dir / "plain.npy"))
+    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
+        window.open_file(inverted)
+    return inverted
+
+
+@pytest.fixture
+def open_inverted_case():
+    """:func:`_open_inverted_case`, for the tests of flagged inputs."""
+    return _open_inverted_case
+
+
 @pytest.fixture(scope="session")
 def make_chest():
     """:func:`chest_like` for tests that need films of their own size."""

@@ -138,12 +138,8 @@ def _banner_fits(window) -> bool:
 
 
 def test_a_flagged_input_gets_a_banner_that_stays_until_a_plain_image(window, case_dir, qtbot, tmp_path,
-                                                                       domain_checked_checkpoint):
-    window.apply_preferences(model=str(domain_checked_checkpoint), mc=2, working_size=0, device="cpu")
-    inverted = tmp_path / "inverted.npy"
-    np.save(inverted, -np.load(case_dir / "plain.npy"))
-    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
-        window.open_file(inverted)
+                                                                       domain_checked_checkpoint, open_inverted_case):
+    open_inverted_case(window, qtbot, case_dir, tmp_path, domain_checked_checkpoint)
     sentence = window.inference.input_warning
     assert sentence.endswith(".") and "frontal chest radiograph" in sentence
     assert window.banner.isVisible() and window.banner.text() == sentence  # the whole sentence

@@ -432,12 +432,8 @@ def test_image_without_a_real_darkfield_stays_fitted_once_painted(window, case_d
 
 
 def test_an_image_unlike_a_chest_radiograph_is_flagged_in_banner_and_stages(window, case_dir, qtbot, tmp_path,
-                                                                               domain_checked_checkpoint):
-    window.apply_preferences(model=str(domain_checked_checkpoint), mc=2, working_size=0, device="cpu")
-    inverted = tmp_path / "inverted.npy"
-    np.save(inverted, -np.load(case_dir / "plain.npy"))
-    with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
-        window.open_file(inverted)
+                                                                               domain_checked_checkpoint, open_inverted_case):
+    open_inverted_case(window, qtbot, case_dir, tmp_path, domain_checked_checkpoint)
     window.flush()
     assert "does not look like a frontal chest radiograph" in window.banner.text()  # the banner over the panels
     assert window.summary.flag_text().startswith("⚠ Flagged")
