@@ -86,15 +86,9 @@ def campaign(cases: dict[str, int], seed: int, workdir: Path, timeout: float = 1
                     built.save(path)
                     what = built.what
                 answer = worker.run(target, path)
-                report.cases[kind] += 1
-                report.outcomes[answer["outcome"]] += 1
-                report.max_seconds = max(report.max_seconds, answer.get("seconds", 0.0))
-                report.max_rss_mb = max(report.max_rss_mb, answer.get("rss_mb", 0.0))
-                if answer["outcome"] not in fuzzing.FINE:
+                if report.record(kind, answer):
                     answer = dict(answer, where=answer.get("where") or _head(answer.get("message", "")))
-                    finding = fuzzing.Finding(kind, f"case {number}", what[:200], answer, path.read_bytes(), suffix)
-                    report.counts[finding.signature] += 1
-                    report.findings.setdefault(finding.signature, finding)
+                    report.add(fuzzing.Finding(kind, f"case {number}", what[:200], answer, path.read_bytes(), suffix))
         finally:
             worker.stop()
     report.wall_seconds = time.perf_counter() - started

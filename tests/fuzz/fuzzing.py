@@ -61,6 +61,19 @@ class Report:
     max_rss_mb: float = 0.0
     wall_seconds: float = 0.0
 
+    def record(self, kind: str, answer: dict) -> bool:
+        """Count one case's answer; True when it is a finding (then :meth:`add` it)."""
+        self.cases[kind] += 1
+        self.outcomes[answer["outcome"]] += 1
+        self.max_seconds = max(self.max_seconds, answer.get("seconds", 0.0))
+        self.max_rss_mb = max(self.max_rss_mb, answer.get("rss_mb", 0.0))
+        return answer["outcome"] not in FINE
+
+    def add(self, finding: Finding) -> None:
+        """Count a finding under its signature, keeping the first of each."""
+        self.counts[finding.signature] += 1
+        self.findings.setdefault(finding.signature, finding)
+
     def summary(self) -> str:
         lines = [f"{sum(self.cases.values())} cases in {self.wall_seconds:.0f} s "
                  f"({', '.join(f'{k} {v}' for k, v in sorted(self.cases.items()))}); "
@@ -168,14 +181,8 @@ def campaign(seeds: dict[str, list[Path]], cases: dict[str, int], seed: int, wor
                 case.write_bytes(data)
                 force = kind == "dicom" and rng.random() < 0.3
                 answer = worker.run(TARGET[kind], case, force=force)
-                report.cases[kind] += 1
-                report.outcomes[answer["outcome"]] += 1
-                report.max_seconds = max(report.max_seconds, answer.get("seconds", 0.0))
-                report.max_rss_mb = max(report.max_rss_mb, answer.get("rss_mb", 0.0))
-                if answer["outcome"] not in FINE:
-                    finding = Finding(kind, path.name, mutation, answer, data, path.suffix.lower(), force)
-                    report.counts[finding.signature] += 1
-                    report.findings.setdefault(finding.signature, finding)
+                if report.record(kind, answer):
+                    report.add(Finding(kind, path.name, mutation, answer, data, path.suffix.lower(), force))
         finally:
             worker.stop()
     report.wall_seconds = time.perf_counter() - started
