@@ -215,7 +215,7 @@ def test_every_fuzz_reproducer_before_a_good_file_still_gives_the_good_maps(tmp_
     good, _ = inputs
     fuzz = Path(__file__).parent / "data" / "fuzz"
     bad = sorted(p for p in fuzz.glob("*") if p.is_file() and p.suffix != ".safetensors" and ".force" not in p.name)
-    assert len(bad) >= 10
+    assert bad
     out = tmp_path / "maps"
     result = dfviewer("predict", *bad, good, "--model", tiny_checkpoint, "--out", out, "--mc", "1",
                       "--stages", "3", cwd=tmp_path)
@@ -224,11 +224,15 @@ def test_every_fuzz_reproducer_before_a_good_file_still_gives_the_good_maps(tmp_
     with open(out / "predictions.csv", newline="") as handle:
         rows = {Path(r["input"]).name: r for r in csv.DictReader(handle)}
     assert rows[good.name]["status"] == "done" and list(out.glob("chest_stage3_*"))
+    # every reproducer is refused in one sentence, except the one whose crash was in reading its windows:
+    # its image itself is sound and is now read
+    readable = {p.name for p in bad if "-file_windows-" in p.name}
+    assert {p.name: rows[p.name]["status"] for p in bad} == {
+        p.name: "done" if p.name in readable else "failed" for p in bad}
     for path in bad:
-        row = rows[path.name]
-        if row["status"] == "failed":
-            assert row["reason"].endswith(".") and "\n" not in row["reason"]
-    assert sum(r["status"] == "failed" for r in rows.values()) >= len(bad) - 2
+        if path.name not in readable:
+            reason = rows[path.name]["reason"]
+            assert reason.endswith(".") and "\n" not in reason
 
 
 def test_inputs_and_out_are_checked_before_the_model_is_loaded(tmp_path, capsys):

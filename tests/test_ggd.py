@@ -133,5 +133,5 @@ def test_central_interval_halfwidth_matches_scipy():
         half = ggd.central_interval_halfwidth(alpha, beta, coverage).numpy()
         expected = stats.gennorm.ppf(0.5 + coverage / 2, beta.numpy(), scale=alpha.numpy())
         np.testing.assert_allclose(half, expected, rtol=1e-4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^coverage must lie strictly between 0 and 1$"):
         ggd.central_interval_halfwidth(alpha, beta, 1.0)

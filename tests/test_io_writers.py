@@ -92,7 +92,7 @@ def test_colormaps_are_perceptually_ordered():
         assert np.all(np.diff(luma) > -1.5), name  # lightness rises monotonically
     assert tuple(colormap_lut("viridis")[0]) == (68, 1, 84)
     np.testing.assert_array_equal(colormap_lut("magma_r"), colormap_lut("magma")[::-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^unknown colormap 'jet'; choose one of gray, viridis, magma, inferno, cividis$"):
         colormap_lut("jet")
 
 

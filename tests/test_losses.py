@@ -30,7 +30,7 @@ def test_box_blur_equals_mirrored_uniform_filter():
     for k in (3, 5):
         ref = ndimage.uniform_filter(z[0, 0].numpy(), size=k, mode="mirror")
         np.testing.assert_allclose(losses.box_blur(z, k)[0, 0].numpy(), ref, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^the box blur size must be a positive odd number$"):
         losses.box_blur(z, 4)
 
 

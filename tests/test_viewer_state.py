@@ -113,7 +113,7 @@ def test_overlay_opacity_and_modes_signal_display_changes():
     state.cycle_overlay_mode()
     assert rec.names() == ["displayChanged"] * 3
     assert (state.overlay_map, state.opacity, state.overlay_mode) == ("epistemic", 1.0, "darkfield")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^unknown overlay map 'nonsense'$"):
         state.set_overlay_map("nonsense")
 
 
@@ -161,7 +161,7 @@ def test_active_panel_and_its_map():
     state.set_active_panel("overlay")
     assert state.active_map == "beta"
     assert rec.names().count("activeChanged") == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^unknown panel 'elsewhere'$"):
         state.set_active_panel("elsewhere")
 
 
