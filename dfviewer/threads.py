@@ -12,7 +12,11 @@ The policy:
   3000 turns as fast as the default idle (docs/evaluation/thread_policy.md);
 * "automatic" threads are the cores this process may use that other processes leave free,
   sampled from ``/proc/stat`` just before the work starts (``/proc/loadavg`` lags by a minute);
+* processes started together (torchrun's local ranks) share those cores, and a process's own
+  reader processes (``generate --workers``) get cores of their own (:func:`threads_per_process`);
 * a number the user gives (``--threads``, Edit > Preferences) is used as given.
+
+Every command that runs a model (predict, evaluate, generate, train) and the viewer follow it.
 
 Torch is imported only inside functions, so the viewer and the command line can import this
 module before torch.
@@ -24,10 +28,12 @@ import math
 import os
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+#: the most compute threads a user may ask for (``--threads``, the Preferences)
+MAX_THREADS = 256
 #: the environment set at start-up unless the user set either variable (a user's choice of one is kept whole)
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000"}
 #: a core counts as free when other processes leave at least this share of it idle
@@ -62,6 +68,34 @@ def choose_threads(allowed: int, free: float | None, requested: int | None = Non
     if free is None:
         return allowed
     return max(1, min(allowed, math.floor(free + FREE_SHARE)))
+
+
+def threads_per_process(allowed: int, free: float | None, requested: int | None = None, *,
+                        processes: int = 1, readers: int = 0) -> int:
+    """Compute threads of one of ``processes`` processes started together on this machine (torchrun's
+    local ranks), each with ``readers`` reader processes of its own; ``requested`` (> 0) is used as given.
+
+    Otherwise the free cores (:func:`choose_threads`) are shared among the processes and each
+    process's readers get cores of their own. The other local processes start beside this one, so
+    the sample counts up to ``processes - 1`` of their cores as taken: they are given back to the group.
+    """
+    if requested:
+        return max(1, int(requested))
+    processes = max(1, int(processes))
+    if free is not None and processes > 1:
+        free += processes - 1
+    return max(1, choose_threads(allowed, free) // processes - max(0, int(readers)))
+
+
+def local_processes(environ: Mapping[str, str] | None = None) -> int:
+    """How many processes torchrun started on this machine (``LOCAL_WORLD_SIZE``); 1 outside torchrun."""
+    env = os.environ if environ is None else environ
+    try:
+        if int(env.get("WORLD_SIZE", "1") or 1) <= 1:
+            return 1
+        return max(1, int(env.get("LOCAL_WORLD_SIZE", "1") or 1))
+    except ValueError:
+        return 1
 
 
 def allowed_cores() -> int:
@@ -149,15 +183,19 @@ def free_cores(since: CpuSample | None = None) -> float | None:
     return max(0.0, end.cores - busy)
 
 
-def apply_threads(requested: int | None = None, since: CpuSample | None = None) -> int:
+def apply_threads(requested: int | None = None, since: CpuSample | None = None, *,
+                  processes: int = 1, readers: int = 0) -> int:
     """Set torch's compute threads by the policy for the calling thread's next operations; returns the number.
 
     Call it on the thread that runs the model: OpenMP keeps the thread count per calling thread.
+    ``processes`` and ``readers`` as in :func:`threads_per_process`.
     """
+    free = None if requested else free_cores(since)
+    threads = threads_per_process(allowed_cores(), free, requested, processes=processes, readers=readers)
+    if "torch" not in sys.modules:  # ONNX Runtime's sessions take their threads when made; torch stays unloaded
+        return threads
     import torch
 
-    free = None if requested else free_cores(since)
-    threads = choose_threads(allowed_cores(), free, requested)
     torch.set_num_threads(threads)
     _set_interop_threads()
     return torch.get_num_threads()  # as torch now reports it for this thread

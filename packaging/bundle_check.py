@@ -80,9 +80,9 @@ def _imports() -> dict:
     import importlib
 
     names = ["dfviewer.cli.predict", "dfviewer.cli.train", "dfviewer.cli.evaluate", "dfviewer.cli.phantom",
-             "dfviewer.gui.app", "dfviewer.gui.main_window", "safetensors.torch", "scipy.ndimage",
+             "dfviewer.gui.app", "dfviewer.gui.main_window", "onnxruntime", "safetensors.numpy", "scipy.ndimage",
              "scipy.special", "scipy.stats", "scipy.spatial", "skimage.morphology", "skimage.metrics",
-             "skimage.filters", "tifffile", "torch.distributed"]
+             "skimage.filters", "tifffile"]
     result = {}
     for name in names:
         try:

@@ -32,8 +32,16 @@ def box_fit(box: tuple[int, int, int, int], truth: np.ndarray) -> tuple[float, f
     return kept, (r1 - r0) * (c1 - c0) / float((t1 - t0) * (u1 - u0))
 
 
-def phantom_rows(cases: int, size: int, renderings: bool, seed: int = 0) -> list[tuple[str, bool, float, float]]:
-    """(label, found, kept, area) per case; with ``renderings`` each case also through the five families."""
+def centre_in(box: tuple[int, int, int, int], truth: np.ndarray) -> bool:
+    """Whether the box's centre lies inside the true lungs' bounding box (not in the abdomen or the neck)."""
+    r0, r1, c0, c1 = box
+    t0, t1, u0, u1 = _truth_box(truth)
+    return t0 <= (r0 + r1) / 2 < t1 and u0 <= (c0 + c1) / 2 < u1
+
+
+def phantom_rows(cases: int, size: int, renderings: bool, seed: int = 0) -> list[tuple[str, bool, float, float, bool]]:
+    """(label, found, kept, area, centre in the lungs) per case; with ``renderings`` each case also
+    through the five families."""
     from dfviewer import phantom
     from dfviewer.imaging import clinical_rendering as rendering
 
@@ -49,7 +57,7 @@ def phantom_rows(cases: int, size: int, renderings: bool, seed: int = 0) -> list
                        for family in rendering.FAMILIES if family != "raw"]
         for label, image in images:
             box = lung_bbox(image)
-            rows.append((f"{index}:{label}", box.found, *box_fit(box.box, truth)))
+            rows.append((f"{index}:{label}", box.found, *box_fit(box.box, truth), centre_in(box.box, truth)))
     return rows
 
 
@@ -121,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = phantom_rows(args.cases, args.size, args.renderings)
     if args.verbose:
-        for label, found, kept, area in rows:
+        for label, found, kept, area, _ in rows:
             print(f"{label:>16} found={found!s:5} kept={kept:.3f} area={area:.2f}")
     labels = sorted({r[0].split(":")[1] for r in rows}, key=lambda s: (s != "raw", s))
     for family in labels:
@@ -130,8 +138,9 @@ def main() -> None:
         area = np.array([r[3] for r in sub])
         found = sum(r[1] for r in sub)
         print(f"phantom {family:>10} ({len(sub)} cases, found {found}): kept min {kept.min():.3f} "
-              f"mean {kept.mean():.3f}, cases < 0.99: {(kept < 0.99).sum()}; area median {np.median(area):.2f} "
-              f"range {area.min():.2f}-{area.max():.2f}")
+              f"mean {kept.mean():.3f} (worst {sub[int(np.argmin(kept))][0].split(':')[0]}), cases < 0.99: "
+              f"{(kept < 0.99).sum()}; area median {np.median(area):.2f} range {area.min():.2f}-{area.max():.2f}; "
+              f"box centre outside the lungs: {sum(not r[4] for r in sub)}")
     rg1_report(args.png)
     if args.time:
         timing()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo model from nothing: simulate the phantom data, train with clinical
-# renderings of the input, fit the domain check, evaluate raw and rendered, measure real radiographs.
+# renderings of the input, fit the domain check, export the inference graph, evaluate raw and rendered,
+# measure real radiographs.
 # Usage: scripts/train_demo.sh [WORKDIR]   (about 90 min on 2 idle CPU cores)
 set -euo pipefail
 work=${1:-demo-work}
@@ -30,6 +31,9 @@ wait $sim
 # threshold at the 99.9th percentile of the val views
 dfviewer domain-fit --model "$work/run/model.safetensors" --data "$work/p3040" --out "$repo/resources/models/demo.safetensors" \
   --renderings 3 --seed 0
+# the inference graph the viewer, predict and generate run (after domain-fit: it rewrites the weights file,
+# and a graph is tied to its weights' sha256; tests/test_packaging.py checks the pair)
+dfviewer export "$repo/resources/models/demo.safetensors"
 dfviewer evaluate --model "$repo/resources/models/demo.safetensors" --data "$work/phantom900" \
   --split test --mc 20 --seed 0 --renderings 1 --out "$repo/docs/evaluation/demo_test.json" --plots "$repo/docs/evaluation"
 python "$repo/tests/benchmarks/real_radiographs.py" --test-data "$work/phantom900" \

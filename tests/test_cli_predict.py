@@ -93,6 +93,28 @@ def test_png_previews_in_process(tmp_path, inputs, tiny_checkpoint, capsys):
     assert Image.open(pngs[0]).size[0] > 61  # image plus colorbar margin
 
 
+def test_one_predict_runs_pngs_of_a_case_all_have_one_size(tmp_path, inputs, tiny_checkpoint, capsys):
+    import tifffile
+
+    from dfviewer.cli.main import main
+    from dfviewer.display.maps import MAPS as MAP_TABLE
+    from dfviewer.io.png_export import TITLE_KEY, png_size
+
+    common = ["--model", str(tiny_checkpoint), "--mc", "2", "--seed", "3"]
+    assert main(["predict", str(inputs[0]), "--out", str(tmp_path / "png"), "--format", "png", *common]) == 0
+    assert main(["predict", str(inputs[0]), "--out", str(tmp_path / "tiff"), *common]) == 0
+    pngs = sorted((tmp_path / "png").glob("*.png"))
+    assert len(pngs) == 18
+    sizes = {p.name: Image.open(p).size for p in pngs}
+    # each map on its own would be a few pixels wider or narrower (its colorbar labels, its data range)
+    colormaps = {info.file_name: info for info in MAP_TABLE.values()}
+    own = {p.name: png_size(tifffile.imread(tmp_path / "tiff" / p.with_suffix(".tiff").name),
+                            colormaps[p.stem.split("_")[-1]].colormap, title=Image.open(p).text[TITLE_KEY],
+                            units=colormaps[p.stem.split("_")[-1]].units) for p in pngs}
+    assert len(set(own.values())) > 1, own
+    assert set(sizes.values()) == {(max(w for w, _ in own.values()), max(h for _, h in own.values()))}, sizes
+
+
 def test_folder_expansion_skips_companions_and_earlier_outputs(tmp_path):
     from dfviewer.cli.predict import expand_inputs, output_stems
 

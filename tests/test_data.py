@@ -157,7 +157,7 @@ def test_training_input_is_what_the_predictor_feeds_the_network(tmp_path, norm):
     h, w = valid.tolist()
     prepared = prepare_image(read_pixels(pair.attenuation), cfg, cfg.working_size)  # what Predictor.predict feeds
     assert prepared.work == (h, w)
-    np.testing.assert_allclose(x[0, :h, :w].numpy(), prepared.x[0, 0, :h, :w].cpu().numpy(), atol=1e-6)
+    np.testing.assert_allclose(x[0, :h, :w].numpy(), prepared.x[0, 0, :h, :w], atol=1e-6)
 
 
 def test_target_normalisation_round_trips():

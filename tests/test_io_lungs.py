@@ -67,9 +67,8 @@ def test_phantom_lung_mask_dice(seed, index):
     assert att_only.found and dice(att_only.mask, truth) > 0.75
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: lungs touching three edges of a featureless synthetic chest are "
-                   "still taken for air (the body left around the regions found instead is not bright enough to tell)")
 def test_lungs_reaching_the_edges_of_a_tight_collimation_are_not_taken_for_air():
+    """Once a known limit (an expected failure): the lungs touching three edges were taken for air."""
     att, _, truth = synthetic_chest(size=240, seed=3)
     rows, cols = slice(50, 200), slice(48, 192)  # the lungs touch the top and both sides
     cut, lungs = att[rows, cols], truth[rows, cols]
@@ -141,3 +140,47 @@ def test_noise_with_dark_corners_is_not_taken_for_lungs():
     noise = (1.0 + 0.05 * rng.standard_normal((160, 160))).astype(np.float32)
     noise[:20, :20] = noise[:20, -20:] = 0.0  # air in two corners
     assert not lung_mask(noise).found
+
+
+def _phantom_box_fit(index: int, family: str = "raw"):
+    """(box, fraction of the true lung pixels inside it, box area / the true lungs' box area) for a
+    phantom case at 256 px, optionally through a rendering family drawn as scripts/lung_crop_check.py does."""
+    from dfviewer import phantom
+    from dfviewer.imaging import clinical_rendering as rendering
+
+    case = phantom.simulate_case(0, index, phantom.PhantomConfig().replace(size=256))
+    image = case.attenuation
+    if family != "raw":
+        rng = np.random.default_rng([0, index])
+        for name in rendering.FAMILIES[1:rendering.FAMILIES.index(family) + 1]:  # the same draws as the check
+            image = rendering.render(case.attenuation, rng, name)
+    truth = case.masks["lung"].astype(bool)
+    box = lung_bbox(image)
+    rows, cols = np.nonzero(truth.any(axis=1))[0], np.nonzero(truth.any(axis=0))[0]
+    true_area = (rows[-1] + 1 - rows[0]) * (cols[-1] + 1 - cols[0])
+    area = (box.row1 - box.row0) * (box.col1 - box.col0) / true_area
+    return box, float(truth[box.slices].sum()) / float(truth.sum()), area, (rows, cols)
+
+
+@pytest.mark.parametrize("index", [1, 21, 28])
+def test_the_crop_box_leaves_out_the_arms_touching_the_lungs(index):
+    """The arms beside the chest joined the lungs' dark class: the box took the shoulders, arms and
+    flanks (2.6-3.0 x the true lungs' box); now the arms are cut off and the box fits the lungs."""
+    box, kept, area, _ = _phantom_box_fit(index)
+    assert box.found
+    assert kept >= 0.99
+    assert area <= 1.5
+
+
+def test_the_crop_box_holds_the_lung_apices_above_the_shoulders():
+    """The thorax rows (0.6 of the widest) began below the apices: 0.974 of the lungs was kept."""
+    box, kept, area, _ = _phantom_box_fit(3)
+    assert box.found and kept >= 0.99 and area <= 1.5
+
+
+def test_the_crop_box_of_a_cr_rendering_is_not_put_in_the_abdomen():
+    """Through the cr12 rendering this case's box once lay in the abdomen (0.055 of the lungs kept)."""
+    box, kept, _, (rows, cols) = _phantom_box_fit(16, "cr12")
+    assert kept >= 0.99
+    centre_row, centre_col = (box.row0 + box.row1) / 2, (box.col0 + box.col1) / 2
+    assert rows[0] <= centre_row <= rows[-1] and cols[0] <= centre_col <= cols[-1]

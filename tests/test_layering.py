@@ -189,3 +189,125 @@ def test_the_wizards_events_and_data_check_load_no_torch():
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: where the product's torch-free inference begins (the ONNX Runtime predictor and the numpy building blocks)
+INFERENCE_ENTRIES = ("dfviewer.core.runtime_predictor", "dfviewer.core.prepare", "dfviewer.core.resampling",
+                     "dfviewer.core.geometry", "dfviewer.core.mc_masks", "dfviewer.core.mc_stats",
+                     "dfviewer.core.domain", "dfviewer.core.normalize", "dfviewer.core.devices")
+
+
+def module_file(dotted: str) -> Path | None:
+    """The file of a dfviewer module or package; None outside dfviewer or for a name that is no module."""
+    parts = dotted.split(".")
+    if parts[0] != "dfviewer":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """What importing ``path`` imports: its top-level statements (``if``/``try`` included), not function
+    bodies and not ``if TYPE_CHECKING:`` blocks; ``from pkg import name`` also names ``pkg.name``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If):
+            if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+                pending += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody + [n for h in node.handlers for n in h.body]
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def inference_path() -> dict[str, Path]:
+    """Every dfviewer module loaded by importing :data:`INFERENCE_ENTRIES` (parent packages included)."""
+    found: dict[str, Path] = {}
+    pending = list(INFERENCE_ENTRIES)
+    while pending:
+        dotted = pending.pop()
+        parts = dotted.split(".")
+        for i in range(1, len(parts) + 1):
+            name = ".".join(parts[:i])
+            path = module_file(name)
+            if path is not None and name not in found:
+                found[name] = path
+                pending += sorted(module_level_imports(path))
+    return found
+
+
+def test_the_inference_path_imports_torch_nowhere_at_module_level():
+    modules = inference_path()
+    assert {"dfviewer.core.runtime_predictor", "dfviewer.core.prepare", "dfviewer.core.config"} <= set(modules)
+    with_torch = sorted(name for name, path in modules.items()
+                        if any(n.split(".")[0] == "torch" for n in module_level_imports(path)))
+    assert not with_torch, f"these modules of the inference path import torch when imported: {with_torch}"
+
+
+def test_the_module_level_reader_skips_functions_and_type_checking(tmp_path):
+    path = tmp_path / "probe.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n"
+                    "try:\n    import numpy\nexcept ImportError:\n    import scipy\n"
+                    "def f():\n    import torch\nfrom dfviewer.core import ggd\nimport torch.nn\n")
+    assert module_level_imports(path) == {"typing", "typing.TYPE_CHECKING", "numpy", "scipy", "dfviewer.core",
+                                          "dfviewer.core.ggd", "torch.nn"}
+    assert module_file("dfviewer.core.ggd") == PACKAGE / "core" / "ggd.py"
+    assert module_file("dfviewer.core") == PACKAGE / "core" / "__init__.py" and module_file("numpy") is None
+
+
+#: run with ``import torch`` failing: the product's inference, from image to maps and domain score
+_WITHOUT_TORCH = """
+import importlib.abc, importlib.util, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("torch is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+from pydicom.data import get_testdata_file
+from dfviewer.core.domain import DomainModel
+from dfviewer.core.geometry import resample_map
+from dfviewer.core.mc_masks import sample_masks
+from dfviewer.core.mc_stats import RunningMapStats
+from dfviewer.core.normalize import normalize_input
+from dfviewer.core.prepare import prepare_image
+from dfviewer.core.runtime_predictor import RuntimePredictor
+from dfviewer.io import read_radiograph
+from dfviewer.resources import resource_path
+
+image = read_radiograph(get_testdata_file("RG1_UNCR.dcm")).pixels
+predictor = RuntimePredictor(resource_path("models", "demo.safetensors"))
+prepared = prepare_image(image, predictor.config)
+masks = sample_masks(1, 0, [{"kind": "channel", "channels": 8, "factor": 4}], 0.5, *prepared.x.shape[-2:])
+stats = RunningMapStats()
+stats.add(*(prepared.x[:, :1] for _ in range(4)))
+domain = DomainModel.from_dict(predictor.metadata["domain_check"])
+score = domain.score_image(normalize_input(image, predictor.config.normalization))
+full = resample_map(stats.snapshot()["epistemic"][0, 0], image.shape)
+assert full.shape == image.shape and masks[0].shape == (8, 1, 1) and score > 0
+result = predictor.predict(image, 2, seed=0)[-1]
+assert result.epistemic.shape == image.shape and predictor.domain_score(image) == score
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "torch")
+print(loaded)
+sys.exit(1 if loaded else 0)
+"""
+
+
+def test_the_inference_path_runs_where_torch_cannot_be_imported():
+    """Preparation, masks, statistics, resampling, the domain check and the runtime predictor, torch blocked."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("pydicom.data")
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

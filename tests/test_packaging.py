@@ -87,6 +87,25 @@ def test_wheel_has_demo_model_and_dicom_samples(wheel):
     assert samples, "no DICOM sample (resources/samples/*.dcm) in the wheel"
 
 
+def test_wheel_has_the_demo_models_inference_graph(wheel):
+    graph = "dfviewer/resources/models/demo.onnx"
+    with zipfile.ZipFile(wheel) as archive:
+        assert graph in archive.namelist(), "the demo model's graph resources/models/demo.onnx is not in the wheel"
+        assert archive.read(graph) == (ROOT / "resources" / "models" / "demo.onnx").read_bytes()
+
+
+def test_the_shipped_graph_belongs_to_the_shipped_weights():
+    """A retrained demo model needs its graph exported again: dfviewer export resources/models/demo.safetensors."""
+    pytest.importorskip("onnxruntime")
+    from dfviewer.core.graph_files import KEY_DIGEST, weights_digest
+    from dfviewer.core.runtime_session import graph_metadata
+
+    models = ROOT / "resources" / "models"
+    assert graph_metadata(models / "demo.onnx")[KEY_DIGEST] == weights_digest(models / "demo.safetensors"), (
+        "resources/models/demo.onnx was exported from other weights; run "
+        "`dfviewer export resources/models/demo.safetensors`")
+
+
 def _outer_site_dirs() -> list[str]:
     paths = sysconfig.get_paths()
     return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))

@@ -81,7 +81,7 @@ def test_the_devices_offered_follow_the_machine(cuda, mps, expected):
 
 
 def test_the_devices_this_machine_offers_are_ones_the_predictor_accepts():
-    from dfviewer.core.prepare import available_devices, select_device
+    from dfviewer.core.devices import available_devices, select_device
 
     devices = available_devices()
     assert devices[:2] == ["auto", "cpu"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -141,23 +142,20 @@ def test_evaluate_refuses_a_bad_thread_count(value, tmp_path, capsys):
 
 
 def test_predict_runs_with_the_threads_asked_for(radiograph, tmp_path, tiny_checkpoint, capsys, torch_threads):
-    import torch
-
+    """The logged count is the ONNX Runtime session's (predict runs no torch)."""
     from dfviewer.cli.main import main
 
     out = tmp_path / "out"
     assert main(["predict", str(radiograph), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "1",
                  "--stages", "1", "--threads", "1"]) == 0
     assert "1 thread (as asked)" in capsys.readouterr().err
-    assert torch.get_num_threads() == 1
     assert main(["predict", str(radiograph), "--model", str(tiny_checkpoint), "--out", str(out), "--mc", "0",
                  "--stages", "1"]) == 0
-    assert "(automatic)" in capsys.readouterr().err
-    assert 1 <= torch.get_num_threads() <= len(os.sched_getaffinity(0))
+    automatic = re.search(r"(\d+) threads? \(automatic\)", capsys.readouterr().err)
+    assert automatic is not None and 1 <= int(automatic.group(1)) <= len(os.sched_getaffinity(0))
 
 
 def test_evaluate_runs_with_the_threads_asked_for(tmp_path, tiny_checkpoint, capsys, torch_threads):
-    import torch
     from _dfv_pairs import make_pairs
 
     from dfviewer.cli.main import main
@@ -166,4 +164,117 @@ def test_evaluate_runs_with_the_threads_asked_for(tmp_path, tiny_checkpoint, cap
     assert main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(data), "--mc", "1", "--device", "cpu",
                  "--threads", "1"]) == 0
     assert "1 thread (as asked)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("allowed", "free", "requested", "processes", "readers", "expected"), [
+    (2, 2.0, None, 1, 0, 2),   # one process, no reader: what choose_threads says
+    (2, 2.0, None, 1, 1, 1),   # generate's reader gets a core of its own
+    (8, 8.0, None, 1, 1, 7),
+    (8, 3.2, None, 1, 1, 2),   # the free cores, not the allowed ones, minus the reader
+    (2, 0.0, None, 1, 1, 1),   # never fewer than one
+    (8, 5.0, None, 4, 0, 2),   # 3 of the 5 busy cores are the other ranks starting: 8 shared by 4
+    (8, 1.0, None, 4, 0, 1),   # 7 busy cores, 3 of them the other ranks: 4 cores for 4 ranks
+    (16, 16.0, None, 2, 1, 7),
+    (2, None, None, 2, 0, 1),  # unknown load: the allowed cores shared
+    (2, 0.0, 3, 4, 1, 3),      # a number given is each process's, as given
+])
+def test_threads_per_process(allowed, free, requested, processes, readers, expected):
+    from dfviewer.threads import threads_per_process
+
+    assert threads_per_process(allowed, free, requested, processes=processes, readers=readers) == expected
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, 1),
+    ({"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}, 2),  # two machines, two ranks each
+    ({"WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "3"}, 1),
+    ({"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "x"}, 1),
+])
+def test_local_processes_reads_torchruns_environment(env, expected):
+    from dfviewer.threads import local_processes
+
+    assert local_processes(env) == expected
+
+
+@pytest.mark.parametrize("command", [
+    ["predict", "x.png", "--out", "o"], ["evaluate", "--model", "m", "--data", "d"],
+    ["generate", "src", "--out", "o"], ["train", "--data", "d", "--out", "o"],
+])
+def test_every_command_takes_the_same_thread_counts(command, capsys):
+    from dfviewer.cli.main import build_parser, main
+    from dfviewer.threads import MAX_THREADS
+
+    parser = build_parser()
+    assert parser.parse_args([*command, "--threads", "3"]).threads == 3
+    assert parser.parse_args(command).threads is None  # automatic
+    for value in ("0", str(MAX_THREADS + 1)):
+        with pytest.raises(SystemExit) as stop:
+            main([*command, "--threads", value])
+        assert stop.value.code == 2
+        assert "argument --threads: expected a number " in capsys.readouterr().err
+
+
+@pytest.fixture
+def sources(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray((rng.random((40, 48)) * 65535).astype(np.uint16)).save(folder / f"c{i}.png")
+    return folder
+
+
+def test_generate_uses_the_threads_asked_for_and_else_the_policy(sources, tmp_path, tiny_checkpoint, capsys,
+                                                                 torch_threads):
+    import torch
+
+    from dfviewer.cli.main import main
+    from dfviewer.core import store as st
+
+    common = ["generate", str(sources), "--model", str(tiny_checkpoint), "--mc", "1", "--workers", "0",
+              "--batch-size", "2"]
+    assert main([*common, "--out", str(tmp_path / "one"), "--threads", "1"]) == 0
+    assert "1 thread (as asked) + 0 reader processes" in capsys.readouterr().err
     assert torch.get_num_threads() == 1
+    assert [r["status"] for r in st.read_index(tmp_path / "one")] == ["done", "done"]
+    assert main([*common, "--out", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert f"{torch.get_num_threads()} thread" in err and "(automatic)" in err
+    assert 1 <= torch.get_num_threads() <= len(os.sched_getaffinity(0))
+
+
+def _tiny_train(data, out, config, *extra):
+    return ["train", "--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "1",
+            "--working-size", "32", "--batch-size", "3", "--device", "cpu", *extra]
+
+
+def test_train_uses_the_threads_asked_for_and_else_the_policy(tmp_path, capsys, torch_threads):
+    import json
+
+    import torch
+    from _dfv_pairs import make_pairs
+
+    from dfviewer.cli.main import main
+    from dfviewer.threads import describe
+
+    data = make_pairs(tmp_path / "data", n=8, size=40)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": {"base_width": 4, "depth": 2, "n_stages": 1},
+                                  "train": {"val_mc_samples": 0}}))
+    torch.set_num_threads(2)
+    assert main(_tiny_train(data, tmp_path / "one", config, "--threads", "1")) == 0
+    assert "dfviewer train: 1 thread (as asked)" in capsys.readouterr().err
+    assert torch.get_num_threads() == 1  # the thread that trained
+    assert (tmp_path / "one" / "model.safetensors").is_file()
+    assert main(_tiny_train(data, tmp_path / "auto", config)) == 0
+    assert f"dfviewer train: {describe(torch.get_num_threads())}" in capsys.readouterr().err  # automatic
+
+
+def test_the_wizard_passes_its_thread_count_to_train():
+    from dfviewer.gui.wizard.runs import DeviceChoice, train_command
+
+    cpu = DeviceChoice("CPU", "cpu")
+    command = train_command("d", "o", cpu, threads=3)
+    assert command.arguments[command.arguments.index("--threads") + 1] == "3"
+    assert "OMP_NUM_THREADS" not in command.env
+    assert "--threads" not in train_command("d", "o", cpu).arguments  # automatic: the command's policy

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.predictors import require_torch
+
+    require_torch("fitting a domain check")
     from dfviewer.core.checkpoint import load_checkpoint, save_checkpoint
     from dfviewer.core.data import Augment
     from dfviewer.core.domain import fit_on_dataset

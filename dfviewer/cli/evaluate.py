@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from dfviewer.cli import options
-from dfviewer.cli.predict import THREADS_HELP
 from dfviewer.cli.text import ProgressLine
 
 
@@ -27,22 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderings", type=int, default=0, metavar="N",
                         help="also score every image under N seeded clinical renderings per family (windowed 8-bit "
                              "PNG, 12-bit CR, CLAHE JPEG, multi-scale enhanced) with consistency against the raw input (default 0: none)")
-    parser.add_argument("--threads", type=options.positive, default=None, metavar="N", help=THREADS_HELP)
+    options.add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from dfviewer.core.evaluation import evaluate
     from dfviewer.core.evaluation_report import write_plots
-    from dfviewer.core.inference import Predictor
+    from dfviewer.core.predictors import open_predictor
     from dfviewer.errors import UserError
-    from dfviewer.threads import CpuSample, apply_threads, describe
+    from dfviewer.threads import describe
 
-    start = CpuSample.now()  # the free cores are measured over the model loading, at no extra wait
     if args.renderings < 0:
         raise UserError(f"--renderings must be 0 or more, not {args.renderings}")
     progress = ProgressLine("evaluating", unit="images")
-    predictor = Predictor.from_checkpoint(args.model, device=args.device)
-    threads = apply_threads(args.threads, start)
+    predictor = open_predictor(args.model, device=args.device, threads=args.threads)
+    threads = predictor.threads
     print(f"dfviewer evaluate: model on {predictor.device}; {describe(threads, args.threads)}", file=sys.stderr)
     report = evaluate(predictor, args.data, split=args.split, mc_samples=args.mc,
                       working_size=args.working_size, device=args.device, progress=progress, seed=args.seed)

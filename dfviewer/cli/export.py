@@ -11,6 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.predictors import require_torch
+
+    require_torch("exporting a graph")
     from dfviewer.core.export import export_graph
 
     path = export_graph(args.model, args.out)

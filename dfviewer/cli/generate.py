@@ -50,9 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=options.non_negative, default=None, metavar="N",
                         help="processes reading and decoding images beside the model (default: 0 on a machine "
                              "with 2 cores or fewer, where the model needs both, else 1)")
-    parser.add_argument("--threads", type=options.positive, default=None, metavar="N",
-                        help="compute threads of each process (default: the CPU cores this process may use, shared "
-                             "among torchrun's local processes, minus --workers; at least 1)")
+    options.add_threads(parser, ", shared among torchrun's local processes, minus --workers; at least 1; "
+                                "a number given is each process's")
     parser.add_argument("--shard-size", type=options.bounded(1, sizes.MAX_SHARD_SIZE), default=64, metavar="N",
                         help=f"images per shard file, 1 to {sizes.MAX_SHARD_SIZE} (default 64)")
     options.add_device(parser)
@@ -70,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
         return _verify(Path(args.verify))
     if not args.source or not args.out:
         raise UserError("give a SOURCE (folder or CSV) and --out STORE, or --verify STORE")
-    import torch
+    from dfviewer.core.predictors import open_predictor, require_torch
+    from dfviewer.threads import CpuSample, apply_threads, describe, local_processes
 
+    start = CpuSample.now()  # the free cores are measured over the start-up, at no extra wait
+    require_torch("generate (its image readers and torchrun support)")  # the model itself runs on ONNX Runtime
     from dfviewer.core import archive_job as gen
     from dfviewer.core import store as st
     from dfviewer.core.distributed import destroy_process_group, distributed_env, init_process_group, rank_device
-    from dfviewer.core.inference import Predictor
     from dfviewer.core.sources import list_sources
 
     store = Path(args.out)
@@ -90,8 +91,12 @@ def run(args: argparse.Namespace) -> int:
             say(note)
         if args.workers is None:
             args.workers = gen.default_workers()
-        torch.set_num_threads(args.threads or gen.default_threads(args.workers, env))
-        predictor = Predictor.from_checkpoint(model_path, device=rank_device(args.device, env))
+        threads = apply_threads(args.threads, start, processes=local_processes(), readers=args.workers)
+        # the graph's session takes its threads when made; under torchrun each rank its own GPU ("cuda:N")
+        device = str(rank_device(args.device, env)) if env.active else args.device
+        predictor = open_predictor(model_path, device=device, threads=threads)
+        if args.precision == "bfloat16":
+            say("ONNX Runtime runs the graph in float32: --precision bfloat16 changes nothing")
         n_stages = predictor.config.n_stages
         stages = args.stages or [n_stages]
         if stages[-1] > n_stages:
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         where = f"{predictor.device}" + (f", {env.world} processes" if env.active else "")
         say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
             f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
-            f"{plural(torch.get_num_threads(), 'thread')} + {plural(args.workers, 'reader process', 'reader processes')}")
+            f"{describe(threads, args.threads)} + {plural(args.workers, 'reader process', 'reader processes')}")
         progress = ProgressLine("generate" if not env.active else f"generate rank {env.rank}", unit="images",
                                 rate=True, log_every=5.0)
         try:

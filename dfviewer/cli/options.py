@@ -1,6 +1,6 @@
 """The options and argument types the commands share: every number is checked where it is parsed.
 
-``--mc`` and ``--device`` read the same in ``predict``, ``generate``, ``evaluate`` and ``train``; their
+``--mc``, ``--device`` and ``--threads`` read the same in ``predict``, ``generate``, ``evaluate`` and ``train``; their
 defaults and the device names come from :mod:`dfviewer.core.results`, which the viewer uses too.
 """
 
@@ -49,6 +49,26 @@ def positive(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError("expected a number > 0, not 0")
     return value
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: compute threads, a whole number from 1 to :data:`~dfviewer.threads.MAX_THREADS`."""
+    from dfviewer.threads import MAX_THREADS
+
+    value = positive(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {MAX_THREADS}, not {value}")
+    return value
+
+
+#: what automatic threads means, for the --threads help of every command
+THREADS_AUTOMATIC = "the cores this process may use that other processes leave free when the work starts"
+
+
+def add_threads(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--threads N``: CPU compute threads (default automatic, :mod:`dfviewer.threads`); ``note`` ends the help."""
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
+                        help=f"CPU compute threads (default: automatic, {THREADS_AUTOMATIC}{note})")
 
 
 def device(text: str) -> str:

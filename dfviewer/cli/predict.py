@@ -53,12 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
                         help=f"seed of the dropout masks (default {MC_SEED}, the viewer's: both give the same "
                              "epistemic map for the same file)")
-    parser.add_argument("--threads", type=options.positive, default=None, metavar="N", help=THREADS_HELP)
-
-
-#: the --threads help of the commands that run the model on one process (predict, evaluate)
-THREADS_HELP = ("CPU compute threads (default: automatic, the cores this process may use that other "
-                "processes leave free when the work starts)")
+    options.add_threads(parser)
 
 
 def default_model() -> Path:
@@ -167,11 +162,10 @@ def write_outputs(results, out_dir: Path, stem: str, fmt: str, model_name: str, 
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfviewer.core.inference import Predictor
+    from dfviewer.core.predictors import open_predictor
     from dfviewer.io import read_radiograph
-    from dfviewer.threads import CpuSample, apply_threads, describe
+    from dfviewer.threads import describe
 
-    start = CpuSample.now()  # the free cores are measured over the start-up, at no extra wait
     files, problems = expand_inputs(args.inputs)
     for sentence in problems:
         print(f"dfviewer predict: {sentence}", file=sys.stderr)
@@ -182,11 +176,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out_dir} exists and is not a folder")
     # the inputs and --out are checked before the model is loaded (seconds on a CPU)
     model_path = Path(args.model) if args.model else default_model()
-    predictor = Predictor.from_checkpoint(model_path, device=args.device)
+    predictor = open_predictor(model_path, device=args.device, threads=args.threads)
     n_stages = predictor.config.n_stages
     if args.stages and args.stages[-1] > n_stages:
         raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
-    threads = apply_threads(args.threads, start)
+    threads = predictor.threads
     print(f"model {model_path.name} on {predictor.device}; {args.mc} MC samples; "
           f"{describe(threads, args.threads)}", file=sys.stderr)
 

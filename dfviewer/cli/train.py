@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the initial weights, the shuffling, the augmentations and dropout (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     options.add_device(parser, "; under torchrun: one GPU per process")
+    options.add_threads(parser, ", shared among torchrun's local processes; a number given is each process's")
     parser.add_argument("--events-json", action="store_true",
                         help="print one JSON event per line on stdout instead of a progress bar")
 
@@ -80,8 +81,8 @@ def build_experiment(args: argparse.Namespace) -> ExperimentConfig | None:
 class _Progress:
     """A one-line progress bar on a terminal, one line per epoch otherwise (stderr)."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced since import
         self.tty = is_terminal(stream)
         self.t0 = time.perf_counter()
 
@@ -125,10 +126,21 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfviewer.core.predictors import export_after_training, require_torch
+    from dfviewer.threads import CpuSample, apply_threads, describe, local_processes
+
+    require_torch("training")
+
+    start = CpuSample.now()  # the free cores are measured over the start-up, at no extra wait
     from dfviewer.core.training import distributed_env, train
 
     experiment = build_experiment(args)
     main_rank = distributed_env().main
+    # the training loop runs on this thread; torchrun would give every rank one thread (OMP_NUM_THREADS=1)
+    threads = apply_threads(args.threads, start, processes=local_processes())
+    if main_rank:
+        each = " each" if local_processes() > 1 else ""
+        print(f"dfviewer train: {describe(threads, args.threads)}{each}", file=sys.stderr)
     callback: Callable[[Any], None] | None
     if args.events_json:
         def print_event(event: Any) -> None:
@@ -145,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     with stop_on_signals(threading.Event(), on_first_signal) as cancel:
         result = train(args.data, experiment, args.out, resume=args.resume, device=args.device,
                        callback=callback, cancel=cancel)
+    if main_rank and not result.cancelled and result.model_path is not None:
+        # the viewer, predict and generate run the graph; a failure here loses no training
+        print(f"dfviewer train: {export_after_training(result.model_path)}", file=sys.stderr)
     return 130 if result.cancelled else 0
 
 

@@ -19,7 +19,6 @@ success replaces the failure in the index); a temporary
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,17 +33,11 @@ from dfviewer.core import store as st
 from dfviewer.core import store_check as sc
 from dfviewer.core.archive_sources import SourceImages, SourceItem, collate_items, item_reason, worker_init
 from dfviewer.core.distributed import DistEnv, barrier
-from dfviewer.core.inference import MAP_NAMES, Predictor, PreparedImage, StageResult
-from dfviewer.core.results import DEFAULT_MC_SAMPLES
+from dfviewer.core.prepare import PreparedImage
+from dfviewer.core.results import DEFAULT_MC_SAMPLES, MAP_NAMES, StageResult
+from dfviewer.core.runtime_predictor import RuntimePredictor as Predictor
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, cause, failure_reason
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from dfviewer.threads import allowed_cores
 
 
 def default_workers() -> int:
@@ -52,21 +45,10 @@ def default_workers() -> int:
 
     Measured on an idle 2-core machine (16 radiographs, T = 20, batch 4): 2 compute threads and
     no reader 0.63 images/s, 2 threads + 1 reader 0.53, 1 thread + 1 reader 0.43; a reader's
-    decoding, lung mask and domain check take cores the convolutions need.
+    decoding, lung mask and domain check take cores the convolutions need. The compute threads
+    follow :func:`dfviewer.threads.threads_per_process` (the readers get cores of their own).
     """
-    return 0 if usable_cores() <= 2 else 1
-
-
-def default_threads(workers: int, env: DistEnv | None = None) -> int:
-    """Compute threads per process: the usable cores, shared among this node's processes, minus the readers.
-
-    Measured on the 2-core machine while other jobs ran: 2 intra-op threads took 3-9x longer
-    than 1 for the same prediction (threads wait for each other at every operation when a core
-    is taken), so the decoding workers get their own cores rather than sharing them.
-    """
-    cores = usable_cores()
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) if env is not None and env.active else 1
-    return max(1, cores // max(1, local) - int(workers))
+    return 0 if allowed_cores() <= 2 else 1
 
 
 def image_seed(seed: int, index: int) -> int:
@@ -212,9 +194,8 @@ def generate(
         worker_init_fn=worker_init if options.workers > 0 else None,
         prefetch_factor=2 if options.workers > 0 else None,
     )
-    if options.precision == "bfloat16":
+    if options.precision == "bfloat16" and hasattr(predictor, "amp_dtype"):  # a torch predictor's autocast
         predictor.amp_dtype = torch.bfloat16
-    pin = predictor.device.type == "cuda"
     writer: st.ShardWriter | None = None
     start = time.perf_counter()
     try:
@@ -227,7 +208,7 @@ def generate(
                 parts[shard] = part + 1
                 writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype,
                                         expected.digest).open()
-            _run_batch(predictor, batch, options, size, writer, summary, pin, on_row)
+            _run_batch(predictor, batch, options, size, writer, summary, on_row)
             _release_free_memory()
             if progress is not None:
                 progress(summary.done + summary.failed, todo)
@@ -251,16 +232,14 @@ def generate(
 
 
 def _run_batch(predictor: Predictor, batch: list[SourceItem], options: GenerateOptions, size: int,
-               writer: st.ShardWriter, summary: Summary, pin: bool, on_row: Callable[[dict[str, Any]], None] | None) -> None:
+               writer: st.ShardWriter, summary: Summary, on_row: Callable[[dict[str, Any]], None] | None) -> None:
     good = [item for item in batch if item.prepared is not None]
     t0 = time.perf_counter()
     results: list[list[StageResult] | UserError] = []
     if good:
-        prepared = []
-        for item in good:
-            assert item.prepared is not None
-            x = item.prepared.x.pin_memory() if pin else item.prepared.x
-            prepared.append(PreparedImage(x, item.prepared.shape, item.prepared.work))
+        # the inputs came through shared memory as tensors (archive_sources.collate_items): numpy again
+        prepared = [PreparedImage(np.asarray(item.prepared.x), item.prepared.shape, item.prepared.work)
+                    for item in good if item.prepared is not None]
         try:
             results = predictor.predict_batch(
                 prepared, mc_samples=options.mc, seeds=[image_seed(options.seed, item.index) for item in good],

@@ -96,7 +96,15 @@ def item_reason(exc: BaseException, path: str) -> str:
 
 
 def collate_items(items: list[SourceItem]) -> list[SourceItem]:
-    """Batches stay lists of items (images differ in size)."""
+    """Batches stay lists of items (images differ in size); each network input travels as a tensor.
+
+    A worker sends tensors through shared memory but pickles numpy arrays into its queue's pipe: a
+    worker whose parent was killed then blocks on the full pipe forever, holding the parent's
+    stdout and stderr open. :mod:`dfviewer.core.archive_job` takes the arrays back (no copy).
+    """
+    for item in items:
+        if item.prepared is not None:
+            item.prepared.x = torch.from_numpy(item.prepared.x)  # type: ignore[assignment]
     return items
 
 

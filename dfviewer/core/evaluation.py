@@ -139,10 +139,12 @@ def evaluate(
     cancel: threading.Event | None = None,
     seed: int = 0,
 ) -> EvaluationReport:
-    """Evaluate a checkpoint path (or a :class:`~dfviewer.core.inference.Predictor`) on a split."""
-    from dfviewer.core.inference import PredictionCancelled, Predictor
+    """Evaluate a checkpoint path (or a predictor, as :func:`~dfviewer.core.predictors.open_predictor` gives) on a split."""
+    from dfviewer.core.predictors import open_predictor
+    from dfviewer.core.results import PredictionCancelled
 
-    predictor = model if isinstance(model, Predictor) else Predictor.from_checkpoint(model, device=device)
+    is_path = isinstance(model, (str, Path))
+    predictor = open_predictor(model, device=device) if is_path else model
     report = check_dataset(data)
     pairs = report.split(split)
     # a damaged pair is left out and listed; only problems of the dataset as a whole stop the evaluation
@@ -274,7 +276,7 @@ def evaluate(
             "oracle": np.mean(a.oracles, axis=0).tolist(),
             "coverage_levels": list(COVERAGE_LEVELS),
         }
-    name = str(model) if not isinstance(model, Predictor) else "(predictor)"
+    name = str(model) if is_path else "(predictor)"
     paired = _paired_stage_comparison(per_image)
     ref: dict[str, Any] | None = None
     if reference["mse"]:

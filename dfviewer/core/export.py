@@ -10,8 +10,6 @@ metadata carry the config, the dropout layers and the sha256 of the checkpoint's
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,41 +19,25 @@ import torch
 from torch import nn
 
 from dfviewer.atomic import atomic_path
-from dfviewer.core.checkpoint import WEIGHTS_NAME, load_checkpoint
+from dfviewer.core.checkpoint import load_checkpoint
 from dfviewer.core.config import to_dict
 from dfviewer.core.fold import fold_batchnorm
+from dfviewer.core.graph_files import (
+    GRAPH_FORMAT,
+    KEY_CONFIG,
+    KEY_DIGEST,
+    KEY_DROPOUT,
+    KEY_FORMAT,
+    default_graph_path,
+    runtime_package,
+    weights_digest,
+    weights_file,
+)
 from dfviewer.core.graph_maths import graph_sigma
 from dfviewer.core.network import Cascade, StageOutput, UNetStage, dropout_modules, stage_input
-from dfviewer.errors import UserError
 
 #: the ONNX operator set the graph is written for (ONNX Runtime 1.17 and later run it)
 OPSET = 17
-GRAPH_FORMAT = "1"
-#: metadata_props keys
-KEY_FORMAT = "dfviewer_graph_format"
-KEY_CONFIG = "dfviewer_config"
-KEY_DIGEST = "dfviewer_weights_sha256"
-KEY_DROPOUT = "dfviewer_dropout_layers"
-
-
-def weights_file(model_path: str | Path) -> Path:
-    """The safetensors file of a checkpoint file or folder."""
-    path = Path(model_path)
-    return path / WEIGHTS_NAME if path.is_dir() else path
-
-
-def weights_digest(model_path: str | Path) -> str:
-    """sha256 of the checkpoint's weights file (hex)."""
-    digest = hashlib.sha256()
-    with open(weights_file(model_path), "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def default_graph_path(model_path: str | Path) -> Path:
-    """Where the graph of a checkpoint lives: ``demo.safetensors`` -> ``demo.onnx``, a folder's ``model.onnx``."""
-    return weights_file(model_path).with_suffix(".onnx")
 
 
 class GraphCascade(nn.Module):
@@ -109,15 +91,6 @@ def dropout_layers(model: Cascade, height: int, width: int) -> list[dict[str, An
     return seen
 
 
-def runtime_package(name: str) -> Any:
-    """Import ``onnx`` or ``onnxruntime``; one sentence naming the install command where it is missing."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError:
-        raise UserError(f"{name} is not installed; the inference graph needs it: "
-                        'pip install "dfviewer[runtime]".') from None
-
-
 def export_graph(model_path: str | Path, out: str | Path | None = None) -> Path:
     """Write the ONNX graph of checkpoint ``model_path`` (default: beside it) atomically; returns its path."""
     onnx = runtime_package("onnx")
@@ -153,4 +126,5 @@ def export_graph(model_path: str | Path, out: str | Path | None = None) -> Path:
     return target
 
 
-__all__ = ["OPSET", "GraphCascade", "default_graph_path", "dropout_layers", "export_graph", "weights_digest"]
+__all__ = ["KEY_CONFIG", "KEY_DIGEST", "KEY_DROPOUT", "OPSET", "GraphCascade", "default_graph_path", "dropout_layers",
+           "export_graph", "runtime_package", "weights_digest", "weights_file"]

@@ -7,9 +7,14 @@ for inference. Padding reflects where the image is large enough and replicates o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from dfviewer.core.resampling import pad_array, resample_array
+
+if TYPE_CHECKING:  # the tensor functions below are for training; torch is imported where they run
+    import torch
 
 
 def working_shape(shape: tuple[int, int], working_size: int) -> tuple[int, int]:
@@ -20,7 +25,9 @@ def working_shape(shape: tuple[int, int], working_size: int) -> tuple[int, int]:
 
 
 def resample(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resampling of (N, C, H, W) to ``size``; antialiased when shrinking."""
+    """Bilinear resampling of (N, C, H, W) to ``size``; antialiased when shrinking (torch; training)."""
+    import torch.nn.functional as F
+
     if tuple(t.shape[-2:]) == tuple(size):
         return t
     shrinking = size[0] < t.shape[-2] or size[1] < t.shape[-1]
@@ -31,19 +38,20 @@ def resample(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def resample_map(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A float32 2-D map resampled to ``shape`` as :func:`resample` does (may share ``array``'s memory)."""
-    with torch.inference_mode():
-        return resample(torch.from_numpy(array)[None, None], shape)[0, 0].numpy()
+    return resample_array(array, shape)
 
 
 def to_working_size(image: np.ndarray, working_size: int) -> np.ndarray:
-    """A 2-D image resampled so its longer side is ``working_size``."""
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    with torch.no_grad():
-        return resample(t, working_shape(image.shape, working_size))[0, 0].numpy().copy()
+    """A 2-D image resampled so its longer side is ``working_size`` (a float32 array of its own)."""
+    array = np.ascontiguousarray(image, dtype=np.float32)
+    out = resample_array(array, working_shape(array.shape, working_size))
+    return array.copy() if out is array else out
 
 
 def pad_bottom_right(t: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
-    """Pad (N, C, H, W) by ``pad_h`` rows at the bottom and ``pad_w`` columns at the right."""
+    """Pad (N, C, H, W) by ``pad_h`` rows at the bottom and ``pad_w`` columns at the right (torch; training)."""
+    import torch.nn.functional as F
+
     h, w = t.shape[-2:]
     if pad_h == 0 and pad_w == 0:
         return t
@@ -52,10 +60,10 @@ def pad_bottom_right(t: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
     return F.pad(t, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def pad_to_multiple(t: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad (N, C, H, W) at the bottom and right to a multiple of ``multiple``."""
-    h, w = t.shape[-2:]
-    return pad_bottom_right(t, (-h) % multiple, (-w) % multiple)
+def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad a 2-D array at the bottom and right to a multiple of ``multiple`` (as :func:`pad_bottom_right`)."""
+    h, w = array.shape[-2:]
+    return pad_array(array, (-h) % multiple, (-w) % multiple)
 
 
 def pad_square(t: torch.Tensor, size: int) -> torch.Tensor:

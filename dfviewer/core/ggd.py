@@ -74,12 +74,7 @@ def central_interval_halfwidth(
     ``|r| / alpha`` to the power ``beta`` is Gamma(1/beta, 1) distributed, so
     ``h = alpha * Q(1/beta, coverage) ** (1/beta)`` with ``Q`` the gamma quantile.
     """
-    if not 0.0 < coverage < 1.0:
-        raise ValueError("coverage must lie strictly between 0 and 1")
-    from scipy.special import gammaincinv  # scipy has the inverse incomplete gamma
+    from dfviewer.core.metrics import ggd_halfwidth  # the numpy maths, which evaluate uses without torch
 
-    alpha_np = alpha.detach().float().cpu().numpy()
-    beta_np = beta.detach().float().cpu().numpy()
-    quantile = gammaincinv(1.0 / beta_np, coverage)
-    half = alpha_np * quantile ** (1.0 / beta_np)
+    half = ggd_halfwidth(alpha.detach().float().cpu().numpy(), beta.detach().float().cpu().numpy(), coverage)
     return torch.from_numpy(half.astype("float32")).to(alpha.device)

@@ -27,73 +27,31 @@ import torch
 
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
+from dfviewer.core.devices import DeviceError, select_device
 from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.geometry import resample_map
-from dfviewer.core.mc_stats import RunningMapStats, deterministic_maps, row_of
+from dfviewer.core.mc_stats import RunningMapStats, deterministic_maps
 from dfviewer.core.network import (
     Cascade,
     StageOutput,
     UNetStage,
     mc_dropout,
-    row_generator,
     seeded_dropout,
     stage_input,
 )
 from dfviewer.core.normalize import input_range_warning, normalize_input
-from dfviewer.core.prepare import (
-    DeviceError,
-    InputImageError,
-    PreparedImage,
-    check_image,
-    prepare_image,
-    select_device,
+from dfviewer.core.prepare import InputImageError, PreparedImage, check_image, prepare_image
+from dfviewer.core.results import (
+    DEFAULT_MC_SAMPLES,
+    MAP_NAMES,
+    NonFiniteOutputError,
+    Prediction,
+    PredictionCancelled,
+    StageResult,
+    check_finite,
 )
-from dfviewer.core.results import DEFAULT_MC_SAMPLES, MAP_NAMES, NonFiniteOutputError, StageResult, check_finite
 from dfviewer.errors import UserError
-
-
-class PredictionCancelled(Exception):
-    """The caller's cancel event was set; the prediction stopped early (not a user error)."""
-
-
-class Prediction:
-    """One update of :meth:`Predictor.predict_stream`.
-
-    ``preview`` is True for the deterministic pass (dropout off, epistemic zero), which comes
-    first. The estimate is complete when ``samples_done == samples_total``. ``stages`` (one
-    :class:`StageResult` per requested stage) is built on first access, so a consumer that
-    skips stale updates pays nothing for them.
-    """
-
-    def __init__(
-        self,
-        stages: list[StageResult] | Callable[[], list[StageResult]],
-        samples_done: int,
-        samples_total: int,
-        preview: bool,
-    ) -> None:
-        self._stages = stages
-        self.samples_done = samples_done
-        self.samples_total = samples_total
-        self.preview = preview
-
-    @property
-    def stages(self) -> list[StageResult]:
-        if callable(self._stages):
-            self._stages = self._stages()
-        return self._stages
-
-    @property
-    def complete(self) -> bool:
-        return self.samples_done >= self.samples_total
-
-    def __repr__(self) -> str:
-        return (
-            f"Prediction(samples_done={self.samples_done}, samples_total={self.samples_total}, "
-            f"preview={self.preview})"
-        )
-
 
 # --- the predictor --------------------------------------------------------------------
 
@@ -222,14 +180,15 @@ class Predictor:
         mc_samples = int(mc_samples)
         wanted = self._check_stages(stages)
         n_run = max(wanted)
-        prepared = self._prepare(image, working_size)
+        prepared = prepare_image(image, self.config, working_size)
+        x = self._on_device(prepared.x)
         _raise_if_cancelled(cancel)
 
         with self._compute():
-            feats = cast(UNetStage, self.model.stages[0]).encode(prepared.x)
-            outputs = self._decode(prepared.x, feats, n_run, cancel)
+            feats = cast(UNetStage, self.model.stages[0]).encode(x)
+            outputs = self._decode(x, feats, n_run, cancel)
             preview = {
-                m: deterministic_maps(self._crop(out, prepared)) for m, out in enumerate(outputs, start=1)
+                m: deterministic_maps(*_numpy_maps(self._crop(out, prepared))) for m, out in enumerate(outputs, start=1)
             }
         yield Prediction(self._builder(preview, prepared, wanted, 0, network_units), 0, mc_samples, True)
         if mc_samples == 0:
@@ -241,14 +200,13 @@ class Predictor:
         while done < mc_samples:
             _raise_if_cancelled(cancel)
             size = min(chunk, mc_samples - done)
-            generators = None if seed is None else [row_generator(seed, done + i) for i in range(size)]
-            with self._compute(dropout=True, generators=generators):
+            rows = None if seed is None else [(seed, done + i) for i in range(size)]
+            with self._compute(dropout=True, rows=rows):
                 batch_feats = [self._expand(f, size) for f in feats]
-                batch_x = self._expand(prepared.x, size)
+                batch_x = self._expand(x, size)
                 outputs = self._decode(batch_x, batch_feats, n_run, cancel)
                 for m, out in enumerate(outputs, start=1):
-                    out = self._crop(out, prepared)
-                    accumulators[m].add(out.mean.float(), out.alpha.float(), out.beta.float(), out.sigma)
+                    accumulators[m].add(*_numpy_maps(self._crop(out, prepared)))
                 done += size
                 snapshot = {m: acc.snapshot() for m, acc in accumulators.items()}
             yield Prediction(self._builder(snapshot, prepared, wanted, done, network_units), done, mc_samples, False)
@@ -330,14 +288,14 @@ class Predictor:
 
     def _batch_maps(
         self, items: list[PreparedImage], mc_samples: int, seeds: list[int] | None, n_run: int
-    ) -> list[dict[int, dict[str, torch.Tensor]]]:
+    ) -> list[dict[int, dict[str, np.ndarray]]]:
         """Per image, per stage: the maps (cropped to the working shape, network units)."""
         with self._compute():
-            x = self._on_device(torch.cat([item.x for item in items]))
+            x = self._on_device(torch.cat([torch.as_tensor(item.x) for item in items]))
             feats = cast(UNetStage, self.model.stages[0]).encode(x)
             if mc_samples == 0:
                 outputs = self._decode(x, feats, n_run, None)
-                return [{m: deterministic_maps(self._crop(row_of(out, j), item)) for m, out in enumerate(outputs, start=1)}
+                return [{m: deterministic_maps(*_numpy_maps(self._crop(out, item, j))) for m, out in enumerate(outputs, start=1)}
                         for j, item in enumerate(items)]
         accumulators = [{m: RunningMapStats() for m in range(1, n_run + 1)} for _ in items]
         rows = [(j, s) for j in range(len(items)) for s in range(mc_samples)]
@@ -345,8 +303,7 @@ class Predictor:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for start in range(0, len(rows), per_pass):
             chunk = rows[start:start + per_pass]
-            generators = None if seeds is None else [row_generator(seeds[j], s) for j, s in chunk]
-            with self._compute(dropout=True, generators=generators):
+            with self._compute(dropout=True, rows=None if seeds is None else [(seeds[j], s) for j, s in chunk]):
                 index = torch.tensor([j for j, _ in chunk], device=x.device)
                 batch_x = x.index_select(0, index).contiguous(memory_format=fmt)
                 batch_feats = [f.index_select(0, index).contiguous(memory_format=fmt) for f in feats]
@@ -357,10 +314,9 @@ class Predictor:
                         end = begin + sum(1 for _ in rows_of_image)
                         part = self._crop(StageOutput(out.mean[begin:end], out.alpha[begin:end], out.beta[begin:end]),
                                           items[j])
-                        accumulators[j][m].add(part.mean.float(), part.alpha.float(), part.beta.float(), part.sigma)
+                        accumulators[j][m].add(*_numpy_maps(part))
                         begin = end
-        with torch.inference_mode():
-            return [{m: acc.snapshot() for m, acc in image_acc.items()} for image_acc in accumulators]
+        return [{m: acc.snapshot() for m, acc in image_acc.items()} for image_acc in accumulators]
 
     # -- internals --
 
@@ -373,27 +329,22 @@ class Predictor:
             raise UserError(f"stages must be numbers from 1 to {n}, not {list(stages)}")
         return wanted
 
-    def _prepare(self, image: np.ndarray, working_size: int | None) -> PreparedImage:
-        return self._to_device(prepare_image(image, self.config, working_size))
-
-    def _on_device(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` on the device (non-blocking from pinned memory), channels-last on a CPU."""
+    def _on_device(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A prepared ``x`` on the device (non-blocking from pinned memory), channels-last on a CPU."""
         with torch.inference_mode():
+            x = torch.as_tensor(array)
             x = x.to(self.device, non_blocking=x.device.type == "cpu" and x.is_pinned())
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _to_device(self, prepared: PreparedImage) -> PreparedImage:
-        return PreparedImage(self._on_device(prepared.x), prepared.shape, prepared.work)
-
     @contextlib.contextmanager
-    def _compute(self, dropout: bool = False, generators: Sequence[torch.Generator] | None = None) -> Iterator[None]:
-        """Inference mode, eval mode (dropout sampling if asked, from per-row generators if given), autocast."""
+    def _compute(self, dropout: bool = False, rows: Sequence[tuple[int, int]] | None = None) -> Iterator[None]:
+        """Inference mode, eval mode (dropout sampling if asked, per-row (seed, sample) masks if given), autocast."""
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
-            if dropout and generators is not None:
-                stack.enter_context(seeded_dropout(self.model, generators))
+            if dropout and rows is not None:
+                stack.enter_context(seeded_dropout(self.model, rows))
             else:
                 stack.enter_context(mc_dropout(self.model, enabled=dropout))
             if self.amp_dtype is not None:
@@ -421,9 +372,11 @@ class Predictor:
         return t.expand(size, *t.shape[1:]).contiguous(memory_format=fmt)
 
     @staticmethod
-    def _crop(out: StageOutput, prepared: PreparedImage) -> StageOutput:
+    def _crop(out: StageOutput, prepared: PreparedImage, row: int | None = None) -> StageOutput:
+        """The working-size part of ``out`` (of its row ``row`` only, when given)."""
         h, w = prepared.work
-        return StageOutput(out.mean[..., :h, :w], out.alpha[..., :h, :w], out.beta[..., :h, :w])
+        rows = slice(None) if row is None else slice(row, row + 1)
+        return StageOutput(out.mean[rows, :, :h, :w], out.alpha[rows, :, :h, :w], out.beta[rows, :, :h, :w])
 
     def _chunk_size(self, prepared: PreparedImage, mc_samples: int) -> int:
         if self.chunk_size is not None:
@@ -435,7 +388,7 @@ class Predictor:
         return max(1, min(mc_samples, 16, self.rows_per_pass(prepared.x.shape)))
 
     def _builder(
-        self, maps: dict[int, dict[str, torch.Tensor]], prepared: PreparedImage, wanted: list[int], samples: int,
+        self, maps: dict[int, dict[str, np.ndarray]], prepared: PreparedImage, wanted: list[int], samples: int,
         network_units: bool = False,
     ) -> Callable[[], list[StageResult]]:
         norm = self.config.normalization
@@ -443,16 +396,18 @@ class Predictor:
         def build() -> list[StageResult]:
             # the maps stay at the working size; each is resampled to the output shape when asked
             # for (a 6000 x 6000 input's 18 full-size maps would take 2.6 GB at once)
-            with torch.inference_mode():
-                results = [StageResult.from_working(m, samples, {name: value.float()[0, 0].cpu().numpy()
-                                                                 for name, value in maps[m].items()},
-                                                    prepared.shape, None if network_units else norm,
-                                                    resample_map)
-                           for m in wanted]
+            results = [StageResult.from_working(m, samples, {name: value[0, 0] for name, value in maps[m].items()},
+                                                prepared.shape, None if network_units else norm, resample_map)
+                       for m in wanted]
             check_finite(results)
             return results
 
         return build
+
+
+def _numpy_maps(out: StageOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, alpha, beta and sigma as float32 arrays on the CPU (what the numpy statistics take)."""
+    return tuple(t.float().cpu().numpy() for t in (out.mean, out.alpha, out.beta, out.sigma))  # type: ignore[return-value]
 
 
 def _raise_if_cancelled(cancel: threading.Event | None) -> None:

@@ -12,11 +12,14 @@ ENCE over equal-count bins of the predicted sigma.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dfviewer.imaging.image_metrics import SSIM_WINDOW, mse, psnr, ssim
+
+if TYPE_CHECKING:  # torch only for training's validation batches: evaluate scores without it
+    import torch
 
 
 def batch_image_metrics(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> dict[str, list[float]]:
@@ -88,12 +91,19 @@ def gaussian_halfwidth(sigma: np.ndarray, coverage: float) -> np.ndarray:
 
 
 def ggd_halfwidth(alpha: np.ndarray, beta: np.ndarray, coverage: float) -> np.ndarray:
-    """Half-width of the central ``coverage`` interval of GGD(0, alpha, beta)."""
-    from dfviewer.core import ggd
+    """Half-width ``h`` of the central ``coverage`` interval of GGD(0, alpha, beta), in float32 maths.
 
-    a = torch.from_numpy(np.asarray(alpha, dtype=np.float32))
-    b = torch.from_numpy(np.asarray(beta, dtype=np.float32))
-    return ggd.central_interval_halfwidth(a, b, coverage).numpy().astype(np.float64)
+    ``|r| / alpha`` to the power ``beta`` is Gamma(1/beta, 1) distributed, so
+    ``h = alpha * Q(1/beta, coverage) ** (1/beta)`` with ``Q`` the gamma quantile.
+    """
+    if not 0.0 < coverage < 1.0:
+        raise ValueError("coverage must lie strictly between 0 and 1")
+    from scipy.special import gammaincinv  # scipy has the inverse incomplete gamma
+
+    a = np.asarray(alpha, dtype=np.float32)
+    b = np.asarray(beta, dtype=np.float32)
+    half = a * gammaincinv(1.0 / b, coverage) ** (1.0 / b)
+    return half.astype(np.float32).astype(np.float64)
 
 
 def coverage(error: np.ndarray, halfwidth: np.ndarray) -> float:

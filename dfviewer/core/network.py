@@ -12,12 +12,14 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dfviewer.core import ggd
 from dfviewer.core.config import ModelConfig
+from dfviewer.core.mc_masks import MaskStream
 
 
 @dataclass
@@ -242,36 +244,28 @@ def mc_dropout(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
             module.train(mode)
 
 
-def row_generator(seed: int, sample: int) -> torch.Generator:
-    """The dropout-mask stream of one MC sample of one image: seeded from (``seed``, ``sample``)."""
-    g = torch.Generator(device="cpu")
-    g.manual_seed((int(seed) * 1_000_003 + int(sample)) % (2**63))
-    return g
-
-
 @contextlib.contextmanager
-def seeded_dropout(model: nn.Module, generators: Sequence[torch.Generator]) -> Iterator[nn.Module]:
-    """MC dropout whose masks row ``i`` of every batch draws from ``generators[i]`` alone.
+def seeded_dropout(model: nn.Module, rows: Sequence[tuple[int, int]]) -> Iterator[nn.Module]:
+    """MC dropout whose row ``i`` of every batch multiplies in the masks of sample ``rows[i]`` = (seed, sample).
 
     Dropout modules stay in eval mode (identity) and a forward hook multiplies their output by
-    per-row masks (per channel for ``Dropout2d``, per element for ``Dropout``), drawn in the
-    order the layers run. A row's result therefore depends on its own generator only, never on
-    the batch it shares or the rows beside it: an image's samples come out the same in a batch
-    of one or of sixteen. Normalisation layers stay in eval mode; previous modes are restored.
+    per-row masks (per channel for ``Dropout2d``, per element for ``Dropout``), each row's drawn
+    from its own :class:`~dfviewer.core.mc_masks.MaskStream` in the order the layers run: the masks
+    :func:`~dfviewer.core.mc_masks.sample_masks` gives the exported graph. A row's result depends
+    on its (seed, sample) only, never on the batch it shares: an image's samples come out the same
+    in a batch of one or of sixteen. Normalisation layers stay in eval mode; previous modes are restored.
     """
-    rows = list(generators)
+    streams = [MaskStream(seed, sample) for seed, sample in rows]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
-        if x.shape[0] != len(rows):
-            raise RuntimeError(f"seeded dropout got a batch of {x.shape[0]} rows for {len(rows)} generators")
+        if x.shape[0] != len(streams):
+            raise RuntimeError(f"seeded dropout got a batch of {x.shape[0]} rows for {len(streams)} samples")
         p = float(getattr(module, "p", 0.0))
         if p <= 0.0:
             return output
         shape = (x.shape[1], 1, 1) if isinstance(module, nn.Dropout2d) else tuple(x.shape[1:])
-        keep = 1.0 - p
-        masks = [torch.empty(shape, dtype=torch.float32).bernoulli_(keep, generator=g) for g in rows]
-        mask = torch.stack(masks).div_(keep) if keep > 0 else torch.stack(masks)
+        mask = torch.from_numpy(np.stack([stream.draw(shape, p) for stream in streams]))
         return x * mask.to(device=x.device, dtype=x.dtype)
 
     modes = {m: m.training for m in model.modules()}

@@ -52,7 +52,7 @@ def evaluate_renderings(
 ) -> dict[str, Any]:
     """Per rendering family (``raw`` first): metrics per stage, consistency, sigma and flag figures."""
     from dfviewer.core.dataset_check import DatasetError
-    from dfviewer.core.inference import PredictionCancelled
+    from dfviewer.core.results import PredictionCancelled
     from dfviewer.imaging.clinical_rendering import FAMILIES, render
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -1,4 +1,5 @@
-"""What the predictor gives, torch-free: one stage's maps, their names, the MC sample count, the devices.
+"""What the predictor gives, torch-free: one stage's maps, their names, the MC sample count, the devices,
+the stream's updates (:class:`Prediction`) and its cancellation (:class:`PredictionCancelled`).
 
 The network works at the working size (256 px on the longer side for the bundled model); a
 6000 x 6000 input's six maps of three stages at full resolution would take 2.6 GB. A
@@ -231,6 +232,48 @@ def _total(aleatoric: np.ndarray, epistemic: np.ndarray) -> np.ndarray:
     return np.sqrt(aleatoric, out=aleatoric)
 
 
+class PredictionCancelled(Exception):
+    """The caller's cancel event was set; the prediction stopped early (not a user error)."""
+
+
+class Prediction:
+    """One update of a predictor's ``predict_stream``.
+
+    ``preview`` is True for the deterministic pass (dropout off, epistemic zero), which comes
+    first. The estimate is complete when ``samples_done == samples_total``. ``stages`` (one
+    :class:`StageResult` per requested stage) is built on first access, so a consumer that
+    skips stale updates pays nothing for them.
+    """
+
+    def __init__(
+        self,
+        stages: list[StageResult] | Callable[[], list[StageResult]],
+        samples_done: int,
+        samples_total: int,
+        preview: bool,
+    ) -> None:
+        self._stages = stages
+        self.samples_done = samples_done
+        self.samples_total = samples_total
+        self.preview = preview
+
+    @property
+    def stages(self) -> list[StageResult]:
+        if callable(self._stages):
+            self._stages = self._stages()
+        return self._stages
+
+    @property
+    def complete(self) -> bool:
+        return self.samples_done >= self.samples_total
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction(samples_done={self.samples_done}, samples_total={self.samples_total}, "
+            f"preview={self.preview})"
+        )
+
+
 def check_finite(results: Sequence[StageResult]) -> None:
     """Raise :class:`NonFiniteOutputError` when any map of any stage holds NaN or infinity.
 
@@ -256,4 +299,5 @@ def check_finite(results: Sequence[StageResult]) -> None:
 
 
 __all__ = ["DEFAULT_MC_SAMPLES", "DEVICE_HELP", "DEVICE_NAMES", "MAP_CACHE_BYTES", "MAP_NAMES", "NETWORK_MAPS",
-           "NonFiniteOutputError", "Resampler", "StageResult", "check_finite", "device_choices", "is_device_name"]
+           "NonFiniteOutputError", "Prediction", "PredictionCancelled", "Resampler", "StageResult", "check_finite",
+           "device_choices", "is_device_name"]

@@ -78,18 +78,19 @@ def write_map_files(files: Sequence[PlannedFile], array_of: ArrayOf,
 
     One array at a time is asked for, written and let go (a big input's full-resolution maps are
     never all held). ``png_args`` gives :func:`~dfviewer.io.render_png`'s settings of a PNG,
-    ``tiff_description`` a TIFF's description, ``write_dicom`` writes a derived DICOM. Returns the
-    paths written, in the order of ``files``.
+    ``tiff_description`` a TIFF's description, ``write_dicom`` writes a derived DICOM. All PNGs get
+    :func:`one_png_size`, so they tile. Returns the paths written, in the order of ``files``.
     """
     from dfviewer.io import render_png, write_tiff
 
+    size = one_png_size(files, array_of, png_args)
     written = []
     for item in files:
         array = array_of(item)
         if array is None:
             continue
         if item.kind == "png":
-            render_png(item.path, array, **png_args(item))
+            render_png(item.path, array, **png_args(item), size=size)
         elif item.kind == "tiff":
             write_tiff(item.path, array, tiff_description(item))
         elif item.kind == "dicom" and write_dicom is not None:
@@ -101,20 +102,39 @@ def write_map_files(files: Sequence[PlannedFile], array_of: ArrayOf,
     return written
 
 
+def one_png_size(files: Sequence[PlannedFile], array_of: ArrayOf,
+                 png_args: Callable[[PlannedFile], dict[str, Any]]) -> tuple[int, int] | None:
+    """The one (width, height) of all PNGs among ``files``: the largest of each (the others are padded).
+
+    Maps of one case differ by a few pixels (colorbar labels, data range), so without it they would
+    not tile. Each array is asked for, measured and let go (nothing is drawn); None without PNGs.
+    """
+    from dfviewer.io.png_export import png_size
+
+    sizes = []
+    for item in files:
+        if item.kind == "png":
+            array = array_of(item)
+            if array is not None:
+                sizes.append(png_size(array, **png_args(item)))
+            del array
+    return (max(w for w, _ in sizes), max(h for _, h in sizes)) if sizes else None
+
+
 def write_planned(files: list[PlannedFile], state: ViewerState, model_name: str, warning: str = "") -> list[Path]:
     """Write the planned files from the viewer state (windows and crop as shown).
 
     Every PNG of one call has the same pixel size (the largest, the others padded) so they tile;
     each stage's map has that stage's window (see :meth:`ViewerState.window`), named in its title.
-    A ``warning`` about the input goes into every PNG (title strip and text) and TIFF description.
+    A ``warning`` about the input goes into every PNG (title strip and text), TIFF description and
+    derived DICOM (Image Comments, SeriesDescription).
     """
-    from dfviewer.io.png_export import png_size, warning_sentence
+    from dfviewer.io.png_export import warning_sentence
 
     box = state.active_crop
     stem = state.path.stem if state.path else "image"
     note = f"; warning: {warning_sentence(warning)}" if warning else ""
     pngs: dict[int, dict[str, Any]] = {}
-    sizes = []
     for item in files:
         array = state.array(item.key, item.stage)
         if item.kind == "png" and array is not None:
@@ -124,8 +144,6 @@ def write_planned(files: list[PlannedFile], state: ViewerState, model_name: str,
             cropped = crop(array, box)
             pngs[id(item)] = dict(colormap=info.colormap, window=state.window(item.key, item.stage), colorbar=True,
                                   title=title, units=info.units, mask=_mask(cropped), warning=warning)
-            sizes.append(png_size(cropped, **pngs[id(item)]))
-    size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if sizes else None
 
     def array_of(item: PlannedFile) -> np.ndarray | None:
         array = state.array(item.key, item.stage)
@@ -143,7 +161,6 @@ def write_planned(files: list[PlannedFile], state: ViewerState, model_name: str,
         from dfviewer.io import write_derived_dicom
 
         write_derived_dicom(item.path, array, state.radiograph, item.stage, model_name,
-                            window=state.window("mean", item.stage), units=MAPS[item.key].units)
+                            window=state.window("mean", item.stage), units=MAPS[item.key].units, warning=warning)
 
-    return write_map_files(files, array_of, lambda item: {**pngs[id(item)], "size": size}, tiff_description,
-                           write_dicom)
+    return write_map_files(files, array_of, lambda item: pngs[id(item)], tiff_description, write_dicom)

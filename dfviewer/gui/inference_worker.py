@@ -9,6 +9,7 @@ thread, numbers the jobs so stale updates can be ignored, and shuts the thread d
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import traceback
@@ -74,8 +75,8 @@ class InferenceWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._predictor: Any = None
-        self._predictor_key: tuple[str, str] | None = None
-        #: loads a predictor: ``factory(path, device)``; replaceable (e.g. a remote model)
+        self._predictor_key: tuple[str, ...] | None = None
+        #: loads a predictor: ``factory(path, device, threads)``; replaceable (e.g. a remote model)
         self.predictor_factory = _load_predictor
         #: the compute threads the last job ran with
         self.threads = 0
@@ -96,8 +97,9 @@ class InferenceWorker(QObject):
             cpu = CpuSample.now()  # the free cores are measured over the model loading, when there is one
             predictor = self._get_predictor(job)
             loading = False
-            # on this thread, before the job's first operation: OpenMP keeps the thread count per thread
-            self.threads = apply_threads(job.threads or None, cpu)
+            # on this thread, before the job's first operation: OpenMP keeps the thread count per thread;
+            # an ONNX Runtime session took its threads when it was made (for this job's setting)
+            self.threads = getattr(predictor, "threads", None) or apply_threads(job.threads or None, cpu)
             self.log.emit(f"computing with {describe(self.threads, job.threads)}")
             self._run(job, predictor, start)
         except BaseException as exc:  # noqa: BLE001 - everything must reach the GUI
@@ -114,13 +116,13 @@ class InferenceWorker(QObject):
             _free_gpu_memory()
 
     def _get_predictor(self, job: InferenceJob) -> Any:
-        key = (str(job.model_path), str(job.device))
+        key = (str(job.model_path), str(job.device), str(job.threads))
         if self._predictor is not None and self._predictor_key in (key, ("<given>", "<given>")):
             return self._predictor
         self._predictor = None
         _free_gpu_memory()
         t0 = time.monotonic()
-        predictor = self.predictor_factory(job.model_path, job.device)
+        predictor = self.predictor_factory(job.model_path, job.device, job.threads or None)
         self._predictor, self._predictor_key = predictor, key
         info = model_info(predictor, job.model_path)
         self.log.emit(f"model {Path(job.model_path).name} loaded on {info['device']} in {time.monotonic() - t0:.1f} s")
@@ -166,18 +168,20 @@ class InferenceWorker(QObject):
 
 
 def _cancelled() -> BaseException:
-    from dfviewer.core.inference import PredictionCancelled
+    from dfviewer.core.results import PredictionCancelled
 
     return PredictionCancelled("prediction cancelled")
 
 
-def _load_predictor(path: str, device: str) -> Any:
-    from dfviewer.core.inference import Predictor
+def _load_predictor(path: str, device: str, threads: int | None = None) -> Any:
+    from dfviewer.core.predictors import open_predictor
 
-    return Predictor.from_checkpoint(path, device=device)
+    return open_predictor(path, device=device, threads=threads)
 
 
 def _free_gpu_memory() -> None:
+    if "torch" not in sys.modules:  # the runtime predictor never loads it
+        return
     try:
         import torch
 
@@ -192,13 +196,14 @@ def model_info(predictor: Any, path: str) -> dict[str, Any]:
     config = getattr(predictor, "config", None)
     device = getattr(predictor, "device", "?")
     device_name = str(device)
-    try:
-        import torch
+    # a torch device only (a runtime predictor's device is a name): torch is not loaded for a name
+    if getattr(device, "type", "") == "cuda" and "torch" in sys.modules:
+        try:
+            import torch
 
-        if getattr(device, "type", "") == "cuda":
             device_name = f"{device} ({torch.cuda.get_device_name(device)})"
-    except Exception:  # noqa: BLE001
-        pass
+        except Exception:  # noqa: BLE001
+            pass
     return {
         "path": str(path),
         "device": device_name,

@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
                           "generated from attenuation chest X-rays (uncertainty-guided progressive GAN).</p>")
 
     def preferences_dialog(self) -> None:
-        from dfviewer.core.prepare import available_devices
+        from dfviewer.core.devices import available_devices
 
         devices = available_devices()
         p = self.state.preferences

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         graph = export_graph(model)
         predictor = Predictor.from_checkpoint(model, "cpu")
         runtime = RuntimePredictor(model, threads=args.threads)
-        x = prepare_image(image, runtime.config, None).x
+        x = torch.from_numpy(prepare_image(image, runtime.config, None).x)
         height, width = x.shape[-2:]
 
         def masks(rows: int) -> list[np.ndarray]:

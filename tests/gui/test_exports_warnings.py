@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -125,3 +126,30 @@ def test_viewer_epistemic_maps_equal_predicts_for_the_same_file(opened, case_dir
         predicted = tifffile.imread(out / f"case_stage{stage}_epistemic.tiff")
         assert predicted.max() > 0
         np.testing.assert_array_equal(s.array("epistemic", stage), predicted)
+
+
+def test_a_flagged_inputs_derived_dicom_carries_its_warning(window, qtbot, tmp_path, make_chest,
+                                                             fixed_units_checkpoint):
+    from dfviewer.display.export_plan import ExportOptions
+    from dfviewer.io import write_dx_dicom
+
+    attenuation, _ = make_chest(seed=3)
+    raw = write_dx_dicom(tmp_path / "raw.dcm", attenuation, patient_id="FLAG-1")  # detector values: flagged
+    in_units = write_dx_dicom(tmp_path / "units.dcm", attenuation / attenuation.max() * 5.0, patient_id="PLAIN-1")
+    window.apply_preferences(model=str(fixed_units_checkpoint), mc=2, working_size=0, device="cpu")
+    _open(window, qtbot, raw)
+    sentence = window.inference.input_warning
+    assert "have no meaning" in sentence
+    flagged = window.export_all(tmp_path / "flagged", ExportOptions(png=False, dicom=True))
+    _open(window, qtbot, in_units)
+    assert window.inference.input_warning == ""
+    plain = window.export_all(tmp_path / "plain", ExportOptions(png=False, dicom=True))
+    assert [p.name for p in flagged] == [f"raw_stage{k}_darkfield.dcm" for k in (1, 2, 3)]
+    assert len(plain) == 3
+    for path in flagged:
+        ds = pydicom.dcmread(path)
+        assert ds.ImageComments.startswith(f"Warning: {sentence} ") and ds.PatientID == "FLAG-1"
+        assert ds.SeriesDescription.endswith("[flagged input]")
+    for path in plain:
+        ds = pydicom.dcmread(path)
+        assert "arning" not in ds.ImageComments and "flagged" not in ds.SeriesDescription

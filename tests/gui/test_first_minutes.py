@@ -142,11 +142,26 @@ def test_a_flagged_input_gets_a_banner_that_stays_until_a_plain_image(window, ca
     open_inverted_case(window, qtbot, case_dir, tmp_path, domain_checked_checkpoint)
     sentence = window.inference.input_warning
     assert sentence.endswith(".") and "frontal chest radiograph" in sentence
-    assert window.banner.isVisible() and window.banner.text() == sentence  # the whole sentence
-    assert window.banner.label.wordWrap() and window.banner.geometry().bottom() < window.grid.geometry().top()
+    banner = window.banner
+    assert banner.isVisible() and banner.text() == sentence and banner.toolTip() == sentence
+    assert banner.geometry().bottom() < window.grid.geometry().top()
     qtbot.waitUntil(lambda: _banner_fits(window), timeout=2000)
+    # at 1280 x 800 the whole sentence is in view, in two lines at most, and nothing is behind "Details"
+    assert banner.shown_text().replace("\n", " ") == sentence and banner.shown_text().count("\n") <= 1
+    assert banner.details.isHidden()
     window.resize(window.minimumSizeHint())
-    qtbot.waitUntil(lambda: _banner_fits(window), timeout=2000)
+    qtbot.waitUntil(lambda: _banner_fits(window) and banner.details.isVisible(), timeout=2000)
+    # the narrow window: two lines of the banner's font, the second elided, the sentence in the tooltip
+    line = banner.label.fontMetrics().lineSpacing()
+    assert banner.label.height() <= 2 * line and banner.height() <= 2 * line + 12, (banner.height(), line)
+    shown = banner.shown_text()
+    assert shown.count("\n") == 1 and shown.endswith("…") and sentence.startswith(shown.split("\n")[0])
+    assert banner.toolTip() == sentence and banner.text() == sentence
+    banner.details.click()  # "Details": all of it, wrapped, until "Less"
+    assert banner.shown_text() == sentence and banner.label.wordWrap() and banner.details.text() == "Less"
+    qtbot.waitUntil(lambda: banner.height() > 4 * line, timeout=2000)
+    banner.details.click()
+    assert banner.shown_text() == shown and banner.details.text() == "Details"
     window.resize(1280, 800)
     with qtbot.waitSignal(window.inferenceFinished, timeout=180_000):
         window.open_file(case_dir / "plain.npy")

@@ -33,6 +33,7 @@ from dfviewer.gui.wizard.runs import (
     read_run_state,
 )
 from dfviewer.gui.wizard.tasks import BackgroundTask
+from dfviewer.threads import MAX_THREADS
 from dfviewer.wording import plural
 
 
@@ -77,9 +78,10 @@ class ModelPage(QWizardPage):
         for choice in devices if devices is not None else available_devices():
             self.device.addItem(choice.label, choice)
         self.threads = QSpinBox()
-        self.threads.setRange(0, 256)
+        self.threads.setRange(0, MAX_THREADS)
         self.threads.setSpecialValueText("automatic")
-        self.threads.setToolTip("CPU threads of the training process (OMP_NUM_THREADS); lower it on a shared machine")
+        self.threads.setToolTip("CPU threads of each training process (--threads); automatic: the cores other "
+                                "programs leave free when training starts")
         dev_row = QHBoxLayout()
         dev_row.addWidget(self.device, 1)
         dev_row.addWidget(QLabel("CPU threads"))
@@ -262,10 +264,10 @@ class ModelPage(QWizardPage):
             import torch
 
             from dfviewer.gui.wizard.estimate import estimate_epoch_seconds
+            from dfviewer.threads import apply_threads
 
             old = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(threads)
+            apply_threads(threads or None)  # as the training process will choose them
             try:
                 return estimate_epoch_seconds(report, exp, device, processes=choice.processes, cancel=cancel,
                                               progress=progress)

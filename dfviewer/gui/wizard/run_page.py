@@ -25,8 +25,10 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.core import config as C
+from dfviewer.core.predictors import require_torch
 from dfviewer.core.training_events import EpochDone, Finished, RunStarted, StageStarted, StepDone
 from dfviewer.display.maps import MAPS
+from dfviewer.errors import UserError
 from dfviewer.gui.qt_checks import required
 from dfviewer.gui.wizard.host import training_wizard
 from dfviewer.gui.wizard.images import ImageTile
@@ -187,6 +189,11 @@ class RunPage(QWizardPage):
     def start(self) -> None:
         """Start (or resume) ``dfviewer train`` in a child process for the wizard's settings."""
         if self.process.running:
+            return
+        try:
+            require_torch("training")  # else the training process would stop at once, saying the same
+        except UserError as exc:
+            self._show_error(str(exc), "")
             return
         wiz = required(training_wizard(self), "training wizard")
         mp = wiz.model_page

@@ -81,9 +81,8 @@ def train_command(data: str | Path, out_dir: str | Path, device: DeviceChoice, *
     env = {"PYTHONUNBUFFERED": "1"}
     if device.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in device.gpus)
-    if threads > 0:
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["MKL_NUM_THREADS"] = str(threads)
+    if threads > 0:  # else automatic: the train command follows the thread policy (dfviewer.threads)
+        args += ["--threads", str(threads)]
     if device.distributed:
         head = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={device.processes}",
                 "-m", "dfviewer.cli.train"]
