@@ -225,18 +225,35 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie waiting for its new parent to reap it counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, source, tiny_checkpoint, slow_reference, capsys):
     store = tmp_path / "store"
     proc = _subprocess(_slow_args(source, store, tiny_checkpoint))
     try:
         # a shard finished and the next one half-written: kill -9 there
         assert _wait_for(lambda: (store / st.SHARDS_DIR).is_dir() and st.shard_files(store) and st.temp_files(store))
+        readers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         proc.kill()
-        proc.communicate()
+        proc.communicate(timeout=30)  # returns: no reader holds the killed run's stdout and stderr open
     assert proc.returncode == -signal.SIGKILL
+    assert len(readers) == 1  # --workers 1
+    assert _wait_for(lambda: not any(_alive(pid) for pid in readers), timeout=5.0), "a reader outlived its parent"
     assert st.temp_files(store), "the kill should leave a half-written shard"
     assert 1 <= len(st.shard_files(store)) < 4
     # other settings than the store's: refused in one sentence
@@ -397,3 +414,52 @@ def test_a_named_pipe_in_a_store_is_refused_by_verify_and_resume_without_blockin
         assert (store / name).is_file() and main(["generate", "--verify", str(store)]) == 0
     else:
         assert resume.returncode == 2 and "pipe" in resume.stderr, resume.stderr
+
+
+def _blocked(args, env=None) -> subprocess.Popen:
+    """``dfviewer generate ARGS`` in a child process where ``import torch`` fails as on an install without it."""
+    from test_predictors import BLOCKED
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", BLOCKED, "torch", "generate", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _same_args(source, store, model):
+    return [source, "--out", store, "--model", model, "--mc", "3", "--batch-size", "2", "--shard-size", "4",
+            "--seed", "5", "--threads", "1", "--device", "cpu"]
+
+
+def test_without_torch_generate_with_readers_gives_the_store_of_a_run_with_torch(tmp_path, source, tiny_checkpoint,
+                                                                                 reference):
+    store = tmp_path / "store"
+    proc = _blocked([*_same_args(source, store, tiny_checkpoint), "--workers", "2"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-3000:]  # the damaged file
+    assert "2 reader processes" in err and "Traceback" not in err
+    assert _contents(store) == _contents(reference)  # maps bit-identical (their checksums), failures alike
+    assert st.read_settings(store)["precision"] == "float32"
+
+
+def test_any_launchers_rank_and_world_size_share_a_run_without_torch(tmp_path, source, tiny_checkpoint, reference):
+    store = tmp_path / "store"
+    procs = [_blocked([*_same_args(source, store, tiny_checkpoint), "--workers", "0"],
+                      {"RANK": str(r), "WORLD_SIZE": "2", "LOCAL_RANK": str(r), "DFVIEWER_RUN_ID": "test-run"})
+             for r in (1, 0)]  # rank 1 first: it waits for rank 0's settings
+    outs = [p.communicate(timeout=300) for p in procs]
+    rank1, rank0 = procs
+    assert rank0.returncode == 1, outs[1][1][-3000:]  # rank 0 reports the whole store: rank 1's damaged file too
+    assert rank1.returncode == 0, outs[0][1][-3000:]
+    assert outs[1][1].count("source images;") == 1 and outs[0][1] == ""  # rank 0 speaks
+    assert _contents(store) == _contents(reference)
+    assert not (store / ".ranks").exists()  # the meeting files are gone
+
+
+def test_precision_other_than_float32_is_refused_in_one_sentence(tmp_path, source, tiny_checkpoint, capsys):
+    store = tmp_path / "store"
+    assert main(["generate", str(source), "--out", str(store), "--model", str(tiny_checkpoint),
+                 "--precision", "bfloat16"]) == 2
+    assert capsys.readouterr().err == (
+        "dfviewer generate: --precision bfloat16 is no longer offered: generate runs the model on ONNX Runtime in "
+        "float32; leave --precision out (the stored number type is --dtype float16 or float32).\n")
+    assert not store.exists()

@@ -194,7 +194,10 @@ def test_the_wizards_events_and_data_check_load_no_torch():
 #: where the product's torch-free inference begins (the ONNX Runtime predictor and the numpy building blocks)
 INFERENCE_ENTRIES = ("dfviewer.core.runtime_predictor", "dfviewer.core.prepare", "dfviewer.core.resampling",
                      "dfviewer.core.geometry", "dfviewer.core.mc_masks", "dfviewer.core.mc_stats",
-                     "dfviewer.core.domain", "dfviewer.core.normalize", "dfviewer.core.devices")
+                     "dfviewer.core.domain", "dfviewer.core.normalize", "dfviewer.core.devices",
+                     # generate: its readers, its store and its ranks' meeting files
+                     "dfviewer.cli.generate", "dfviewer.core.archive_job", "dfviewer.core.archive_sources",
+                     "dfviewer.core.reader_pool", "dfviewer.core.ranks")
 
 
 def module_file(dotted: str) -> Path | None:

@@ -172,6 +172,23 @@ def _desktop_entry() -> configparser.SectionProxy:
     return parser["Desktop Entry"]
 
 
+def test_bundle_spec_names_every_package_imported_by_name():
+    """PyInstaller cannot see ``runtime_package("x")`` (importlib): each such x is a hidden import or excluded.
+
+    The torch-free bundle once shipped without onnxruntime and every predict in it failed.
+    """
+    import re
+
+    spec = (ROOT / "packaging" / "dfviewer.spec").read_text()
+    hidden = set(re.findall(r'"([\w.]+)"', " ".join(re.findall(r"^hiddenimports \+= \[(.*)\]$", spec, re.M))))
+    excluded = set(re.findall(r'"([\w.]+)"', re.search(r"^excludes = \[(.*?)\]", spec, re.M | re.S).group(1)))
+    by_name = {m for f in (ROOT / "dfviewer").rglob("*.py")
+               for m in re.findall(r'runtime_package\("([\w.]+)"\)', f.read_text())}
+    assert by_name >= {"onnxruntime", "onnx"}, by_name
+    assert {name for name in by_name if name not in hidden | excluded} == set()
+    assert "onnxruntime" in hidden and "onnxruntime" not in excluded
+
+
 def test_desktop_entry_and_metainfo_agree():
     entry = _desktop_entry()
     assert entry["Type"] == "Application"

@@ -207,13 +207,11 @@ def test_without_torch_a_model_without_graph_names_export_and_the_train_extra(tm
 
 
 @pytest.mark.parametrize(("command", "what"), [
-    ("train", "training"), ("export", "exporting a graph"), ("domain-fit", "fitting a domain check"),
-    ("generate", "generate (its image readers and torchrun support)")])
+    ("train", "training"), ("export", "exporting a graph"), ("domain-fit", "fitting a domain check")])
 def test_without_torch_the_commands_that_need_it_say_so_in_one_sentence(tmp_path, command, what):
     args = {"train": ["--data", str(tmp_path), "--out", str(tmp_path / "o")],
             "export": [str(resource_path("models", "demo.safetensors")), "--out", str(tmp_path / "g.onnx")],
-            "domain-fit": ["--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path)],
-            "generate": [str(tmp_path), "--out", str(tmp_path / "store")]}[command]
+            "domain-fit": ["--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path)]}[command]
     done = _without(f"torch,{QT}", command, *args, tmp_path=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr == (f"dfviewer {command}: PyTorch is not installed, and {what} needs it; "

@@ -3,7 +3,8 @@
 ``dfviewer generate SOURCE --out STORE`` (SOURCE: a folder, searched recursively, or a CSV with
 ``--column``) writes HDF5 shards and a Parquet index (see :mod:`dfviewer.core.store`). Running the
 same command again continues where a stopped or killed run ended. ``--verify STORE`` checks a store
-against its index. Under ``torchrun`` every process takes its share of the shards.
+against its index. Under ``torchrun`` (or any launcher setting ``RANK`` and ``WORLD_SIZE``) every
+process takes its share of the shards; no torch is needed.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=options.bounded(1, sizes.MAX_SHARD_SIZE), default=64, metavar="N",
                         help=f"images per shard file, 1 to {sizes.MAX_SHARD_SIZE} (default 64)")
     options.add_device(parser)
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                        help="bfloat16: autocast the convolutions on a CPU (faster on CPUs with AMX/AVX-512 BF16, "
-                             "results differ slightly); default float32")
+    parser.add_argument("--precision", default="float32", metavar="float32",
+                        help="compute precision: only float32 (default), the one ONNX Runtime runs the model in "
+                             "(kept for old commands; the stored number type is --dtype)")
     parser.add_argument("--seed", type=int, default=MC_SEED, metavar="N",
                         help=f"seed of the dropout masks (default {MC_SEED})")
     parser.add_argument("--retry-failed", action="store_true",
@@ -69,68 +70,66 @@ def run(args: argparse.Namespace) -> int:
         return _verify(Path(args.verify))
     if not args.source or not args.out:
         raise UserError("give a SOURCE (folder or CSV) and --out STORE, or --verify STORE")
-    from dfviewer.core.predictors import open_predictor, require_torch
+    from dfviewer.core.predictors import open_predictor
     from dfviewer.threads import CpuSample, apply_threads, describe, local_processes
 
     start = CpuSample.now()  # the free cores are measured over the start-up, at no extra wait
-    require_torch("generate (its image readers and torchrun support)")  # the model itself runs on ONNX Runtime
+    check_precision(args.precision)
     from dfviewer.core import archive_job as gen
     from dfviewer.core import store as st
-    from dfviewer.core.distributed import destroy_process_group, distributed_env, init_process_group, rank_device
+    from dfviewer.core.ranks import distributed_env, rank_device, wait_for_file
     from dfviewer.core.sources import list_sources
 
     store = Path(args.out)
     maps = gen.check_maps(args.maps)
     model_path = Path(args.model) if args.model else default_model()
     env = distributed_env()
-    created = init_process_group(env, args.device)
     say = (lambda text: print(f"dfviewer generate: {text}", file=sys.stderr)) if env.main else (lambda text: None)
+    sources, notes = list_sources(args.source, args.column, args.root, skip=store)
+    for note in notes:
+        say(note)
+    if args.workers is None:
+        args.workers = gen.default_workers()
+    threads = apply_threads(args.threads, start, processes=local_processes(), readers=args.workers)
+    # the graph's session takes its threads when made; under torchrun each rank its own GPU ("cuda:N")
+    predictor = open_predictor(model_path, device=rank_device(args.device, env), threads=threads)
+    n_stages = predictor.config.n_stages
+    stages = args.stages or [n_stages]
+    if stages[-1] > n_stages:
+        raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
+    options = gen.GenerateOptions(maps=maps, stages=stages, mc=args.mc, size=args.size, dtype=args.dtype,
+                                  seed=args.seed, batch_size=args.batch_size, workers=args.workers,
+                                  shard_size=args.shard_size, precision=args.precision,
+                                  retry_failed=args.retry_failed)
+    weights = model_path / "model.safetensors" if model_path.is_dir() else model_path
+    settings = gen.settings_for(predictor, model_path, st.file_sha256(weights), options, len(sources))
+    sources, _ = gen.prepare_store(store, sources, settings, env, say)
+    if not env.main:  # rank 0 writes a new store's source list, then its settings
+        wait_for_file(store / st.SETTINGS_NAME)
+    where = f"{predictor.device}" + (f", {env.world} processes" if env.active else "")
+    say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
+        f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
+        f"{describe(threads, args.threads)} + {plural(args.workers, 'reader process', 'reader processes')}")
+    progress = ProgressLine("generate" if not env.active else f"generate rank {env.rank}", unit="images",
+                            rate=True, log_every=5.0)
     try:
-        sources, notes = list_sources(args.source, args.column, args.root, skip=store)
-        for note in notes:
-            say(note)
-        if args.workers is None:
-            args.workers = gen.default_workers()
-        threads = apply_threads(args.threads, start, processes=local_processes(), readers=args.workers)
-        # the graph's session takes its threads when made; under torchrun each rank its own GPU ("cuda:N")
-        device = str(rank_device(args.device, env)) if env.active else args.device
-        predictor = open_predictor(model_path, device=device, threads=threads)
-        if args.precision == "bfloat16":
-            say("ONNX Runtime runs the graph in float32: --precision bfloat16 changes nothing")
-        n_stages = predictor.config.n_stages
-        stages = args.stages or [n_stages]
-        if stages[-1] > n_stages:
-            raise UserError(f"this model has {n_stages} stages, so --stages must lie between 1 and {n_stages}")
-        options = gen.GenerateOptions(maps=maps, stages=stages, mc=args.mc, size=args.size, dtype=args.dtype,
-                                      seed=args.seed, batch_size=args.batch_size, workers=args.workers,
-                                      shard_size=args.shard_size, precision=args.precision,
-                                      retry_failed=args.retry_failed)
-        weights = model_path / "model.safetensors" if model_path.is_dir() else model_path
-        settings = gen.settings_for(predictor, model_path, st.file_sha256(weights), options, len(sources))
-        sources, _ = gen.prepare_store(store, sources, settings, env, say)
-        from dfviewer.core.distributed import barrier
-
-        barrier(env)  # rank 0 has written the settings and the source list
-        where = f"{predictor.device}" + (f", {env.world} processes" if env.active else "")
-        say(f"{plural(len(sources), 'source image')}; model {model_path.name} on {where}; "
-            f"{', '.join(options.map_names())} as {args.dtype} at {settings['size']} px; T = {args.mc}; "
-            f"{describe(threads, args.threads)} + {plural(args.workers, 'reader process', 'reader processes')}")
-        progress = ProgressLine("generate" if not env.active else f"generate rank {env.rank}", unit="images",
-                                rate=True, log_every=5.0)
-        try:
-            with stop_on_signals(threading.Event(),
-                                 lambda: say("stopping after the current batch (Ctrl-C again to stop now)")) as stop:
-                summary = gen.generate(predictor, sources, store, options, env,
-                                       progress=progress if env.main else None, stop=stop, notes=say)
-        finally:
-            progress.close()
+        with stop_on_signals(threading.Event(),
+                             lambda: say("stopping after the current batch (Ctrl-C again to stop now)")) as stop:
+            summary = gen.generate(predictor, sources, store, options, env,
+                                   progress=progress if env.main else None, stop=stop, notes=say)
     finally:
-        if created:
-            destroy_process_group()
+        progress.close()
     failed = _report(summary, store, env.world) if env.main else 0
     if summary.stopped:
         return 130
     return 1 if failed else 0  # like predict: a batch with failed images ends non-zero, after all the others
+
+
+def check_precision(value: str) -> None:
+    """Refuse a compute precision the runtime does not run, in one sentence (``bfloat16`` was torch's autocast)."""
+    if value != "float32":
+        raise UserError(f"--precision {value} is no longer offered: generate runs the model on ONNX Runtime in "
+                        "float32; leave --precision out (the stored number type is --dtype float16 or float32)")
 
 
 def _report(summary, store: Path, world: int) -> int:

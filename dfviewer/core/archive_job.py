@@ -6,10 +6,11 @@ cross a shard, so every image meets the same batch companions whichever process 
 computes it and however often the run was interrupted: with a fixed seed and batch size the
 store is bit-identical. Image ``i``'s dropout masks come from a seed derived from (seed, i).
 
-A torch ``DataLoader`` reads, decodes, normalises and resizes in worker processes
-(:mod:`~dfviewer.core.archive_sources`) while the model computes; each batch shares forward
-passes (stage 1's encoder once per image, MC samples of several images per pass, see
-:meth:`Predictor.predict_batch`). A bad image becomes an index row
+Reader processes (:mod:`~dfviewer.core.reader_pool`, no torch) read, decode, normalise and resize
+(:mod:`~dfviewer.core.archive_sources`) while the model computes on ONNX Runtime; each batch shares
+graph runs (MC samples of several images per run, see :meth:`RuntimePredictor.predict_batch`).
+Several processes (torchrun, or any launcher's ``RANK``/``WORLD_SIZE``) meet through files in the
+store (:mod:`~dfviewer.core.ranks`): rank 0 merges the index once every rank is done. A bad image becomes an index row
 with its reason. :func:`generate` reads what the store already holds and skips it (failed images
 too, unless ``retry_failed``: then they are tried again into a new part of their shard, and a
 success replaces the failure in the index); a temporary
@@ -26,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
+from dfviewer.core import ranks
 from dfviewer.core import store as st
 from dfviewer.core import store_check as sc
-from dfviewer.core.archive_sources import SourceImages, SourceItem, collate_items, item_reason, worker_init
-from dfviewer.core.distributed import DistEnv, barrier
-from dfviewer.core.prepare import PreparedImage
+from dfviewer.core.archive_sources import SourceImages, SourceItem, item_reason
+from dfviewer.core.ranks import DistEnv
+from dfviewer.core.reader_pool import ReaderPool
 from dfviewer.core.results import DEFAULT_MC_SAMPLES, MAP_NAMES, StageResult
 from dfviewer.core.runtime_predictor import RuntimePredictor as Predictor
 from dfviewer.errors import STOP_EXCEPTIONS, UserError, cause, failure_reason
@@ -68,7 +68,7 @@ class GenerateOptions:
     batch_size: int = 4
     workers: int = 1
     shard_size: int = 64
-    precision: str = "float32"  # or bfloat16 (autocast of the convolutions on a CPU)
+    precision: str = "float32"  # the compute precision, as recorded in the store: ONNX Runtime runs float32
     retry_failed: bool = False  # on a resumed store, try the images that failed before again
 
     def map_names(self) -> list[str]:
@@ -178,6 +178,24 @@ def generate(
     """
     env = env or DistEnv()
     store = Path(store)
+    token = ranks.run_token()
+    ranks.forget_done(store, env, token)
+    try:
+        summary = _generate_share(predictor, sources, store, options, env, progress, stop, notes, on_row)
+    finally:
+        ranks.mark_done(store, env, token)  # also when this rank failed: rank 0 must not wait for it forever
+    ranks.wait_for_ranks(store, env, token, lambda left: notes(
+        f"waiting for {len(left)} other process(es) to finish before the index is written"))
+    if env.main:
+        merged = sc.merge_index(store, sc.expected_for(store))
+        summary.stored_bytes = sum(int(r.get("stored_bytes") or 0) for r in merged)
+    return summary
+
+
+def _generate_share(predictor: Predictor, sources: list[str], store: Path, options: GenerateOptions, env: DistEnv,
+                    progress: Callable[[int, int], None] | None, stop: threading.Event | None,
+                    notes: Callable[[str], None], on_row: Callable[[dict[str, Any]], None] | None) -> Summary:
+    """This rank's shards written (the index is left to :func:`generate`)."""
     size = int(options.size or predictor.config.working_size)
     expected = sc.expected_for(store)
     for text in _redo_half_written(store, options, env):
@@ -188,33 +206,27 @@ def generate(
     batches = plan_batches(len(sources), options.shard_size, options.batch_size, env, finished)
     todo = sum(len(b) for b in batches)
     parts = _next_parts(store)
-    dataset = SourceImages(sources, predictor.config, size, predictor.domain)
-    loader = DataLoader(
-        dataset, batch_sampler=batches, num_workers=options.workers, collate_fn=collate_items,
-        worker_init_fn=worker_init if options.workers > 0 else None,
-        prefetch_factor=2 if options.workers > 0 else None,
-    )
-    if options.precision == "bfloat16" and hasattr(predictor, "amp_dtype"):  # a torch predictor's autocast
-        predictor.amp_dtype = torch.bfloat16
+    images = SourceImages(sources, predictor.config, size, predictor.domain)
     writer: st.ShardWriter | None = None
     start = time.perf_counter()
     try:
-        for batch in loader:
-            shard = batch[0].index // options.shard_size
-            if writer is None or writer.shard != shard:
-                if writer is not None:
-                    writer.close()
-                part = parts.get(shard, 0)
-                parts[shard] = part + 1
-                writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype,
-                                        expected.digest).open()
-            _run_batch(predictor, batch, options, size, writer, summary, on_row)
-            _release_free_memory()
-            if progress is not None:
-                progress(summary.done + summary.failed, todo)
-            if stop is not None and stop.is_set():
-                summary.stopped = True
-                break
+        with ReaderPool(images, images.failed, options.workers) as readers:
+            for batch in readers.batches(batches):
+                shard = batch[0].index // options.shard_size
+                if writer is None or writer.shard != shard:
+                    if writer is not None:
+                        writer.close()
+                    part = parts.get(shard, 0)
+                    parts[shard] = part + 1
+                    writer = st.ShardWriter(store, shard, part, options.map_names(), size, options.dtype,
+                                            expected.digest).open()
+                _run_batch(predictor, batch, options, size, writer, summary, on_row)
+                _release_free_memory()
+                if progress is not None:
+                    progress(summary.done + summary.failed, todo)
+                if stop is not None and stop.is_set():
+                    summary.stopped = True
+                    break
         if writer is not None:
             writer.close()
             writer = None
@@ -224,10 +236,6 @@ def generate(
         raise
     finally:
         summary.seconds = time.perf_counter() - start
-    barrier(env)
-    if env.main:
-        merged = sc.merge_index(store, expected)
-        summary.stored_bytes = sum(int(r.get("stored_bytes") or 0) for r in merged)
     return summary
 
 
@@ -237,9 +245,7 @@ def _run_batch(predictor: Predictor, batch: list[SourceItem], options: GenerateO
     t0 = time.perf_counter()
     results: list[list[StageResult] | UserError] = []
     if good:
-        # the inputs came through shared memory as tensors (archive_sources.collate_items): numpy again
-        prepared = [PreparedImage(np.asarray(item.prepared.x), item.prepared.shape, item.prepared.work)
-                    for item in good if item.prepared is not None]
+        prepared = [item.prepared for item in good if item.prepared is not None]
         try:
             results = predictor.predict_batch(
                 prepared, mc_samples=options.mc, seeds=[image_seed(options.seed, item.index) for item in good],

@@ -1,33 +1,31 @@
-"""The worker side of ``dfviewer generate``: each source image read, decoded, normalised and resized.
+"""The reader side of ``dfviewer generate``: each source image read, decoded, normalised and resized.
 
-:class:`SourceImages` runs in DataLoader worker processes; a bad image becomes a
-:class:`SourceItem` with its reason instead of an exception.
+:class:`SourceImages` runs in the reader processes of :mod:`dfviewer.core.reader_pool` (numpy
+only, no torch); a bad image becomes a :class:`SourceItem` with its reason instead of an exception.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from dfviewer.core import store as st
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.domain import DomainModel, domain_sentence
-from dfviewer.core.geometry import resample, working_shape
-from dfviewer.core.inference import PreparedImage, prepare_image
+from dfviewer.core.geometry import working_shape
 from dfviewer.core.normalize import input_range_warning, normalize_input
-from dfviewer.errors import STOP_EXCEPTIONS, failure_reason
+from dfviewer.core.prepare import PreparedImage, prepare_image
+from dfviewer.core.resampling import resample_array
+from dfviewer.errors import STOP_EXCEPTIONS, UserError, failure_reason
 
 
 @dataclasses.dataclass
 class SourceItem:
-    """One source image as a DataLoader worker prepared it, or the reason it could not."""
+    """One source image as a reader prepared it, or the reason it could not."""
 
     index: int
     path: str
@@ -42,8 +40,8 @@ class SourceItem:
     reason: str | None = None
 
 
-class SourceImages(Dataset):
-    """Item ``i`` of the source list, ready for the network (runs in DataLoader workers)."""
+class SourceImages:
+    """Item ``i`` of the source list, ready for the network (runs in the reader processes)."""
 
     def __init__(self, sources: Sequence[str], config: ModelConfig, size: int, domain: DomainModel | None) -> None:
         self.sources = list(sources)
@@ -53,6 +51,13 @@ class SourceImages(Dataset):
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    def __call__(self, index: int) -> SourceItem:
+        return self[index]
+
+    def failed(self, index: int, reason: str) -> SourceItem:
+        """The item of an image whose reader failed or died: its index row with the reason."""
+        return SourceItem(index=index, path=self.sources[index], reason=item_reason(UserError(reason), self.sources[index]))
 
     def __getitem__(self, index: int) -> SourceItem:
         from dfviewer.io import lung_mask, read_radiograph
@@ -82,10 +87,10 @@ class SourceImages(Dataset):
 
 
 def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``image`` resampled to ``shape`` (float32)."""
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    with torch.inference_mode():
-        return resample(t, shape)[0, 0].numpy().copy()
+    """``image`` resampled to ``shape`` (float32, an array of its own)."""
+    array = np.ascontiguousarray(image, dtype=np.float32)
+    out = resample_array(array, shape)
+    return out.copy() if out is array else out
 
 
 def item_reason(exc: BaseException, path: str) -> str:
@@ -95,24 +100,4 @@ def item_reason(exc: BaseException, path: str) -> str:
     return text if name in text else f"{name}: {text[:1].lower() + text[1:]}"
 
 
-def collate_items(items: list[SourceItem]) -> list[SourceItem]:
-    """Batches stay lists of items (images differ in size); each network input travels as a tensor.
-
-    A worker sends tensors through shared memory but pickles numpy arrays into its queue's pipe: a
-    worker whose parent was killed then blocks on the full pipe forever, holding the parent's
-    stdout and stderr open. :mod:`dfviewer.core.archive_job` takes the arrays back (no copy).
-    """
-    for item in items:
-        if item.prepared is not None:
-            item.prepared.x = torch.from_numpy(item.prepared.x)  # type: ignore[assignment]
-    return items
-
-
-def worker_init(_: int) -> None:
-    """Set up a DataLoader worker: one thread, Ctrl-C left to the main process."""
-    # Ctrl-C reaches the whole process group: the main process stops after its batch, workers go on
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-
-
-__all__ = ["SourceImages", "SourceItem", "collate_items", "item_reason", "resize_image", "worker_init"]
+__all__ = ["SourceImages", "SourceItem", "item_reason", "resize_image"]

@@ -1,37 +1,11 @@
-"""Running under ``torchrun``: rank and world size, the process group and the device of each rank."""
+"""Training under ``torchrun``: the process group and the device of each rank (rank and world size: :mod:`dfviewer.core.ranks`)."""
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class DistEnv:
-    """This process's place among the training processes (a single process: rank 0 of 1)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def distributed_env() -> DistEnv:
-    """Rank, world size and local rank from torchrun's environment variables."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world <= 1:
-        return DistEnv()
-    return DistEnv(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+from dfviewer.core.ranks import DistEnv, distributed_env  # torch-free: generate shards without torch
 
 
 def init_process_group(env: DistEnv, device: str) -> bool:
@@ -86,3 +60,7 @@ def broadcast_buffers(module: torch.nn.Module, env: DistEnv, device: torch.devic
 
 def destroy_process_group() -> None:
     dist.destroy_process_group()
+
+
+__all__ = ["DistEnv", "any_rank", "barrier", "broadcast_buffers", "destroy_process_group", "distributed_env",
+           "init_process_group", "mean_over_ranks", "rank_device"]

@@ -1,6 +1,15 @@
-"""``dfviewer generate`` against today's per-image ``dfviewer predict`` loop, on phantom radiographs.
+"""``dfviewer generate`` against per-image loops (``dfviewer predict``; the torch Predictor), on phantom radiographs.
 
-Run: ``python tests/benchmarks/generate.py [--n 200] [--quick] [--paired K] [--precision bfloat16]``.
+Run: ``python tests/benchmarks/generate.py [--n 200] [--quick] [--paired K]``, or
+``python tests/benchmarks/generate.py --vs-torch K [--n 24] [--size 1024]`` (see below).
+
+- **--vs-torch K**: in this one process, K rounds alternating on the same images (``--size`` px,
+  default 1024; ``--distinct`` cases cycled) (a) the reference: a per-image loop of the torch
+  Predictor in eager mode (``read_radiograph`` then ``Predictor.from_checkpoint(demo).predict(image,
+  mc_samples=20)``, all three stages, ``torch.set_num_threads(--threads)``) and (b) ``dfviewer
+  generate`` on ONNX Runtime (``main()`` called here; ``--threads``, ``--workers`` reader processes,
+  ``--batch-size``, T = 20, stage 3 mean, aleatoric and epistemic as float16 at the working size
+  256); prints both in images/s and the ratio of each round. Model loading is inside both times.
 
 Data: ``--n`` phantom radiographs at 512 x 512, alternately DICOM (DX, 16-bit) and 16-bit PNG
 (``--distinct`` different simulated cases, cycled: the phantom takes about a second per 512 px
@@ -14,7 +23,7 @@ case). Model: the bundled demo model (working size 256), T = 20.
 
 Each run is a fresh child process; the time is that of the command's own work (``main()``
 called in the child, imports excluded), images/s = n / time. Peak RSS: the child's VmHWM (the
-main process; DataLoader workers are separate processes, listed as ``worker RSS``). Memory flat:
+main process; reader processes are separate). Memory flat:
 the main process's RSS after the 20th image and after the last. Bytes per image: the store's
 compressed map bytes (index ``stored_bytes``) and the whole store folder / n; for predict, the
 TIFFs / n. ``--paired K`` alternates predict and generate (batch 4, workers 1) K times and prints
@@ -40,7 +49,7 @@ SIZE = 512
 GENERATE = ["--maps", "mean,epistemic", "--stages", "3", "--dtype", "float16", "--size", "256", "--mc", "20"]
 
 
-def make_data(folder: Path, n: int, distinct: int) -> None:
+def make_data(folder: Path, n: int, distinct: int, size: int = SIZE) -> None:
     import numpy as np
     from PIL import Image
 
@@ -48,7 +57,7 @@ def make_data(folder: Path, n: int, distinct: int) -> None:
     from dfviewer.phantom import PhantomConfig, simulate_case
 
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = PhantomConfig(size=SIZE)
+    cfg = PhantomConfig(size=size)
     cases = [simulate_case(2026, i, cfg).attenuation for i in range(min(n, distinct))]
     for i in range(n):
         image = cases[i % len(cases)]
@@ -77,8 +86,8 @@ def child(kind: str, data: str, out: str, extra: list[str]) -> dict:
         original, release = archive_job._run_batch, archive_job._release_free_memory
         seen = [0]
 
-        def watched(predictor, batch, options, size, writer, summary, pin, on_row):
-            original(predictor, batch, options, size, writer, summary, pin, on_row)
+        def watched(predictor, batch, options, size, writer, summary, *rest):
+            original(predictor, batch, options, size, writer, summary, *rest)
             seen[0] = summary.done + summary.failed
 
         def released():  # RSS after the batch's memory went back (what the next batch starts from)
@@ -130,27 +139,43 @@ def run_child(kind: str, data: Path, out: Path, extra: list[str]) -> dict:
     return result
 
 
-def bf16_accuracy(data: Path, n: int) -> None:
-    """How far ``--precision bfloat16`` moves the stored maps from float32 (same seeds, same batches)."""
-    import numpy as np
-
-    from dfviewer.core.archive_job import image_seed
+def vs_torch(data: Path, work: Path, rounds: int, threads: int, workers: int, batch: int) -> None:
+    """Paired rounds in this process: the torch Predictor's per-image loop, then ``dfviewer generate``."""
+    from dfviewer.cli.main import main as cli
     from dfviewer.core.inference import Predictor
     from dfviewer.io import read_radiograph
     from dfviewer.resources import resource_path
 
-    p = Predictor.from_checkpoint(resource_path("models", "demo.safetensors"), device="cpu")
-    images = [read_radiograph(f).pixels for f in sorted(data.iterdir())[:n]]
-    seeds = [image_seed(0, i) for i in range(len(images))]
-    shapes = [(256, 256)] * len(images)
-    fp32 = p.predict_batch(images, mc_samples=20, seeds=seeds, stages=[3], out_shapes=shapes)
-    p.amp_dtype = torch.bfloat16
-    bf16 = p.predict_batch(images, mc_samples=20, seeds=seeds, stages=[3], out_shapes=shapes)
-    for name in ("mean", "epistemic", "aleatoric"):
-        a = np.stack([getattr(r[0], name) for r in fp32])
-        b = np.stack([getattr(r[0], name) for r in bf16])
-        print(f"{name}: mean |bf16 - fp32| = {np.abs(a - b).mean():.2e} ({np.abs(a - b).mean() / np.abs(a).mean():.2%} "
-              f"of mean |fp32|), max {np.abs(a - b).max():.2e}, Pearson r {np.corrcoef(a.ravel(), b.ravel())[0, 1]:.4f}")
+    model = resource_path("models", "demo.safetensors")
+    files = sorted(p for p in data.iterdir() if p.is_file())
+    n = len(files)
+    print(f"| round | torch Predictor loop images/s (threads {threads}) | generate images/s (threads {threads}, "
+          f"{workers} readers, batch {batch}) | generate / torch |")
+    print("| --- | --- | --- | --- |")
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - the command's own output is not measured
+    for k in range(1, rounds + 1):
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        p = Predictor.from_checkpoint(model, device="cpu")
+        for f in files:
+            p.predict(read_radiograph(f).pixels, mc_samples=20, seed=0)
+        reference = n / (time.perf_counter() - start)
+        del p
+        store = work / "store"
+        shutil.rmtree(store, ignore_errors=True)
+        stderr = sys.stderr
+        sys.stderr = devnull
+        start = time.perf_counter()
+        try:
+            code = cli(["generate", str(data), "--out", str(store), "--model", str(model), "--mc", "20",
+                        "--stages", "3", "--dtype", "float16", "--threads", str(threads), "--workers", str(workers),
+                        "--batch-size", str(batch), "--device", "cpu"])
+        finally:
+            sys.stderr = stderr
+        runtime = n / (time.perf_counter() - start)
+        if code != 0:
+            raise SystemExit(f"generate ended with {code}")
+        print(f"| {k} | {reference:.3f} | {runtime:.3f} | {runtime / reference:.2f}x |", flush=True)
 
 
 def main() -> None:
@@ -161,9 +186,12 @@ def main() -> None:
     parser.add_argument("--paired", type=int, default=0, metavar="K", help="only K alternating predict / generate rounds")
     parser.add_argument("--batch-sizes", default="1,4,16")
     parser.add_argument("--workers", default="0,1,2")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
-    parser.add_argument("--bf16-accuracy", type=int, default=0, metavar="K",
-                        help="only compare bfloat16 with float32 maps on K images of --data")
+    parser.add_argument("--vs-torch", type=int, default=0, metavar="K",
+                        help="only K paired rounds: the torch Predictor's per-image loop against generate")
+    parser.add_argument("--size", type=int, default=SIZE, help="the radiographs' side in pixels")
+    parser.add_argument("--threads", type=int, default=2, help="--vs-torch: compute threads of both")
+    parser.add_argument("--readers", type=int, default=1, help="--vs-torch: generate's --workers")
+    parser.add_argument("--batch", type=int, default=4, help="--vs-torch: generate's --batch-size")
     parser.add_argument("--baseline", default="predict", choices=("predict", "predict-1t"),
                         help="the matrix's predict run: default threads or one thread")
     parser.add_argument("--no-baseline", action="store_true", help="generate runs only (e.g. for the memory figures)")
@@ -175,9 +203,6 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, str(args.data), args.out, args.extra)))
         return
-    if args.bf16_accuracy:
-        bf16_accuracy(args.data, args.bf16_accuracy)
-        return
     n = 20 if args.quick else args.n
     work = Path(tempfile.mkdtemp(prefix="dfv-generate-bench-"))
     data = args.data or work / "data"
@@ -185,11 +210,15 @@ def main() -> None:
         if data.exists():
             shutil.rmtree(data)
         t = time.perf_counter()
-        make_data(data, n, args.distinct)
-        print(f"made {n} phantom radiographs of {SIZE} px in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        make_data(data, n, args.distinct, args.size)
+        print(f"made {n} phantom radiographs of {args.size} px in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"n = {n}, T = 20, generate {' '.join(GENERATE)} --precision {args.precision}")
-    precision = ["--precision", args.precision]
+          f"n = {n}, T = 20, images of {args.size} px")
+    if args.vs_torch:
+        vs_torch(data, work, args.vs_torch, args.threads, args.readers, args.batch)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    print(f"# generate {' '.join(GENERATE)}")
     if args.paired:
         print("| round | predict images/s | predict, 1 thread | generate images/s (batch 4, workers 1) | "
               "ratio to predict | ratio to predict, 1 thread |")
@@ -197,7 +226,7 @@ def main() -> None:
         for k in range(1, args.paired + 1):
             base = run_child("predict", data, work / "predict", [])
             one = run_child("predict-1t", data, work / "predict", [])
-            gen = run_child("generate", data, work / "store", ["--batch-size", "4", "--workers", "1", *precision])
+            gen = run_child("generate", data, work / "store", ["--batch-size", "4", "--workers", "1"])
             print(f"| {k} | {base['images_per_s']:.3f} | {one['images_per_s']:.3f} | {gen['images_per_s']:.3f} | "
                   f"{gen['images_per_s'] / base['images_per_s']:.2f}x | {gen['images_per_s'] / one['images_per_s']:.2f}x |",
                   flush=True)
@@ -212,7 +241,7 @@ def main() -> None:
           f"{base['bytes_per_image_on_disk'] / 1e6:.3f} |", flush=True)
     for bs in [int(x) for x in args.batch_sizes.split(",")]:
         for w in [int(x) for x in args.workers.split(",")]:
-            r = run_child("generate", data, work / "store", ["--batch-size", str(bs), "--workers", str(w), *precision])
+            r = run_child("generate", data, work / "store", ["--batch-size", str(bs), "--workers", str(w)])
             flat = (f"{r['rss_after_20']:.0f} / {r['rss_at_end']:.0f}" if r["rss_after_20"] else "-")
             print(f"| generate | {bs} | {w} | {r['images_per_s']:.3f} | {r['images_per_s'] / base['images_per_s']:.2f} | "
                   f"{r['peak_rss_mib']:.0f} | {flat} | {r['map_bytes_per_image'] / 1e6:.3f} | "
