@@ -333,3 +333,19 @@ def test_normalisation_and_preparation_keep_float32_and_the_input(rg1):
         assert prepared.x.dtype == np.float32 and np.isfinite(prepared.x).all()
         assert np.abs(prepared.x - torch_prepare(rg1, config, 64)).max() <= 1e-5
     np.testing.assert_array_equal(rg1, before)
+
+
+def test_resampling_takes_no_more_threads_than_its_budget():
+    from dfviewer.core import resampling
+
+    try:
+        resampling.set_threads(1)
+        assert resampling._helper_pool() is None
+        resampling.set_threads(3)
+        pool = resampling._helper_pool()
+        assert pool is not None and pool[0] == 2
+        resampling.set_threads(64)
+        pool = resampling._helper_pool()
+        assert pool is not None and pool[0] == 3  # at most three helpers
+    finally:
+        resampling.set_threads(None)

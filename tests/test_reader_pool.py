@@ -112,3 +112,27 @@ def test_readers_busy_reading_die_with_a_parent_killed_by_sigkill():
     finally:
         parent.kill()
         parent.communicate()
+
+
+def _resample_threads(index: int) -> tuple[int, int]:
+    import threading
+
+    import numpy as np
+
+    from dfviewer.core.resampling import resample_array
+
+    resample_array(np.ones((2048, 2048), np.float32), (1024, 1024))  # large enough to share a pass
+    return index, sum(t.name.startswith("dfviewer-resample") for t in threading.enumerate())
+
+
+def test_a_reader_resamples_on_its_own_thread_as_the_policy_counts_it():
+    from dfviewer.core import resampling
+
+    resampling.set_threads(4)
+    try:
+        assert _resample_threads(0)[1] >= 1  # the main process does share a large pass (budget 4: 3 helpers)
+        with ReaderPool(_resample_threads, _failed, 1) as pool:
+            got = [item for batch in pool.batches([[1, 2]]) for item in batch]
+    finally:
+        resampling.set_threads(None)
+    assert got == [(1, 0), (2, 0)]

@@ -25,6 +25,9 @@ DropoutKind = Literal["channel", "element"]
 Upsampling = Literal["transpose", "resize"]
 InputNormMode = Literal["percentile", "fixed", "equalize"]
 InputRegion = Literal["image", "thorax"]
+# Mixed-precision training: "auto" autocasts on a GPU only (bfloat16 where supported, else
+# float16), "bfloat16" autocasts on the GPU and the CPU alike, "off" keeps float32 everywhere.
+AmpMode = Literal["auto", "bfloat16", "off"]
 
 #: the MC dropout seed of the viewer and ``dfviewer predict`` (and ``generate``'s base seed) unless the
 #: user gives another: the same file, working size and T give the same epistemic map in both
@@ -258,7 +261,8 @@ class TrainConfig:
     val_mc_samples: int = 4
     num_workers: int = 0
     seed: int = 0
-    amp: bool = True
+    # Configs and checkpoints written before it was a choice say true ("auto") or false ("off").
+    amp: AmpMode = "auto"
     # The target scale is set to this percentile of the training dark-field (0: keep the
     # model config's normalisation as given).
     target_percentile: float = 99.5
@@ -266,6 +270,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.adam_betas, list):
             object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
+        if isinstance(self.amp, bool):
+            object.__setattr__(self, "amp", "auto" if self.amp else "off")
         _check(isinstance(self.preset, str), f"preset must be a name, not {self.preset!r}")
         _check_types(
             self,
@@ -274,8 +280,9 @@ class TrainConfig:
             ("finetune_lr_factor", "lr", "lr_discriminator", "cosine_min_lr_factor", "lambda_l1", "lambda_nll",
              "lambda_adv", "lambda_residual", "augment_rotation_deg", "augment_contrast", "augment_zoom",
              "augment_shift", "render_input", "target_percentile"),
-            ("nll_detach_mean", "frozen_stage_dropout", "augment_flip", "amp"),
+            ("nll_detach_mean", "frozen_stage_dropout", "augment_flip"),
         )
+        _check_choice(self.amp, AmpMode, "amp")
         _check(
             isinstance(self.adam_betas, tuple) and len(self.adam_betas) == 2
             and all(_is_finite_number(b) for b in self.adam_betas),

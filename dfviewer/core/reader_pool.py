@@ -52,8 +52,10 @@ def _serve(conn: Any, read: Callable[[int], Any], parent: int, inherited: Sequen
     ``inherited``: the main process's ends of the pipes, copied by fork; closed here so that the
     main process's death (or its closing the pipe) reads as end-of-file in every reader.
     """
+    from dfviewer.core import resampling
     from dfviewer.errors import failure_reason
 
+    resampling.set_threads(1)  # the thread policy counts one core per reader
     for other in inherited:
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the main process decides

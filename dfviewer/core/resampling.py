@@ -32,6 +32,18 @@ _SINGLE_THREAD_MACS = 1 << 18
 _SHARED_FROM = 1 << 18
 _helpers: tuple[int, int, ThreadPoolExecutor] | None = None
 _helpers_lock = threading.Lock()
+#: this process's thread budget for resampling (None: its allowed cores); see :func:`set_threads`
+_budget: int | None = None
+
+
+def set_threads(threads: int | None) -> None:
+    """Resample with at most ``threads`` threads in this process (None: its allowed cores).
+
+    The predictor passes the thread policy's count, and a reader process 1, so that resampling
+    never takes cores the policy left to others.
+    """
+    global _budget
+    _budget = None if threads is None else max(1, int(threads))
 
 
 def axis_taps(n_in: int, n_out: int, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +104,9 @@ def _tasks(a: np.ndarray, out: np.ndarray, axis: int, antialias: bool) -> list[t
 
 
 def _helper_pool() -> tuple[int, ThreadPoolExecutor] | None:
-    """This process's helper threads: (how many, pool), one fewer than its cores and at most 3; None on one core."""
+    """This process's helper threads: (how many, pool), one fewer than its budget and at most 3; None for one."""
     global _helpers
-    extra = min(3, allowed_cores() - 1)
+    extra = min(3, (_budget if _budget is not None else allowed_cores()) - 1)
     if extra < 1:
         return None
     with _helpers_lock:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dfviewer.core import resampling
 from dfviewer.core.config import model_config_from_dict
 from dfviewer.core.domain import DomainModel, domain_sentence
 from dfviewer.core.geometry import resample_map
@@ -71,6 +72,7 @@ class RuntimePredictor:
         self.device = opened.device
         self.device_note = opened.note
         self.threads = opened.threads
+        resampling.set_threads(self.threads if self.device == "cpu" else None)  # the maps' resampling too
         # MC samples per graph run. CPU: one per thread, paired on 2 cores (docs/speed.md, ONNX Runtime):
         # 1 thread was fastest with 1 row a run (20 rows: 20-28% slower, as activations outgrow the
         # caches), 2 threads with 2 rows (1 row: 14% slower, too little work to split). GPU (None):

@@ -64,6 +64,13 @@ def choose_providers(device: str, available: Sequence[str]) -> ProviderChoice:
     return ProviderChoice([(CUDA, {"device_id": index}), CPU], "cuda")
 
 
+def runtime_devices(available: Sequence[str] | None = None) -> list[str]:
+    """The devices to offer: auto and cpu, and cuda where ONNX Runtime has its CUDA provider (``available``)."""
+    if available is None:
+        available = runtime_package("onnxruntime").get_available_providers()
+    return ["auto", "cpu"] + (["cuda"] if CUDA in available else [])
+
+
 def gpu_rows_per_run(height: int, width: int, base_width: int) -> int:
     """MC samples per graph run on a GPU for a padded input of ``height`` x ``width``."""
     per_row = max(1, height * width * base_width * 4)
@@ -137,5 +144,5 @@ def checkpoint_metadata(model_path: str | Path) -> dict[str, Any]:
 
 
 __all__ = ["GPU_MAX_ROWS", "GPU_RUN_BYTES", "GraphError", "ProviderChoice", "RuntimeDeviceError", "RuntimeSession",
-           "checkpoint_metadata", "choose_providers", "gpu_rows_per_run", "graph_metadata", "open_session",
+           "checkpoint_metadata", "choose_providers", "gpu_rows_per_run", "graph_metadata", "open_session", "runtime_devices",
            "session_options"]

@@ -33,7 +33,6 @@ Around this module: :mod:`~dfviewer.core.training_events` (the events and their 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -54,7 +53,6 @@ from dfviewer.core.config import ExperimentConfig, ModelConfig, to_dict
 from dfviewer.core.data import Augment, PairedDataset
 from dfviewer.core.dataset_check import DatasetError, check_dataset
 from dfviewer.core.distributed import distributed_env
-from dfviewer.core.losses import generator_loss, lsgan_discriminator_loss
 from dfviewer.core.network import Cascade, PatchDiscriminator, first_stages
 from dfviewer.core.resume_state import (
     TrainingError,
@@ -76,7 +74,8 @@ from dfviewer.core.training_events import (
     StepDone,
     event_from_json,
 )
-from dfviewer.core.training_phase import Phase, PhaseRun, epoch_seed, fork_seeded, setup_phase, unflat
+from dfviewer.core.training_phase import Phase, PhaseRun, epoch_seed, fork_seeded, setup_phase
+from dfviewer.core.training_step import amp_dtype, train_step
 from dfviewer.core.training_validation import validate
 
 
@@ -187,9 +186,7 @@ class _Trainer:
             pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
         self.steps_per_epoch = len(self.loader)
-        self.amp_dtype = None
-        if self.tc.amp and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = amp_dtype(self.tc.amp, self.device)
         s = self.state or {}
         self.global_epoch = int(s.get("global_epoch", 0))
         self.global_step = int(s.get("global_step", 0))
@@ -224,11 +221,6 @@ class _Trainer:
         self.model.train()
         self.model.freeze_stages(sorted(frozen), self.tc.frozen_stage_dropout)
         self.discs.train()
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
 
     def _cancelled(self) -> bool:
         if self.cancel is None:
@@ -297,8 +289,7 @@ class _Trainer:
     def _epoch(self, run: PhaseRun, epoch: int) -> bool:
         """One epoch of ``run``'s phase; False when cancelled."""
         t_epoch = time.perf_counter()
-        p, trained = run.phase, run.trained
-        opt_g, opt_d, scaler_g, scaler_d = run.opt_g, run.opt_d, run.scaler_g, run.scaler_d
+        p = run.phase
         torch.manual_seed(epoch_seed(self.tc.seed, self.d.rank, self.global_epoch))
         self.sampler.set_epoch(self.global_epoch)
         self.train_ds.epoch = self.global_epoch
@@ -311,43 +302,7 @@ class _Trainer:
                 return False
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            with self._autocast():
-                outs = unflat(run.forward(x))
-            # discriminator step (real and fake in one batch)
-            d_loss = x.new_zeros((), dtype=torch.float32)
-            for k, disc in zip(trained, run.discs):
-                fake = outs[k].mean.detach().to(x.dtype)
-                with self._autocast():
-                    scores = disc(torch.cat([x, x]), torch.cat([y, fake]))
-                real_s, fake_s = scores.float().chunk(2)
-                d_loss = d_loss + lsgan_discriminator_loss(real_s, fake_s)
-            opt_d.zero_grad(set_to_none=True)
-            scaler_d.scale(d_loss).backward()
-            scaler_d.step(opt_d)
-            scaler_d.update()
-            # generator step, discriminators frozen
-            g_total = x.new_zeros((), dtype=torch.float32)
-            parts: dict[str, float] = {}
-            for k in trained:
-                disc = self.discs[k]
-                for prm in disc.parameters():
-                    prm.requires_grad_(False)
-                with self._autocast():
-                    fake_scores = disc(x, outs[k].mean.to(x.dtype)) if self.tc.lambda_adv > 0 else None
-                gl = generator_loss(outs[k].mean, outs[k].alpha, outs[k].beta, y, fake_scores, self.tc)
-                g_total = g_total + gl.total
-                for name, value in gl.parts().items():
-                    parts[name] = parts.get(name, 0.0) + value
-                for prm in disc.parameters():
-                    prm.requires_grad_(True)
-            opt_g.zero_grad(set_to_none=True)
-            scaler_g.scale(g_total).backward()
-            scaler_g.step(opt_g)
-            scaler_g.update()
-            # the parts are averaged over the stages trained (fine-tuning trains them all)
-            losses = {"g_total": float(g_total.detach()),
-                      **{k: v / len(trained) for k, v in parts.items() if k != "total"},
-                      "d": float(d_loss.detach())}
+            losses = train_step(run, self.discs, x, y, self.tc, self.amp_dtype)
             for name, v in losses.items():
                 sums[name] = sums.get(name, 0.0) + v
             n_steps += 1

@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
 from dfviewer.core.sizes import MAX_WORKING_SIZE, MIN_WORKING_SIZE
 from dfviewer.gui.qt_checks import required
 from dfviewer.gui.shortcuts import SHORTCUTS
+from dfviewer.threads import MAX_THREADS
 
 #: the checkpoint field shows this many characters of a path at least
 CHECKPOINT_FIELD_CHARS = 60
@@ -87,7 +88,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Working resolution", self.working)
         form.addRow("Device", self.device)
         self.threads = QSpinBox()
-        self.threads.setRange(0, 256)
+        self.threads.setRange(0, MAX_THREADS)
         self.threads.setSpecialValueText("automatic")
         self.threads.setValue(threads)
         self.threads.setToolTip("CPU threads of the model; automatic: the cores other programs leave free when "

@@ -369,13 +369,17 @@ class MainWindow(QMainWindow):
                           "generated from attenuation chest X-rays (uncertainty-guided progressive GAN).</p>")
 
     def preferences_dialog(self) -> None:
-        from dfviewer.core.devices import available_devices
-
-        devices = available_devices()
-        p = self.state.preferences
-        dialog = PreferencesDialog(self, p.model_path, p.mc_samples, p.working_size, p.device, devices, p.threads)
+        dialog = self.make_preferences_dialog()
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
             self.apply_preferences(**dialog.values())
+
+    def make_preferences_dialog(self) -> PreferencesDialog:
+        """The Preferences dialog on the current preferences, offering the devices the runtime has here."""
+        from dfviewer.core.runtime_session import runtime_devices
+
+        p = self.state.preferences
+        return PreferencesDialog(self, p.model_path, p.mc_samples, p.working_size, p.device, runtime_devices(),
+                                 p.threads)
 
     def apply_preferences(self, model: str, mc: int, working_size: int, device: str, threads: int | None = None) -> None:
         """New preferences: saved in the settings; the open image's maps are regenerated when they changed.

@@ -40,6 +40,22 @@ def test_preferences_dialog_shows_and_returns_the_threads(window, qtbot):
     assert dialog.threads.text() == "automatic" and dialog.values()["threads"] == 0
 
 
+def test_preferences_open_without_torch_offering_the_runtimes_devices(window, qtbot, monkeypatch):
+    """A viewer-only install has no torch: the dialog offers what ONNX Runtime runs on, up to the shared limit."""
+    import sys
+
+    from dfviewer.core.runtime_session import runtime_devices
+    from dfviewer.threads import MAX_THREADS
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # what Python does for a package that is not installed
+    dialog = window.make_preferences_dialog()
+    qtbot.addWidget(dialog)
+    offered = [dialog.device.itemText(i) for i in range(dialog.device.count())]
+    assert offered[:2] == ["auto", "cpu"] and offered == runtime_devices()
+    assert dialog.threads.maximum() == MAX_THREADS
+    assert runtime_devices(["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["auto", "cpu", "cuda"]
+
+
 def test_the_inference_thread_runs_with_the_preferred_threads(window, case_dir, qtbot):
     """The preference reaches the worker, which sets torch's threads on its own thread at each start."""
     logs: list[str] = []

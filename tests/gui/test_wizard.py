@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,22 @@ def test_time_per_epoch_is_measured_on_real_steps(qtbot, wizard, phantom, tmp_pa
     est = mp.estimate
     assert set(est.epoch_seconds) == {1, 2} and all(v > 0 for v in est.epoch_seconds.values())
     assert "per epoch" in mp.estimate_label.text()
+
+
+def test_without_torch_measuring_and_training_say_how_to_install_it(qtbot, wizard, phantom, tmp_path, monkeypatch):
+    """A viewer-only install (no torch): the wizard's two training actions name the train extra, start nothing."""
+    out = to_run_page(qtbot, wizard, phantom, tmp_path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # what Python does for a package that is not installed
+    wizard.back()
+    mp = wizard.model_page
+    mp.measure()
+    assert not mp.estimate_task.running
+    assert 'pip install "dfviewer[train]"' in mp.estimate_label.text()
+    wizard.next()
+    rp = wizard.run_page
+    rp.start()
+    assert not rp.running and not out.exists()
+    assert 'pip install "dfviewer[train]"' in rp.error_label.text()
 
 
 def test_a_run_draws_curves_and_a_preview_then_evaluates_and_offers_the_model(qtbot, wizard, phantom, tmp_path):

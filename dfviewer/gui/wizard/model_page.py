@@ -23,6 +23,8 @@ from PyQt6.QtWidgets import (
 )
 
 from dfviewer.core import config as C
+from dfviewer.core.predictors import require_torch
+from dfviewer.errors import UserError
 from dfviewer.gui.wizard.config_form import ConfigForm
 from dfviewer.gui.wizard.host import training_wizard
 from dfviewer.gui.wizard.runs import (
@@ -253,6 +255,11 @@ class ModelPage(QWizardPage):
         wiz = training_wizard(self)
         report = wiz.data_page.report if wiz is not None else None
         if exp is None or report is None or self.estimate_task.running:
+            return
+        try:
+            require_torch("measuring the time per epoch")  # it trains a few real steps
+        except UserError as exc:
+            self._on_estimate_failed(str(exc), "")
             return
         choice = self.device_choice()
         device = "cuda" if choice.device == "cuda" else "cpu"
