@@ -81,8 +81,8 @@ def _imports() -> dict:
 
     names = ["dfviewer.cli.predict", "dfviewer.cli.train", "dfviewer.cli.evaluate", "dfviewer.cli.phantom",
              "dfviewer.gui.app", "dfviewer.gui.main_window", "onnxruntime", "safetensors.numpy", "scipy.ndimage",
-             "scipy.special", "scipy.stats", "scipy.spatial", "skimage.morphology", "skimage.metrics",
-             "skimage.filters", "tifffile"]
+             "scipy.special", "scipy.spatial", "skimage.morphology", "skimage.exposure", "skimage.filters",
+             "tifffile", "h5py", "pyarrow.parquet", "dfviewer.cli.generate"]
     result = {}
     for name in names:
         try:
@@ -92,11 +92,12 @@ def _imports() -> dict:
             result[name] = f"{type(exc).__name__}: {exc}"
     # skimage loads its functions lazily: touch one of each sub-package we use
     try:
+        import skimage.exposure
         import skimage.filters
-        import skimage.metrics
         import skimage.morphology
 
-        _ = (skimage.filters.threshold_otsu, skimage.metrics.structural_similarity, skimage.morphology.disk)
+        _ = (skimage.filters.threshold_otsu, skimage.filters.threshold_multiotsu,
+             skimage.morphology.convex_hull_image, skimage.exposure.equalize_adapthist)
     except Exception as exc:
         result["skimage lazy attributes"] = f"{type(exc).__name__}: {exc}"
     return result

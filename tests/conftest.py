@@ -58,3 +58,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def rg1_pixels():
+    """pydicom-data's RG1_UNCR.dcm (a real chest CR) as read by dfviewer; skipped where it is missing."""
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.io import read_radiograph
+
+    path = get_testdata_file("RG1_UNCR.dcm")
+    if path is None:
+        pytest.skip("pydicom-data has no RG1_UNCR.dcm")
+    return read_radiograph(path).pixels

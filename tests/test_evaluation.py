@@ -58,6 +58,23 @@ def test_uce_ence_and_spearman():
     assert M.spearman(rng.random(sigma.size), np.abs(err)) == pytest.approx(0.0, abs=0.02)
 
 
+def test_spearman_equals_scipys_with_ties_and_gives_nan_where_it_does():
+    """M.spearman is numpy only (the bundle has no scipy.stats); it must stay scipy's spearmanr."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(5)
+    cases = [
+        (rng.random(1000), rng.random(1000)),
+        (rng.integers(0, 6, 500).astype(np.float32), rng.integers(0, 3, 500)),  # many ties on both sides
+        (np.arange(50.0), np.arange(50.0) ** 3),  # monotone: exactly 1
+        (np.r_[1.0, 1.0, 2.0, np.inf], np.r_[4.0, 3.0, 2.0, 1.0]),  # infinity ranks last, as in scipy
+    ]
+    for a, b in cases:
+        assert M.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert np.isnan(M.spearman(np.r_[1.0, np.nan, 3.0, 4.0], np.arange(4.0)))
+    assert np.isnan(M.spearman(np.ones(10), np.arange(10.0)))
+
+
 def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
     from dfviewer.core.evaluation import evaluate
     from dfviewer.core.evaluation_report import write_plots

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _dfv_procs import alive, children
 from PIL import Image
 
 from dfviewer.cli.main import main
@@ -225,27 +226,13 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
-def _children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (Linux)."""
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie waiting for its new parent to reap it counts as ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, source, tiny_checkpoint, slow_reference, capsys):
     store = tmp_path / "store"
     proc = _subprocess(_slow_args(source, store, tiny_checkpoint))
     try:
         # a shard finished and the next one half-written: kill -9 there
         assert _wait_for(lambda: (store / st.SHARDS_DIR).is_dir() and st.shard_files(store) and st.temp_files(store))
-        readers = _children(proc.pid)
+        readers = children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -253,7 +240,7 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, source, tiny_che
         proc.communicate(timeout=30)  # returns: no reader holds the killed run's stdout and stderr open
     assert proc.returncode == -signal.SIGKILL
     assert len(readers) == 1  # --workers 1
-    assert _wait_for(lambda: not any(_alive(pid) for pid in readers), timeout=5.0), "a reader outlived its parent"
+    assert _wait_for(lambda: not any(alive(pid) for pid in readers), timeout=5.0), "a reader outlived its parent"
     assert st.temp_files(store), "the kill should leave a half-written shard"
     assert 1 <= len(st.shard_files(store)) < 4
     # other settings than the store's: refused in one sentence

@@ -14,15 +14,8 @@ from dfviewer.resources import resource_path
 
 
 @pytest.fixture(scope="module")
-def rg1() -> np.ndarray:
-    from pydicom.data import get_testdata_file
-
-    from dfviewer.io import read_radiograph
-
-    path = get_testdata_file("RG1_UNCR.dcm")
-    if path is None:
-        pytest.skip("pydicom-data has no RG1_UNCR.dcm")
-    return read_radiograph(path).pixels
+def rg1(rg1_pixels) -> np.ndarray:
+    return rg1_pixels
 
 
 @pytest.fixture(scope="module")

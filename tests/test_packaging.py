@@ -189,6 +189,56 @@ def test_bundle_spec_names_every_package_imported_by_name():
     assert "onnxruntime" in hidden and "onnxruntime" not in excluded
 
 
+def test_bundle_excludes_no_module_dfviewer_imports():
+    """The spec leaves sub-modules out (scipy.stats, skimage.feature, pyarrow.flight, ...) to keep the bundle
+    small; a dfviewer module importing one of them would fail only inside the bundle."""
+    import ast
+    import re
+
+    spec = (ROOT / "packaging" / "dfviewer.spec").read_text()
+    excluded = {name for name in re.findall(r'"([\w.]+)"', re.search(r"^excludes = \[(.*?)\]", spec, re.M | re.S).group(1))
+                if "." in name}  # the sub-module exclusions; torch and onnx are imported by name on purpose
+    assert {"scipy.stats", "skimage.feature", "pyarrow.flight", "PyQt6.QtTest"} <= excluded
+    imported = set()
+    for path in (ROOT / "dfviewer").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    clash = {m for m in imported for e in excluded if m == e or m.startswith(e + ".")}
+    assert clash == set(), f"dfviewer imports modules the bundle spec excludes: {sorted(clash)}"
+
+
+@pytest.mark.skipif(shutil.which("strip") is None or not sys.platform.startswith("linux"), reason="needs binutils")
+def test_strip_libs_keeps_patchelfed_libraries_and_strips_the_others(tmp_path):
+    """PyInstaller's strip broke numpy's OpenBLAS (patchelf'd by auditwheel) in the bundle: the copy's
+    segments were no longer page-aligned. strip_libs must refuse such a copy and strip libpython."""
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        import strip_libs
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    import numpy
+
+    openblas = next((Path(numpy.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*.so"))
+    assert strip_libs.load_segments_aligned(openblas)
+    broken = tmp_path / "broken.so"
+    subprocess.run(["strip", "-o", str(broken), str(openblas)], check=True)
+    assert not strip_libs.load_segments_aligned(broken)  # what PyInstaller's strip=True shipped
+    assert strip_libs.stripped_copy(openblas, tmp_path / "out") is None
+    assert not strip_libs.load_segments_aligned(Path(__file__))  # not ELF at all
+
+    libpython = Path(sysconfig.get_config_var("LIBDIR")) / str(sysconfig.get_config_var("INSTSONAME"))
+    if not libpython.is_file():
+        pytest.skip(f"this Python has no shared {libpython.name}")
+    copy = strip_libs.stripped_copy(libpython, tmp_path / "out")
+    if copy is not None:  # None where this libpython was stripped already
+        assert strip_libs.load_segments_aligned(copy) and copy.stat().st_size < libpython.stat().st_size
+        loaded = subprocess.run([sys.executable, "-c", f"import ctypes; ctypes.CDLL({str(copy)!r})"])
+        assert loaded.returncode == 0
+
+
 def test_desktop_entry_and_metainfo_agree():
     entry = _desktop_entry()
     assert entry["Type"] == "Application"

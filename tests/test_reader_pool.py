@@ -5,9 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from pathlib import Path
 
 import pytest
+from _dfv_procs import alive
 
 from dfviewer.core.reader_pool import ReaderPool
 
@@ -24,14 +24,6 @@ def _read(index: int) -> tuple[int, int]:
 
 def _failed(index: int, sentence: str) -> tuple[int, str]:
     return index, sentence
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -52,7 +44,7 @@ def test_batches_come_in_plan_order_with_failures_in_place(workers):
     else:
         assert flat[6].startswith("the reader process ended while reading it")
         assert os.getpid() not in readers and len(readers) == 3  # two readers, and one in place of the dead one
-        assert len(pids) == 2 and not any(_alive(pid) for pid in pids)  # closed: none lingers
+        assert len(pids) == 2 and not any(alive(pid) for pid in pids)  # closed: none lingers
 
 
 def test_prefetch_is_bounded_and_an_abandoned_run_ends_its_readers():
@@ -75,7 +67,7 @@ def test_prefetch_is_bounded_and_an_abandoned_run_ends_its_readers():
     start = time.monotonic()
     pool.close()
     assert time.monotonic() - start < 2.0
-    assert not any(_alive(pid) for pid in pids)
+    assert not any(alive(pid) for pid in pids)
 
 
 PARENT = """
@@ -102,13 +94,13 @@ def test_readers_busy_reading_die_with_a_parent_killed_by_sigkill():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
         end = time.monotonic() + 3.0
-        while any(_alive(pid) for pid in pids) and time.monotonic() < end:
+        while any(alive(pid) for pid in pids) and time.monotonic() < end:
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in pids), "a reader outlived its killed parent"
+        assert not any(alive(pid) for pid in pids), "a reader outlived its killed parent"
     finally:
         parent.kill()
         parent.communicate()

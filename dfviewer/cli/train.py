@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-epochs", type=int, metavar="N", help="end-to-end fine-tuning epochs after the stages (default: the preset's, 0)")
     parser.add_argument("--seed", type=int, metavar="N",
                         help="seed of the initial weights, the shuffling, the augmentations and dropout (default 0)")
+    parser.add_argument("--amp", choices=("auto", "bfloat16", "off"), default=None,
+                        help="mixed precision: auto (GPUs only, the default), bfloat16 (also on the CPU), off (float32)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     options.add_device(parser, "; under torchrun: one GPU per process")
     options.add_threads(parser, ", shared among torchrun's local processes; a number given is each process's")
@@ -49,7 +51,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     train: dict[str, Any] = {}
     for flag, section, name in (
         ("epochs", train, "epochs_per_stage"), ("batch_size", train, "batch_size"), ("lr", train, "lr"),
-        ("finetune_epochs", train, "finetune_epochs"), ("seed", train, "seed"),
+        ("finetune_epochs", train, "finetune_epochs"), ("seed", train, "seed"), ("amp", train, "amp"),
         ("working_size", model, "working_size"), ("stages", model, "n_stages"),
     ):
         value = getattr(args, flag)

@@ -25,10 +25,11 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from dfviewer.core import input_checks
 from dfviewer.core.checkpoint import Checkpoint, load_checkpoint
 from dfviewer.core.config import ModelConfig
 from dfviewer.core.devices import DeviceError, select_device
-from dfviewer.core.domain import DomainModel, domain_sentence
+from dfviewer.core.domain import DomainModel
 from dfviewer.core.fold import fold_batchnorm as fold_batchnorm_layers
 from dfviewer.core.geometry import resample_map
 from dfviewer.core.mc_stats import RunningMapStats, deterministic_maps
@@ -40,7 +41,7 @@ from dfviewer.core.network import (
     seeded_dropout,
     stage_input,
 )
-from dfviewer.core.normalize import input_range_warning, normalize_input
+from dfviewer.core.normalize import normalize_input
 from dfviewer.core.prepare import InputImageError, PreparedImage, check_image, prepare_image
 from dfviewer.core.results import (
     DEFAULT_MC_SAMPLES,
@@ -51,6 +52,7 @@ from dfviewer.core.results import (
     StageResult,
     check_finite,
 )
+from dfviewer.core.stages import check_stages
 from dfviewer.errors import UserError
 
 # --- the predictor --------------------------------------------------------------------
@@ -113,24 +115,12 @@ class Predictor:
     # -- public API --
 
     def input_warning(self, image: np.ndarray) -> str | None:
-        """A sentence when ``image`` is not what this model was trained on, else None.
-
-        A ``fixed``-unit model checks the values' range (:func:`input_range_warning`); a model
-        with a domain check flags images that do not look like frontal chest radiographs.
-        """
-        warning = input_range_warning(image, self.config.normalization)
-        if warning is None and self.domain is not None:
-            score = self.domain_score(image)
-            if score is not None and score > self.domain.threshold:
-                warning = domain_sentence(score, self.domain.threshold)
-        return warning
+        """A sentence when ``image`` is not what this model was trained on, else None (:mod:`~dfviewer.core.input_checks`)."""
+        return input_checks.input_warning(image, self.config, self.domain)
 
     def domain_score(self, image: np.ndarray) -> float | None:
         """The domain check's score of ``image`` (above ``self.domain.threshold``: flagged); None without a check."""
-        if self.domain is None:
-            return None
-        normalized = normalize_input(check_image(image), self.config.normalization)
-        return self.domain.score_image(normalized)
+        return input_checks.domain_score(image, self.config, self.domain)
 
     def predict(
         self,
@@ -178,7 +168,7 @@ class Predictor:
         if isinstance(mc_samples, bool) or not isinstance(mc_samples, (int, np.integer)) or mc_samples < 0:
             raise UserError(f"the number of MC samples must be a whole number >= 0, not {mc_samples!r}")
         mc_samples = int(mc_samples)
-        wanted = self._check_stages(stages)
+        wanted = check_stages(stages, self.config.n_stages)
         n_run = max(wanted)
         prepared = prepare_image(image, self.config, working_size)
         x = self._on_device(prepared.x)
@@ -235,7 +225,7 @@ class Predictor:
         if isinstance(mc_samples, bool) or not isinstance(mc_samples, (int, np.integer)) or mc_samples < 0:
             raise UserError(f"the number of MC samples must be a whole number >= 0, not {mc_samples!r}")
         mc_samples = int(mc_samples)
-        wanted = self._check_stages(stages)
+        wanted = check_stages(stages, self.config.n_stages)
         n_run = max(wanted)
         if seeds is not None and len(seeds) != len(images):
             raise ValueError(f"{len(seeds)} seeds for {len(images)} images")
@@ -319,15 +309,6 @@ class Predictor:
         return [{m: acc.snapshot() for m, acc in image_acc.items()} for image_acc in accumulators]
 
     # -- internals --
-
-    def _check_stages(self, stages: Sequence[int] | None) -> list[int]:
-        n = self.config.n_stages
-        if stages is None:
-            return list(range(1, n + 1))
-        wanted = sorted({int(s) for s in stages})
-        if not wanted or wanted[0] < 1 or wanted[-1] > n:
-            raise UserError(f"stages must be numbers from 1 to {n}, not {list(stages)}")
-        return wanted
 
     def _on_device(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A prepared ``x`` on the device (non-blocking from pinned memory), channels-last on a CPU."""

@@ -37,13 +37,23 @@ def batch_image_metrics(pred: torch.Tensor, target: torch.Tensor, data_range: fl
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (NaN when either input is constant)."""
-    from scipy.stats import spearmanr
-
-    a, b = np.ravel(a), np.ravel(b)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    """Spearman rank correlation, ties ranked by their mean (NaN when an input is constant or has NaN)."""
+    # numpy alone: the desktop bundle leaves scipy.stats (and the optimize/interpolate it imports) out
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    if a.size < 3 or np.isnan(a).any() or np.isnan(b).any() or np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan
-    return float(spearmanr(a, b).statistic)
+    return float(np.corrcoef(_mean_ranks(a), _mean_ranks(b))[0, 1])
+
+
+def _mean_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x``; equal values share the mean of their ranks."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])  # first position of each run of equal values
+    ends = np.r_[starts[1:], x.size]
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
 
 
 SPARSIFICATION_FRACTIONS = np.linspace(0.0, 0.95, 20)

@@ -20,15 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from dfviewer.core import resampling
+from dfviewer.core import input_checks, resampling
 from dfviewer.core.config import model_config_from_dict
-from dfviewer.core.domain import DomainModel, domain_sentence
+from dfviewer.core.domain import DomainModel
 from dfviewer.core.geometry import resample_map
 from dfviewer.core.graph_files import KEY_CONFIG, KEY_DIGEST, KEY_DROPOUT, default_graph_path, weights_digest
 from dfviewer.core.mc_masks import ones_masks, sample_masks
 from dfviewer.core.mc_stats import RunningMapStats
-from dfviewer.core.normalize import input_range_warning, normalize_input
-from dfviewer.core.prepare import PreparedImage, check_image, prepare_image
+from dfviewer.core.prepare import PreparedImage, prepare_image
 from dfviewer.core.results import (
     DEFAULT_MC_SAMPLES,
     NonFiniteOutputError,
@@ -44,6 +43,7 @@ from dfviewer.core.runtime_session import (
     graph_metadata,
     open_session,
 )
+from dfviewer.core.stages import check_stages
 from dfviewer.errors import UserError
 
 #: one stage's working-size maps by name (mean, alpha, beta, aleatoric, epistemic), 2-D float32
@@ -91,19 +91,12 @@ class RuntimePredictor:
     # -- the input checks --
 
     def input_warning(self, image: np.ndarray) -> str | None:
-        """A sentence when ``image`` is not what this model was trained on, else None (as the torch predictor)."""
-        warning = input_range_warning(image, self.config.normalization)
-        if warning is None and self.domain is not None:
-            score = self.domain_score(image)
-            if score is not None and score > self.domain.threshold:
-                warning = domain_sentence(score, self.domain.threshold)
-        return warning
+        """A sentence when ``image`` is not what this model was trained on, else None (:mod:`~dfviewer.core.input_checks`)."""
+        return input_checks.input_warning(image, self.config, self.domain)
 
     def domain_score(self, image: np.ndarray) -> float | None:
         """The domain check's score of ``image`` (above ``self.domain.threshold``: flagged); None without a check."""
-        if self.domain is None:
-            return None
-        return self.domain.score_image(normalize_input(check_image(image), self.config.normalization))
+        return input_checks.domain_score(image, self.config, self.domain)
 
     # -- predictions --
 
@@ -140,7 +133,7 @@ class RuntimePredictor:
                  stages: Sequence[int] | None, seed: int | None, network_units: bool,
                  preview: bool) -> Iterator[Prediction]:
         samples = _sample_count(mc_samples)
-        wanted = _check_stages(stages, self.config.n_stages)
+        wanted = check_stages(stages, self.config.n_stages)
         prepared = prepare_image(image, self.config, working_size)
         _raise_if_cancelled(cancel)
         x = _network_input(prepared)
@@ -162,7 +155,7 @@ class RuntimePredictor:
         rows are that image's samples), so the images run one after another.
         """
         samples = _sample_count(mc_samples)
-        wanted = _check_stages(stages, self.config.n_stages)
+        wanted = check_stages(stages, self.config.n_stages)
         if seeds is not None and len(seeds) != len(images):
             raise ValueError(f"{len(seeds)} seeds for {len(images)} images")
         results: list[list[StageResult] | UserError] = []
@@ -242,15 +235,6 @@ def _sample_count(mc_samples: Any) -> int:
     if isinstance(mc_samples, bool) or not isinstance(mc_samples, (int, np.integer)) or mc_samples < 0:
         raise UserError(f"the number of MC samples must be a whole number >= 0, not {mc_samples!r}")
     return int(mc_samples)
-
-
-def _check_stages(stages: Sequence[int] | None, n: int) -> list[int]:
-    if stages is None:
-        return list(range(1, n + 1))
-    wanted = sorted({int(s) for s in stages})
-    if not wanted or wanted[0] < 1 or wanted[-1] > n:
-        raise UserError(f"stages must be numbers from 1 to {n}, not {list(stages)}")
-    return wanted
 
 
 def _seed_or_random(seed: int | None) -> int:

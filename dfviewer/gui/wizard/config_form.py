@@ -64,7 +64,7 @@ HELP: dict[str, str] = {
     "lambda_nll": "Weight of the generalised-Gaussian negative log-likelihood (aleatoric uncertainty).",
     "lambda_adv": "Weight of the adversarial (least-squares GAN) loss.",
     "val_mc_samples": "MC-dropout samples for the validation preview's epistemic uncertainty.",
-    "amp": "Mixed precision on GPUs (bfloat16 where supported); ignored on the CPU.",
+    "amp": "auto: on GPUs only; bfloat16: on the CPU too (faster where it has bfloat16); off: float32.",
     "target_percentile": "The dark-field is scaled so this percentile of the training data maps to 1 (0: keep target_scale).",
     "target_scale": "Used only when target_percentile is 0.",
     "num_workers": "Data-loading worker processes (0: load in the training process).",
@@ -109,7 +109,7 @@ _FIELD_TYPES = {
 
 LABELS = {"n_stages": "Stages", "in_channels": "Input channels", "lr": "Learning rate",
           "lr_discriminator": "Learning rate (discriminator)", "val_mc_samples": "Validation MC samples",
-          "amp": "Mixed precision (GPU)", "augment_rotation_deg": "Rotation (± degrees)",
+          "amp": "Mixed precision", "augment_rotation_deg": "Rotation (± degrees)",
           "augment_flip": "Left-right flip", "augment_contrast": "Contrast jitter", "augment_zoom": "Zoom (±)",
           "augment_shift": "Shift (± fraction)", "render_input": "Clinical rendering (probability)"}
 
