@@ -1,0 +1,62 @@
+"""Stage-wise figures of the clean cases of several runs, with the mean aleatoric sigma in the lungs.
+
+Usage: ``python scripts/stage_clean_table.py DATA NAME=REPORT.json@MODEL [...]``: a
+``dfviewer evaluate --out`` report of DATA's test split and the model it scored. Prints one
+Markdown row per run: MSE / PSNR / SSIM of stages 1-3 on the clean (in-distribution) cases, stage 3
+against 1 and against 2, and the mean aleatoric sigma (network units, one deterministic pass) inside
+the lung masks of the same cases for each stage: the figures docs/evaluation/stages_study.md compares.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dfviewer.core.dataset_check import check_dataset
+from dfviewer.core.predictors import open_predictor
+from dfviewer.io.reader import read_pixels
+
+
+def lung_sigma(model: str, data: str) -> list[float]:
+    """Mean aleatoric sigma inside the lung mask of each stage, over the clean test cases."""
+    predictor = open_predictor(model, device="cpu", threads=1)
+    sums: dict[int, list[float]] = {}
+    for pair in check_dataset(data).split("test"):
+        if pair.ood or pair.lung_mask is None:
+            continue
+        lungs = read_pixels(pair.lung_mask) > 0
+        for res in predictor.predict(read_pixels(pair.attenuation), mc_samples=0, network_units=True):
+            sums.setdefault(res.stage, []).append(float(np.mean(res.aleatoric[lungs])))
+    return [float(np.mean(sums[k])) for k in sorted(sums)]
+
+
+def row(name: str, report: dict, sigma: list[float]) -> str:
+    """One table row: clean-case figures by stage, 3 vs 1 and 3 vs 2, sigma by stage."""
+    st = report["by_group"]["clean"]["stages"]
+    m = {k: [st[str(k)][q]["mean"] for q in ("mse", "psnr", "ssim")] for k in (1, 2, 3)}
+    cells = [f"{m[k][0]:.5f} / {m[k][1]:.2f} / {m[k][2]:.3f}" for k in (1, 2, 3)]
+    vs = [f"{m[3][0] / m[a][0]:.3f}x / {m[3][1] - m[a][1]:+.2f} / {m[3][2] - m[a][2]:+.3f}" for a in (1, 2)]
+    sig = " / ".join(f"{s:.4f}" for s in sigma)
+    return f"| {name} | {' | '.join(cells)} | {' | '.join(vs)} | {sig} |"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    data = argv[0]
+    print("| run | stage 1 MSE / PSNR / SSIM | stage 2 | stage 3 | 3 vs 1 | 3 vs 2 | aleatoric σ in lungs, stages 1 / 2 / 3 |")
+    print("|---|---|---|---|---|---|---|")
+    for arg in argv[1:]:
+        name, _, rest = arg.partition("=")
+        report_path, _, model = rest.partition("@")
+        report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+        print(row(name, report, lung_sigma(model, data)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
