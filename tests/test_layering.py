@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _dfv_imports import packages_loaded_by
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dfviewer"
 QT_LIBS = {"PyQt6", "PyQt5", "PySide6", "pyqtgraph", "superqt", "qtawesome", "qtpy"}
@@ -154,25 +155,16 @@ def test_a_forbidden_import_fails_the_rule(tmp_path):
 
 
 def test_importing_core_and_io_loads_no_qt():
-    code = (
-        "import sys, dfviewer.core.inference, dfviewer.io, dfviewer.cli.main, dfviewer.display.viewer_state;"
-        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_LIBS!r});"
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    modules = ["dfviewer.core.inference", "dfviewer.io", "dfviewer.cli.main", "dfviewer.display.viewer_state"]
+    assert packages_loaded_by(modules, QT_LIBS) == []
 
 
 def test_the_image_layer_and_the_viewer_constants_load_no_torch():
     """display takes only torch-free modules of core (the stage limit, the config)."""
-    code = (
-        "import sys, dfviewer.imaging.clinical_rendering, dfviewer.imaging.colormaps, dfviewer.imaging.lungs,"
-        " dfviewer.imaging.voi_windows, dfviewer.core.stages, dfviewer.core.config, dfviewer.display.viewer_state;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch');"
-        "print(bad[:5]); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    modules = ["dfviewer.imaging.clinical_rendering", "dfviewer.imaging.colormaps", "dfviewer.imaging.lungs",
+               "dfviewer.imaging.voi_windows", "dfviewer.core.stages", "dfviewer.core.config",
+               "dfviewer.display.viewer_state"]
+    assert packages_loaded_by(modules, ["torch"]) == []
 
 
 def test_the_wizards_events_and_data_check_load_no_torch():
@@ -180,15 +172,9 @@ def test_the_wizards_events_and_data_check_load_no_torch():
     torch.distributed) belong to the training process only."""
     import os
 
-    code = (
-        "import sys, dfviewer.core.training_events, dfviewer.core.run_files, dfviewer.core.dataset_check;"
-        "import dfviewer.gui.wizard.wizard;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch');"
-        "print(bad[:5]); sys.exit(1 if bad else 0)"
-    )
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
+    modules = ["dfviewer.core.training_events", "dfviewer.core.run_files", "dfviewer.core.dataset_check",
+               "dfviewer.gui.wizard.wizard"]
+    assert packages_loaded_by(modules, ["torch"], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}) == []
 
 
 #: where the product's torch-free inference begins (the ONNX Runtime predictor and the numpy building blocks)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from _dfv_imports import packages_loaded_by
 
 from dfviewer.core.config import Normalization
 from dfviewer.core.geometry import resample_map
@@ -18,11 +16,8 @@ from dfviewer.io.radiograph import Radiograph
 
 
 def test_the_results_and_the_viewer_model_load_neither_torch_nor_qt():
-    code = ("import sys, dfviewer.core.results, dfviewer.display.viewer_state;"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt6', 'pyqtgraph'));"
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert packages_loaded_by(["dfviewer.core.results", "dfviewer.display.viewer_state"],
+                              ["torch", "PyQt6", "pyqtgraph"]) == []
 
 
 def test_a_working_size_result_resamples_with_the_predictors_resampler_and_units():

@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from _dfv_imports import packages_loaded_by
 
 from dfviewer.core.results import StageResult
 from dfviewer.display.viewer_state import Preferences, ViewerState
@@ -44,12 +42,9 @@ class Recorder:
 
 
 def test_importing_the_model_loads_neither_qt_nor_torch():
-    code = ("import sys, dfviewer.core.results, dfviewer.display.viewer_state, dfviewer.display.export, "
-            "dfviewer.io.file_filters;"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph', 'superqt', 'torch'));"
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    modules = ["dfviewer.core.results", "dfviewer.display.viewer_state", "dfviewer.display.export",
+               "dfviewer.io.file_filters"]
+    assert packages_loaded_by(modules, ["PyQt6", "pyqtgraph", "superqt", "torch"]) == []
 
 
 def test_new_image_resets_and_signals():
