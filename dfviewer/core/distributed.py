@@ -18,8 +18,8 @@ def init_process_group(env: DistEnv, device: str) -> bool:
 
 
 def rank_device(name: str, env: DistEnv) -> torch.device:
-    """The device of this rank: its own GPU under torchrun, else :func:`~dfviewer.core.inference.select_device`."""
-    from dfviewer.core.inference import select_device
+    """The device of this rank: its own GPU under torchrun, else :func:`~dfviewer.core.devices.select_device`."""
+    from dfviewer.core.devices import select_device
 
     if env.active and torch.cuda.is_available() and str(name) in ("auto", "cuda"):
         torch.cuda.set_device(env.local_rank)

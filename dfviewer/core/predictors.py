@@ -77,7 +77,7 @@ def open_predictor(model_path: str | Path, device: str = "auto", threads: int | 
     for graph in (beside, cached):
         if graph.is_file():
             try:
-                return RuntimePredictor(model_path, graph, threads=threads, device=device)
+                return RuntimePredictor(model_path, graph, threads=threads, device=device, weights_sha256=digest)
             except GraphError:
                 continue  # stale or damaged: export again below
     if not torch_installed():
@@ -91,7 +91,7 @@ def open_predictor(model_path: str | Path, device: str = "auto", threads: int | 
             raise
         target = cached  # a read-only disk that os.access did not see (or a root user's view of one)
         export_graph(model_path, target)
-    return RuntimePredictor(model_path, target, threads=threads, device=device)
+    return RuntimePredictor(model_path, target, threads=threads, device=device, weights_sha256=digest)
 
 
 def export_after_training(model_path: str | Path) -> str:

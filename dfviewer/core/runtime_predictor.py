@@ -61,7 +61,8 @@ class RuntimePredictor:
     """
 
     def __init__(self, model_path: str | Path, graph_path: str | Path | None = None, threads: int | None = None,
-                 device: str = "auto") -> None:
+                 device: str = "auto", weights_sha256: str | None = None) -> None:
+        """``weights_sha256``: the weights' digest where the caller has computed it (hashing a large model takes seconds)."""
         model_path = Path(model_path)
         graph_path = Path(graph_path) if graph_path is not None else default_graph_path(model_path)
         if not graph_path.is_file():
@@ -79,7 +80,7 @@ class RuntimePredictor:
         # from the image's size, gpu_rows_per_run.
         self.rows_per_run: int | None = self.threads if self.device == "cpu" else None
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get(KEY_DIGEST) != weights_digest(model_path):
+        if meta.get(KEY_DIGEST) != (weights_sha256 or weights_digest(model_path)):
             raise GraphError(f"graph {graph_path.name} was exported from other weights than model {model_path.name}; "
                              f"export it again with `dfviewer export {model_path}`.")
         self.config = model_config_from_dict(json.loads(meta[KEY_CONFIG]))

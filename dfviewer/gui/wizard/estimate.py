@@ -96,7 +96,7 @@ def estimate_epoch_seconds(report: DatasetReport, experiment: ExperimentConfig, 
         manifest = _subset_manifest(report, Path(tmp), n_train, 1 if n_val_full else 0)
         result = train(manifest, exp, Path(tmp) / "run", device=device, callback=callback, cancel=cancel)
     if result.cancelled:
-        from dfviewer.core.inference import PredictionCancelled
+        from dfviewer.core.results import PredictionCancelled
 
         raise PredictionCancelled("the time estimate was cancelled")
     full_steps = math.ceil(math.ceil(n_train_full / max(processes, 1)) / tc.batch_size)
