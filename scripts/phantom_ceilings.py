@@ -1,7 +1,7 @@
 """What the best possible generator could score on a simulated test split (Bayes-style oracles).
 
-    python scripts/phantom_ceilings.py DATASET [--split test] [--samples 16] [--smooth 1.5] [--model demo.safetensors]
-        [--predictions DIR] [--save DIR]
+    python scripts/phantom_ceilings.py DATASET [--split test] [--clean] [--samples 16] [--smooth 1.5]
+        [--model demo.safetensors] [--predictions DIR] [--save DIR]
 
 For every case the simulator is run again ``--samples`` times with the same anatomy, devices, dose
 and case flags (healthy / emphysema / consolidation) but fresh random streams for what an
@@ -65,6 +65,8 @@ def main() -> int:
                         help="checkpoint whose target normalisation is used")
     parser.add_argument("--predictions", type=Path, default=None,
                         help="folder of the model's cached predictions (scripts/uncertainty_ranking.py --cache)")
+    parser.add_argument("--clean", action="store_true",
+                        help="score only the clean (in-distribution) cases, as the stage tables do")
     parser.add_argument("--save", type=Path, default=None,
                         help="write the Bayes oracle's mean and sigma per case (NPZ) into this folder")
     args = parser.parse_args()
@@ -74,7 +76,8 @@ def main() -> int:
     meta = json.loads((args.dataset / "phantom.json").read_text())
     cfg = PhantomConfig(**meta["config"])
     norm = load_checkpoint(args.model).config.normalization
-    rows = [r for r in csv.DictReader((args.dataset / "manifest.csv").open()) if r["split"] == args.split]
+    rows = [r for r in csv.DictReader((args.dataset / "manifest.csv").open()) if r["split"] == args.split
+            and not (args.clean and r["ood"] == "1")]
     scores: dict[str, dict[str, list[float]]] = {"noise": {}, "bayes": {}}
     pooled: dict[str, tuple[list, list]] = {"noise": ([], []), "bayes": ([], [])}
     cover: dict[str, list[int]] = {"noise": [0, 0], "bayes": [0, 0]}
@@ -115,7 +118,7 @@ def main() -> int:
                 "model sigma, bayes errors": (model_sigma, np.abs(y - oracles["bayes"][0])[lungs]),
             }.items():
                 crossed.setdefault(key, []).append(M.spearman(sigma, err))
-    print(f"{len(rows)} {args.split} cases of {args.dataset}, {args.samples} resimulations each, "
+    print(f"{len(rows)} {'clean ' if args.clean else ''}{args.split} cases of {args.dataset}, {args.samples} resimulations each, "
           f"variance smoothed over {args.smooth} px")
     for name, s in scores.items():
         sp_pooled = M.spearman(np.concatenate(pooled[name][0]), np.concatenate(pooled[name][1]))

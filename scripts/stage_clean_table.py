@@ -4,7 +4,8 @@ Usage: ``python scripts/stage_clean_table.py DATA NAME=REPORT.json@MODEL [...]``
 ``dfviewer evaluate --out`` report of DATA's test split and the model it scored. Prints one
 Markdown row per run: MSE / PSNR / SSIM of stages 1-3 on the clean (in-distribution) cases, stage 3
 against 1 and against 2, and the mean aleatoric sigma (network units, one deterministic pass) inside
-the lung masks of the same cases for each stage: the figures docs/evaluation/stages_study.md compares.
+the lung masks of the same cases for each stage, and inside the lungs of a real chest CR (pydicom-data's
+RG1, its lung mask found by ``dfviewer.io.lung_mask``): the figures docs/evaluation/stages_study.md compares.
 """
 
 from __future__ import annotations
@@ -33,14 +34,26 @@ def lung_sigma(model: str, data: str) -> list[float]:
     return [float(np.mean(sums[k])) for k in sorted(sums)]
 
 
-def row(name: str, report: dict, sigma: list[float]) -> str:
+def rg1_sigma(model: str) -> list[float]:
+    """Mean aleatoric sigma inside RG1's lungs by stage (network units, one deterministic pass)."""
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.io import lung_mask, read_radiograph
+
+    pixels = read_radiograph(get_testdata_file("RG1_UNCR.dcm")).pixels
+    lungs = lung_mask(pixels).mask
+    predictor = open_predictor(model, device="cpu", threads=1)
+    return [float(np.mean(res.aleatoric[lungs])) for res in predictor.predict(pixels, mc_samples=0, network_units=True)]
+
+
+def row(name: str, report: dict, sigma: list[float], real: list[float]) -> str:
     """One table row: clean-case figures by stage, 3 vs 1 and 3 vs 2, sigma by stage."""
     st = report["by_group"]["clean"]["stages"]
     m = {k: [st[str(k)][q]["mean"] for q in ("mse", "psnr", "ssim")] for k in (1, 2, 3)}
     cells = [f"{m[k][0]:.5f} / {m[k][1]:.2f} / {m[k][2]:.3f}" for k in (1, 2, 3)]
     vs = [f"{m[3][0] / m[a][0]:.3f}x / {m[3][1] - m[a][1]:+.2f} / {m[3][2] - m[a][2]:+.3f}" for a in (1, 2)]
-    sig = " / ".join(f"{s:.4f}" for s in sigma)
-    return f"| {name} | {' | '.join(cells)} | {' | '.join(vs)} | {sig} |"
+    sig, rg1 = (" / ".join(f"{s:.4f}" for s in values) for values in (sigma, real))
+    return f"| {name} | {' | '.join(cells)} | {' | '.join(vs)} | {sig} | {rg1} |"
 
 
 def main(argv: list[str]) -> int:
@@ -48,13 +61,14 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     data = argv[0]
-    print("| run | stage 1 MSE / PSNR / SSIM | stage 2 | stage 3 | 3 vs 1 | 3 vs 2 | aleatoric σ in lungs, stages 1 / 2 / 3 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | stage 1 MSE / PSNR / SSIM | stage 2 | stage 3 | 3 vs 1 | 3 vs 2 "
+          "| aleatoric σ in lungs, stages 1 / 2 / 3 | RG1: σ in lungs, stages 1 / 2 / 3 |")
+    print("|---|---|---|---|---|---|---|---|")
     for arg in argv[1:]:
         name, _, rest = arg.partition("=")
         report_path, _, model = rest.partition("@")
         report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-        print(row(name, report, lung_sigma(model, data)), flush=True)
+        print(row(name, report, lung_sigma(model, data), rg1_sigma(model)), flush=True)
     return 0
 
 

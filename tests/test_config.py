@@ -31,6 +31,8 @@ from dfviewer.errors import UserError
         ({"dropout": 1.0}, "dropout"),
         ({"dropout_kind": "spatial"}, "dropout_kind"),
         ({"n_stages": 0}, "n_stages"),
+        ({"refine_width": 1}, "refine_width"),
+        ({"refine_width": 513}, "refine_width"),
         ({"stage_input": "concat"}, "stage_input"),
         ({"beta_min": 2.0, "beta_max": 1.0}, "beta_min"),
         ({"norm": "layer"}, "norm"),

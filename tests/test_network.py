@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -28,7 +30,7 @@ def test_every_stage_gives_three_maps_of_the_input_shape(model, tiny_model_confi
     assert len(model(x, n_stages=1)) == 1
 
 
-@pytest.mark.parametrize("stage_input", ["attention", "reference"])
+@pytest.mark.parametrize("stage_input", ["attention", "attention_absolute", "mean_only", "reference"])
 @pytest.mark.parametrize("kind", ["channel", "element"])
 @pytest.mark.parametrize("upsampling", ["transpose", "resize"])
 def test_variants_run(stage_input, kind, upsampling):
@@ -124,3 +126,32 @@ def test_resize_upsampling_leaves_far_less_2_pixel_grid_than_transposed_convs():
             shares += [_nyquist_share(r.epistemic) for r in (results[0], results[2])]
         grid[upsampling] = float(np.mean(shares))
     assert grid["resize"] < grid["transpose"] / 3, grid
+
+
+def test_later_stages_see_sigma_relative_absolute_or_not_at_all():
+    from dfviewer.core.network import StageOutput, stage_input
+
+    x = torch.rand(1, 1, 8, 8)
+    prev = StageOutput(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8) + 0.1, torch.full((1, 1, 8, 8), 2.0))
+    sigma = prev.sigma
+    cfg = ModelConfig(preset="t", base_width=4, depth=2, working_size=64)
+    relative = stage_input(cfg, x, prev)
+    assert torch.allclose(relative[:, 3], (sigma / sigma.mean())[:, 0])
+    absolute = stage_input(replace(cfg, stage_input="attention_absolute"), x, prev)
+    assert torch.allclose(absolute[:, 3], sigma[:, 0]) and torch.allclose(absolute[:, 2], (prev.mean * sigma)[:, 0])
+    plain = stage_input(replace(cfg, stage_input="mean_only"), x, prev)
+    assert plain.shape[1] == 2 and torch.equal(plain[:, 1], prev.mean[:, 0])
+
+
+def test_refine_width_widens_only_the_later_stages_and_the_estimate_follows():
+    from dfviewer.core.config import estimated_parameters
+    from dfviewer.core.network import count_parameters
+
+    cfg = ModelConfig(preset="t", base_width=4, depth=2, working_size=64)
+    wide = replace(cfg, refine_width=8)
+    a, b = Cascade(cfg), Cascade(wide)
+    assert count_parameters(a.stages[0]) == count_parameters(b.stages[0])
+    assert count_parameters(b.stages[1]) > 3 * count_parameters(a.stages[1])
+    same = estimated_parameters(4, 2, 2, 3, refine_width=4)
+    assert estimated_parameters(4, 2, 2, 3) == same < estimated_parameters(4, 2, 2, 3, refine_width=8)
+    assert b.stages[2](torch.rand(1, 4, 16, 16)).mean.shape == (1, 1, 16, 16)

@@ -101,6 +101,29 @@ def test_the_deterministic_pass_matches_torch(graphs, rg1, name):
     assert max(worst.values()) <= 1e-4, worst
 
 
+@pytest.mark.parametrize("variant", [{"stage_input": "attention_absolute"}, {"stage_input": "mean_only"},
+                                     {"stage_input": "reference"}, {"refine_width": 6}])
+def test_every_stage_input_and_a_wider_refining_stage_export_to_the_torch_maps(tmp_path, rg1, variant):
+    import torch
+
+    from dfviewer.core.checkpoint import save_checkpoint
+    from dfviewer.core.config import ModelConfig
+    from dfviewer.core.export import export_graph
+    from dfviewer.core.inference import Predictor
+    from dfviewer.core.network import Cascade
+    from dfviewer.core.runtime_predictor import RuntimePredictor
+
+    torch.manual_seed(1)
+    model = Cascade(ModelConfig(preset="tiny", base_width=4, depth=2, working_size=64, **variant))
+    if "refine_width" in variant:
+        assert model.stages[1].head.in_channels == 6 and model.stages[0].head.in_channels == 4
+    path = save_checkpoint(tmp_path / "variant.safetensors", model, {"note": "random weights for tests"})
+    predictor, runtime = Predictor.from_checkpoint(path, "cpu"), RuntimePredictor(path, export_graph(path), threads=1)
+    for samples in (0, 3):
+        worst = _largest_difference(predictor.predict(rg1, samples, seed=5), runtime.predict(rg1, samples, seed=5))
+        assert max(worst.values()) <= 1e-4, (samples, worst)
+
+
 @pytest.mark.parametrize("name, samples", [("tiny", 7), ("demo", 3)])
 def test_mc_maps_match_torch_for_the_same_seed(graphs, rg1, name, samples):
     predictor, runtime = _pair(graphs, name)

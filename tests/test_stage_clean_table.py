@@ -48,6 +48,16 @@ def test_clean_table_matches_the_report_and_the_model(tmp_path):
         for res in predictor.predict(read_pixels(pair.attenuation), mc_samples=0, network_units=True):
             sums[res.stage].append(float(np.mean(res.aleatoric[lungs])))
     assert row[6] == " / ".join(f"{np.mean(sums[k]):.4f}" for k in (1, 2, 3))
+    # RG1's lungs, with the lung mask the viewer's crop uses
+    from pydicom.data import get_testdata_file
+
+    from dfviewer.io import lung_mask, read_radiograph
+
+    rg1 = read_radiograph(get_testdata_file("RG1_UNCR.dcm")).pixels
+    lungs = lung_mask(rg1).mask
+    assert 0.1 < lungs.mean() < 0.6
+    real = [float(np.mean(r.aleatoric[lungs])) for r in predictor.predict(rg1, mc_samples=0, network_units=True)]
+    assert row[7] == " / ".join(f"{v:.4f}" for v in real)
 
 
 def test_clean_table_without_arguments_explains_itself():

@@ -19,7 +19,7 @@ from dfviewer.core import sizes
 from dfviewer.core.stages import MAX_STAGES
 from dfviewer.errors import UserError
 
-StageInput = Literal["attention", "reference"]
+StageInput = Literal["attention", "attention_absolute", "mean_only", "reference"]
 NormLayer = Literal["batch", "instance", "none"]
 DropoutKind = Literal["channel", "element"]
 Upsampling = Literal["transpose", "resize"]
@@ -36,6 +36,10 @@ MC_SEED = 0
 STAGE_INPUT_CHANNELS: dict[str, int] = {
     # concat(x, mean, mean * s, s) with s = sigma / mean(sigma): docs/method.md §3.
     "attention": 4,
+    # the same with s = sigma itself (network units): the later stage also sees sigma's level
+    "attention_absolute": 4,
+    # concat(x, mean): no uncertainty at all (the ablation of the guidance)
+    "mean_only": 2,
     # concat(mean, 1 / alpha, beta, x): the public reference code's variant.
     "reference": 4,
 }
@@ -86,26 +90,27 @@ MAX_WORKING_SIZE = sizes.MAX_WORKING_SIZE
 
 
 def estimated_parameters(
-    base_width: int, depth: int, convs_per_block: int, n_stages: int, in_channels: int = 1, stage_channels: int = 4
+    base_width: int, depth: int, convs_per_block: int, n_stages: int, in_channels: int = 1, stage_channels: int = 4,
+    refine_width: int = 0,
 ) -> int:
     """Roughly how many weights a cascade of this shape has (convolution kernels only).
 
     Closed form over the U-Net's blocks, so a config can be judged before any tensor is made.
+    ``refine_width``: the base width of stages 2 and later (0: ``base_width``).
     """
-    widths = [base_width * 2**i for i in range(depth + 1)]
 
     def block(cin: int, cout: int) -> int:
         return 9 * (cin * cout + (convs_per_block - 1) * cout * cout)
 
-    trunk = sum(block(widths[i], widths[i + 1]) for i in range(depth))
-    # decoder: a (transposed) up-convolution of at most 2 x 2, then a block on the concatenation
-    trunk += sum(4 * widths[i + 1] * widths[i] + block(2 * widths[i], widths[i]) for i in range(depth))
-    head = 3 * widths[0]
-    total = 0
-    for stage in range(n_stages):
-        cin = in_channels if stage == 0 else stage_channels
-        total += block(cin, widths[0]) + trunk + head
-    return total
+    def stage(width: int, cin: int) -> int:
+        widths = [width * 2**i for i in range(depth + 1)]
+        trunk = sum(block(widths[i], widths[i + 1]) for i in range(depth))
+        # decoder: a (transposed) up-convolution of at most 2 x 2, then a block on the concatenation
+        trunk += sum(4 * widths[i + 1] * widths[i] + block(2 * widths[i], widths[i]) for i in range(depth))
+        return block(cin, widths[0]) + trunk + 3 * widths[0]
+
+    later = refine_width or base_width
+    return sum(stage(base_width, in_channels) if m == 0 else stage(later, stage_channels) for m in range(n_stages))
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,8 @@ class ModelConfig:
     # leaves no 2-pixel grid in the maps, notably in the epistemic sigma).
     upsampling: Upsampling = "transpose"
     n_stages: int = 3
+    # base width of stages 2 and later (0: base_width): capacity of the refining stages alone
+    refine_width: int = 0
     stage_input: StageInput = "attention"
     # Stage m > 1 predicts a correction added to stage m - 1's mean (refinement).
     refine_residual: bool = True
@@ -178,12 +185,14 @@ class ModelConfig:
         _check(isinstance(self.preset, str), f"preset must be a name, not {self.preset!r}")
         _check_types(
             self,
-            ("in_channels", "base_width", "depth", "convs_per_block", "n_stages", "working_size"),
+            ("in_channels", "base_width", "depth", "convs_per_block", "n_stages", "refine_width", "working_size"),
             ("dropout", "beta_min", "beta_max", "alpha_floor"),
             ("refine_residual",),
         )
         _check(self.in_channels >= 1, "in_channels must be at least 1")
         _check(2 <= self.base_width <= 512, "base_width must be between 2 and 512")
+        _check(self.refine_width == 0 or 2 <= self.refine_width <= 512,
+               "refine_width must be 0 (as base_width) or between 2 and 512")
         _check(1 <= self.depth <= 7, "depth (number of downsamplings) must be between 1 and 7")
         _check(1 <= self.convs_per_block <= 4, "convs_per_block must be between 1 and 4")
         _check_choice(self.norm, NormLayer, "norm")
@@ -201,7 +210,7 @@ class ModelConfig:
         _check(self.working_size <= MAX_WORKING_SIZE, f"working_size must be at most {MAX_WORKING_SIZE}")
         params = estimated_parameters(
             self.base_width, self.depth, self.convs_per_block, self.n_stages, self.in_channels,
-            STAGE_INPUT_CHANNELS[self.stage_input],
+            STAGE_INPUT_CHANNELS[self.stage_input], self.refine_width,
         )
         _check(
             params <= MAX_MODEL_PARAMETERS,
@@ -214,6 +223,10 @@ class ModelConfig:
     def multiple(self) -> int:
         """Image sides must be a multiple of this to pass the U-Net."""
         return 2**self.depth
+
+    def stage_width(self, stage: int) -> int:
+        """Base width (feature maps of the first U-Net level) of stage ``stage`` (0-based)."""
+        return self.base_width if stage == 0 or not self.refine_width else self.refine_width
 
     def stage_in_channels(self, stage: int) -> int:
         """Input channels of stage ``stage`` (0-based)."""

@@ -90,11 +90,11 @@ class UpBlock(nn.Module):
 class UNetStage(nn.Module):
     """One generator: U-Net trunk plus a 1x1 head giving mean, alpha > 0 and bounded beta."""
 
-    def __init__(self, cfg: ModelConfig, in_channels: int, refine: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, in_channels: int, refine: bool = False, width: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.refine = refine  # predict a correction to the previous stage's mean
-        widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
+        widths = [(width or cfg.base_width) * 2**i for i in range(cfg.depth + 1)]
         self.stem = ConvBlock(in_channels, widths[0], cfg.convs_per_block, cfg.norm)
         self.down = nn.ModuleList(
             nn.Sequential(nn.MaxPool2d(2), ConvBlock(widths[i], widths[i + 1], cfg.convs_per_block, cfg.norm))
@@ -153,10 +153,13 @@ def stage_input(cfg: ModelConfig, x: torch.Tensor, previous: StageOutput,
     ``sigma``: stage m - 1's sigma when the caller computed it (the exported graph has no lgamma).
     """
     mean = previous.mean.to(x.dtype)
-    if cfg.stage_input == "attention":
+    if cfg.stage_input == "mean_only":
+        return torch.cat([x, mean], dim=1)
+    if cfg.stage_input in ("attention", "attention_absolute"):
         sig = previous.sigma if sigma is None else sigma
-        s = sig / sig.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
-        s = s.to(x.dtype)
+        if cfg.stage_input == "attention":
+            sig = sig / sig.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
+        s = sig.to(x.dtype)
         return torch.cat([x, mean, mean * s, s], dim=1)
     # "reference": concat(mean, 1 / alpha, beta, x) as in the public reference code
     return torch.cat(
@@ -171,7 +174,8 @@ class Cascade(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.stages = nn.ModuleList(
-            UNetStage(cfg, cfg.stage_in_channels(m), refine=cfg.refine_residual and m > 0) for m in range(cfg.n_stages)
+            UNetStage(cfg, cfg.stage_in_channels(m), refine=cfg.refine_residual and m > 0, width=cfg.stage_width(m))
+            for m in range(cfg.n_stages)
         )
 
     def forward(self, x: torch.Tensor, n_stages: int | None = None) -> list[StageOutput]:

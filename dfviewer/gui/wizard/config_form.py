@@ -36,7 +36,7 @@ ADVANCED_TABS = ("Losses", "Augmentation", "Validation && runtime", "Normalisati
 
 # (tab title, section, [field names]); section is "model", "normalization" or "train".
 TABS: list[tuple[str, str, list[str]]] = [
-    ("Model", "model", ["n_stages", "base_width", "depth", "convs_per_block", "norm", "dropout", "dropout_kind",
+    ("Model", "model", ["n_stages", "base_width", "refine_width", "depth", "convs_per_block", "norm", "dropout", "dropout_kind",
                         "upsampling", "stage_input", "refine_residual", "beta_min", "beta_max", "alpha_floor",
                         "working_size", "in_channels"]),
     ("Schedule", "train", ["epochs_per_stage", "finetune_epochs", "finetune_lr_factor", "frozen_stage_dropout",
@@ -86,7 +86,9 @@ HELP: dict[str, str] = {
                   "no 2-pixel grid in the maps.",
     "frozen_stage_dropout": "Frozen earlier stages keep sampling dropout while a later stage trains, as at inference.",
     "nll_detach_mean": "The likelihood trains only alpha and beta; the mean learns from the other losses.",
-    "stage_input": "What later stages see: uncertainty-attention (the paper) or the reference variant.",
+    "stage_input": "What later stages see: attention (the paper), attention with sigma's level, the mean alone, "
+                   "or the reference variant.",
+    "refine_width": "Feature maps of the first U-Net level of stages 2 and later (0: as base_width).",
     "refine_residual": "Later stages predict a correction to the previous stage's mean.",
     "beta_min": "Lower bound of the GGD shape parameter beta.",
     "beta_max": "Upper bound of the GGD shape parameter beta.",
