@@ -3,9 +3,10 @@
 Usage: ``python scripts/stage_clean_table.py DATA NAME=REPORT.json@MODEL [...]``: a
 ``dfviewer evaluate --out`` report of DATA's test split and the model it scored. Prints one
 Markdown row per run: MSE / PSNR / SSIM of stages 1-3 on the clean (in-distribution) cases, stage 3
-against 1 and against 2, and the mean aleatoric sigma (network units, one deterministic pass) inside
-the lung masks of the same cases for each stage, and inside the lungs of a real chest CR (pydicom-data's
-RG1, its lung mask found by ``dfviewer.io.lung_mask``): the figures docs/evaluation/stages_study.md compares.
+against 1 and against 2 (a model of fewer stages gets "—" there), and the mean aleatoric sigma
+(network units, one deterministic pass) inside the lung masks of the same cases for each stage, and
+inside the lungs of a real chest CR (pydicom-data's RG1, its lung mask found by
+``dfviewer.io.lung_mask``): the figures docs/evaluation/stages_study.md compares.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def rg1_sigma(model: str) -> list[float]:
 def row(name: str, report: dict, sigma: list[float], real: list[float]) -> str:
     """One table row: clean-case figures by stage, 3 vs 1 and 3 vs 2, sigma by stage."""
     st = report["by_group"]["clean"]["stages"]
-    m = {k: [st[str(k)][q]["mean"] for q in ("mse", "psnr", "ssim")] for k in (1, 2, 3)}
-    cells = [f"{m[k][0]:.5f} / {m[k][1]:.2f} / {m[k][2]:.3f}" for k in (1, 2, 3)]
-    vs = [f"{m[3][0] / m[a][0]:.3f}x / {m[3][1] - m[a][1]:+.2f} / {m[3][2] - m[a][2]:+.3f}" for a in (1, 2)]
+    m = {k: [st[str(k)][q]["mean"] for q in ("mse", "psnr", "ssim")] for k in (1, 2, 3) if str(k) in st}
+    cells = [f"{m[k][0]:.5f} / {m[k][1]:.2f} / {m[k][2]:.3f}" if k in m else "—" for k in (1, 2, 3)]
+    vs = [f"{m[3][0] / m[a][0]:.3f}x / {m[3][1] - m[a][1]:+.2f} / {m[3][2] - m[a][2]:+.3f}" if 3 in m else "—"
+          for a in (1, 2)]
     sig, rg1 = (" / ".join(f"{s:.4f}" for s in values) for values in (sigma, real))
     return f"| {name} | {' | '.join(cells)} | {' | '.join(vs)} | {sig} | {rg1} |"
 

@@ -21,10 +21,9 @@ export OMP_NUM_THREADS=$THREADS
 mkdir -p "$work"
 
 # training / val / test data, and an independent phantom (another seed) scored as a second test set
-[ -f "$work/data/manifest.csv" ] || dfviewer phantom --out "$work/data" --n "$N" --size "$SIZE" --seed 7 \
-    --splits 0.8 0.1 0.1 --quiet
-[ -f "$work/indep/manifest.csv" ] || dfviewer phantom --out "$work/indep" --n "$(( N / 5 ))" --size "$SIZE" \
-    --seed 8 --splits 0.5 0 0.5 --quiet
+# shellcheck source=scripts/stages_study_data.sh
+. "$repo/scripts/stages_study_data.sh"
+study_data "$work" "$N" "$SIZE"
 
 # the demo config with lambda_adv scaled by $1 (the demo config leaves it at the fast preset's value)
 adv_config() {

@@ -10,7 +10,8 @@
 # Usage: scripts/stages_study_leg3.sh [WORKDIR]
 # Settings (environment, defaults = the CPU leg in the doc, 2 runs at a time on 2 cores):
 #   SIZE=128 N=480 S1=12 E23="4 8 16" BASE=8 SEEDS="0 1" NLL="0.01 0.1 1.0" INPUTS="attention attention_absolute mean_only"
-#   WIDTHS="8 12 16" AMP=bfloat16 DEVICE=cpu THREADS=1 JOBS=2
+#   WIDTHS="8 12 16" ONE="12 20 28" (epochs of a one-stage model, the control: the cascade against a single
+#   stage trained as long) AMP=bfloat16 DEVICE=cpu THREADS=1 JOBS=2
 # On a GPU, e.g.: SIZE=256 N=3600 S1=30 E23="10 20 40" BASE=20 DEVICE=cuda THREADS=4 JOBS=1 scripts/stages_study_leg3.sh
 # A run whose reports exist is skipped, so the script can be rerun to finish an interrupted leg.
 set -euo pipefail
@@ -18,16 +19,16 @@ work=${1:-stages-leg3}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=${SIZE:-128} N=${N:-480} S1=${S1:-12} E23=${E23:-"4 8 16"} BASE=${BASE:-8} SEEDS=${SEEDS:-"0 1"}
 NLL=${NLL:-"0.01 0.1 1.0"} INPUTS=${INPUTS:-"attention attention_absolute mean_only"} WIDTHS=${WIDTHS:-"8 12 16"}
+ONE=${ONE:-"12 20 28"}
 AMP=${AMP:-bfloat16} DEVICE=${DEVICE:-cpu} THREADS=${THREADS:-1} JOBS=${JOBS:-2}
 export OMP_NUM_THREADS=$THREADS
 mkdir -p "$work"
 budget="python $repo/scripts/train_stage_budget.py"
 
 # the same data as leg 2: training / val / test, and an independent phantom (another seed)
-[ -f "$work/data/manifest.csv" ] || dfviewer phantom --out "$work/data" --n "$N" --size "$SIZE" --seed 7 \
-    --splits 0.8 0.1 0.1 --quiet
-[ -f "$work/indep/manifest.csv" ] || dfviewer phantom --out "$work/indep" --n "$(( N / 5 ))" --size "$SIZE" \
-    --seed 8 --splits 0.5 0 0.5 --quiet
+# shellcheck source=scripts/stages_study_data.sh
+. "$repo/scripts/stages_study_data.sh"
+study_data "$work" "$N" "$SIZE"
 
 # the demo config with one setting changed: $1 section, $2 key, $3 JSON value (none: unchanged)
 config() {
@@ -68,6 +69,7 @@ write_config base.json
 for k in $NLL; do write_config "nll$k.json" train lambda_nll "$k"; done
 for i in $INPUTS; do write_config "in_$i.json" model stage_input "\"$i\""; done
 for w in $WIDTHS; do write_config "w$w.json" model refine_width "$w"; done
+write_config one.json model n_stages 1
 
 # stage 1 alone, once per seed, for the epochs factor
 for seed in $SEEDS; do
@@ -92,6 +94,9 @@ for seed in $SEEDS; do
     for w in $WIDTHS; do
         [ "$w" = 8 ] || runs+=("w${w}_s$seed $seed w$w.json $S1,$BASE,$BASE -")
     done
+done
+for seed in $SEEDS; do
+    for e in $ONE; do runs+=("one${e}_s$seed $seed one.json $e -"); done
 done
 for r in "${runs[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done

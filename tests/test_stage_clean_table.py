@@ -63,3 +63,15 @@ def test_clean_table_matches_the_report_and_the_model(tmp_path):
 def test_clean_table_without_arguments_explains_itself():
     done = _run(str(SCRIPT))
     assert done.returncode == 2 and "Usage" in done.stderr
+
+
+def test_a_one_stage_model_gets_its_stage_and_dashes_for_the_stages_it_lacks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stage_clean_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = {"by_group": {"clean": {"stages": {"1": {"mse": {"mean": 0.0065}, "psnr": {"mean": 22.3},
+                                                      "ssim": {"mean": 0.47}}}}}}
+    cells = module.row("one", report, [0.1125], [0.0812]).strip("| ").split(" | ")
+    assert cells == ["one", "0.00650 / 22.30 / 0.470", "—", "—", "—", "—", "0.1125", "0.0812"]
