@@ -22,29 +22,26 @@ from dfviewer.core.predictors import open_predictor
 from dfviewer.io.reader import read_pixels
 
 
-def lung_sigma(model: str, data: str) -> list[float]:
+def masked_sigma(predictor, pixels: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Mean aleatoric sigma inside ``mask`` by stage (network units, one deterministic pass)."""
+    return [float(np.mean(res.aleatoric[mask])) for res in predictor.predict(pixels, mc_samples=0, network_units=True)]
+
+
+def lung_sigma(predictor, data: str) -> list[float]:
     """Mean aleatoric sigma inside the lung mask of each stage, over the clean test cases."""
-    predictor = open_predictor(model, device="cpu", threads=1)
-    sums: dict[int, list[float]] = {}
-    for pair in check_dataset(data).split("test"):
-        if pair.ood or pair.lung_mask is None:
-            continue
-        lungs = read_pixels(pair.lung_mask) > 0
-        for res in predictor.predict(read_pixels(pair.attenuation), mc_samples=0, network_units=True):
-            sums.setdefault(res.stage, []).append(float(np.mean(res.aleatoric[lungs])))
-    return [float(np.mean(sums[k])) for k in sorted(sums)]
+    cases = [masked_sigma(predictor, read_pixels(pair.attenuation), read_pixels(pair.lung_mask) > 0)
+             for pair in check_dataset(data).split("test") if not pair.ood and pair.lung_mask is not None]
+    return [float(v) for v in np.mean(cases, axis=0)]
 
 
-def rg1_sigma(model: str) -> list[float]:
-    """Mean aleatoric sigma inside RG1's lungs by stage (network units, one deterministic pass)."""
+def rg1_with_lungs() -> tuple[np.ndarray, np.ndarray]:
+    """RG1's pixels and the lung mask ``dfviewer.io.lung_mask`` finds on them."""
     from pydicom.data import get_testdata_file
 
     from dfviewer.io import lung_mask, read_radiograph
 
     pixels = read_radiograph(get_testdata_file("RG1_UNCR.dcm")).pixels
-    lungs = lung_mask(pixels).mask
-    predictor = open_predictor(model, device="cpu", threads=1)
-    return [float(np.mean(res.aleatoric[lungs])) for res in predictor.predict(pixels, mc_samples=0, network_units=True)]
+    return pixels, lung_mask(pixels).mask
 
 
 def row(name: str, report: dict, sigma: list[float], real: list[float]) -> str:
@@ -66,11 +63,14 @@ def main(argv: list[str]) -> int:
     print("| run | stage 1 MSE / PSNR / SSIM | stage 2 | stage 3 | 3 vs 1 | 3 vs 2 "
           "| aleatoric σ in lungs, stages 1 / 2 / 3 | RG1: σ in lungs, stages 1 / 2 / 3 |")
     print("|---|---|---|---|---|---|---|---|")
+    rg1, rg1_lungs = rg1_with_lungs()
     for arg in argv[1:]:
         name, _, rest = arg.partition("=")
         report_path, _, model = rest.partition("@")
         report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-        print(row(name, report, lung_sigma(model, data), rg1_sigma(model)), flush=True)
+        predictor = open_predictor(model, device="cpu", threads=1)
+        sigma, real = lung_sigma(predictor, data), masked_sigma(predictor, rg1, rg1_lungs)
+        print(row(name, report, sigma, real), flush=True)
     return 0
 
 

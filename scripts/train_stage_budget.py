@@ -37,11 +37,10 @@ def train_with_budget(data: str, run: str, config: str, budget: list[int], size:
                       amp: str | None = None, device: str = "cpu", stage1_from: str | None = None) -> None:
     """Train stage k for ``budget[k]`` epochs; a budget shorter than the cascade stops after its stages."""
     n_stages = load_experiment(config).model.n_stages
-    resume = stage1_from is not None
-    first = 1 if resume else 0
-    if resume:
+    first = 0 if stage1_from is None else 1
+    if stage1_from is not None:
         shutil.copytree(stage1_from, run)
-    done = budget[0] if resume else 0
+    done = sum(budget[:first])
     for stage in range(first, len(budget)):
         epochs = budget[stage]
         done += epochs
@@ -52,11 +51,10 @@ def train_with_budget(data: str, run: str, config: str, budget: list[int], size:
                 cancel.set()
 
         last_stage = stage == n_stages - 1
-        result = train(data, experiment(config, epochs, size, seed, amp), run, resume=stage > 0 or resume,
+        result = train(data, experiment(config, epochs, size, seed, amp), run, resume=stage > 0,
                        device=device, callback=None if last_stage else stop_at,
                        cancel=None if last_stage else cancel)
         print(f"stage {stage + 1}: {epochs} epochs, {result.global_epoch} in all", flush=True)
-        resume = True
 
 
 def main(argv: list[str] | None = None) -> int:

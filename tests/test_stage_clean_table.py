@@ -10,6 +10,7 @@ import numpy as np
 from dfviewer.core.dataset_check import check_dataset
 from dfviewer.core.predictors import open_predictor
 from dfviewer.io.reader import read_pixels
+from dfviewer.phantom import write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "stage_clean_table.py"
@@ -22,10 +23,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_clean_table_matches_the_report_and_the_model(tmp_path):
-    data = tmp_path / "phantom"
-    done = _run("-m", "dfviewer", "phantom", "--out", str(data), "--n", "16", "--size", "64", "--seed", "3",
-                "--splits", "0.25", "0", "0.75", "--quiet")
-    assert done.returncode == 0, done.stderr
+    data = write_dataset(tmp_path / "phantom", 16, 64, seed=3, splits=(0.25, 0.0, 0.75)).parent
     report_path = tmp_path / "eval.json"
     done = _run("-m", "dfviewer", "evaluate", "--model", str(MODEL), "--data", str(data), "--split", "test",
                 "--mc", "0", "--threads", "1", "--out", str(report_path))

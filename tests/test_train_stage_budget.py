@@ -9,6 +9,7 @@ from pathlib import Path
 from safetensors.numpy import load_file
 
 from dfviewer.core.resume_state import read_resume
+from dfviewer.phantom import write_dataset
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_stage_budget.py"
 
@@ -19,10 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_each_stage_trains_its_own_budget_and_a_shared_stage_1_gives_the_same_run(tmp_path):
-    data = tmp_path / "phantom"
-    done = _run("-m", "dfviewer", "phantom", "--out", str(data), "--n", "10", "--size", "64", "--seed", "4",
-                "--splits", "0.8", "0.2", "0", "--quiet")
-    assert done.returncode == 0, done.stderr
+    data = write_dataset(tmp_path / "phantom", 10, 64, seed=4, splits=(0.8, 0.2, 0.0)).parent
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"model": {"n_stages": 2}, "train": {"val_mc_samples": 0}}))
     common = ("--size", "64", "--seed", "3", "--threads", "1")
